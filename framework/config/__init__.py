@@ -1,0 +1,1 @@
+"""Configuration: compose, provenance, schema, snapshot, watch and reload."""

@@ -1,0 +1,303 @@
+"""Composition: Hydra's compose API plus our environment-variable layer.
+
+Layers, lowest to highest: YAML files (Hydra's defaults list, in merge order) < environment
+variables < command-line overrides. Schema defaults sit below all of them and are filled in by
+validation. Composition records which files Hydra merged, in order, so provenance can say
+which file:line set each value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from framework.errors import CompositionError, ConfigDirNotFoundError, EnvOverrideError
+
+# GlobalHydra is process-global: one composition at a time.
+_HYDRA_LOCK = threading.Lock()
+_ENV_SEPARATOR = "__"
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Everything a composition depends on besides the files: kept to recompose on reload."""
+
+    config_dir: Path
+    config_name: str = "config"
+    overrides: tuple[str, ...] = ()
+    env_prefix: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass(frozen=True)
+class MergedFile:
+    """One config file Hydra merged, in merge order."""
+
+    config_path: str  # as Hydra names it, e.g. "components/feed"
+    package: str  # where its keys land, "" for the root
+    path: Path | None  # on disk; None for package sources such as Hydra's own
+    values: Any  # its keys as plain data, unresolved
+
+
+@dataclass(frozen=True)
+class Override:
+    """One value override from the environment or the command line."""
+
+    origin: str  # "env DEMO__APP__NAME" or "argument app.name=x"
+    key: str  # dotted key, or a config group name
+    value: Any
+    is_group: bool
+    is_delete: bool
+
+
+@dataclass(frozen=True)
+class Composition:
+    """Hydra's result before resolution, with what provenance needs."""
+
+    config: DictConfig
+    files: tuple[MergedFile, ...]
+    overrides: tuple[Override, ...]  # env first, then CLI: ascending precedence
+    env_prefix: str | None
+
+
+def compose_config(
+    source: ConfigSource, known_key: Callable[[str, DictConfig], bool] | None = None
+) -> Composition:
+    """Compose the config dir with the env layer and the launch overrides."""
+    config_dir = source.config_dir.expanduser().resolve()
+    if not config_dir.is_dir():
+        raise ConfigDirNotFoundError(
+            f"config dir '{source.config_dir}' does not exist; pass --config-dir pointing to the"
+            " folder that holds your config.yaml"
+        )
+    if not (config_dir / f"{source.config_name}.yaml").is_file():
+        options = sorted(p.stem for p in config_dir.glob("*.yaml"))
+        raise ConfigDirNotFoundError(
+            f"config '{source.config_name}.yaml' not found in {config_dir}; available: "
+            f"{', '.join(options) or 'none'} (choose with --config-name)"
+        )
+    # Plain `key=value` may also set a key only a schema default supplies, so we pass it as
+    # `++key=value` and do Hydra's "no such key" check ourselves, schema-aware.
+    _check_override_syntax(source.overrides)
+    cli = [_force(text, config_dir) for text in source.overrides]
+    config, files = _hydra_compose(config_dir, source.config_name, cli)
+    prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
+    env = _env_overrides(prefix, source.environ, config, known_key) if prefix else []
+    if env:  # env sits below the CLI: compose again with it first
+        config, files = _hydra_compose(config_dir, source.config_name, [o for _, o in env] + cli)
+    _check_changed_keys_exist(source.overrides, cli, files, config, known_key)
+    parsed = _describe_overrides(env, list(source.overrides), cli, files)
+    return Composition(config, tuple(files), tuple(parsed), prefix)
+
+
+def _force(text: str, config_dir: Path) -> str:
+    """`key=value` -> `++key=value`, unless it selects a config group."""
+    if text.startswith(("+", "~")) or "=" not in text:
+        return text
+    key = text.split("=", 1)[0]
+    if "@" in key or (config_dir / key.replace(".", "/")).is_dir():
+        return text
+    return f"++{text}"
+
+
+def _check_changed_keys_exist(
+    originals: Sequence[str],
+    sent: Sequence[str],
+    files: list[MergedFile],
+    config: DictConfig,
+    known_key: Callable[[str, DictConfig], bool] | None,
+) -> None:
+    changed = [(o, o.split("=", 1)) for o, s in zip(originals, sent, strict=True) if o != s]
+    if not changed:
+        return
+    existing = {".".join(p[:n]) for f in files for p, _ in _leaf_paths(f.values) for n in range(1, len(p) + 1)}
+    for text, (key, value) in changed:
+        if key not in existing and not (known_key and known_key(key, config)):
+            close = difflib.get_close_matches(key, sorted(existing), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise CompositionError(
+                f"cannot override '{key}' (argument {text}): no such key in the config; "
+                f"{hint}to add a new key use +{key}={value}"
+            )
+
+
+def _leaf_paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(node, dict) and node:
+        return [lp for k, v in node.items() for lp in _leaf_paths(v, (*prefix, str(k)))]
+    return [(prefix, node)] if prefix else []
+
+
+def _hydra_compose(
+    config_dir: Path, config_name: str, overrides: list[str]
+) -> tuple[DictConfig, list[MergedFile]]:
+    files: list[MergedFile] = []
+    with _HYDRA_LOCK:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+            _record_merged_files(files)
+            try:
+                return compose(config_name=config_name, overrides=overrides), files
+            except yaml.MarkedYAMLError as exc:
+                raise CompositionError(_yaml_message(exc, config_dir)) from exc
+            except (HydraException, OmegaConfBaseException) as exc:
+                raise CompositionError(_hydra_message(exc)) from exc
+
+
+def _record_merged_files(files: list[MergedFile]) -> None:
+    # Hydra has no public hook for the files it merges; wrapping the loader of this
+    # (fresh, per-composition) instance is the cheapest exact record of merge order.
+    hydra = GlobalHydra.instance().hydra
+    assert hydra is not None
+    loader: Any = hydra.config_loader
+    load_single = loader._load_single_config
+
+    def recording(default: Any, repo: Any) -> Any:
+        result = load_single(default=default, repo=repo)
+        if result.provider == "hydra":  # Hydra's own config group, never user values
+            return result
+        path = _file_of(result.path, default.config_path)
+        values = OmegaConf.to_container(result.config, resolve=False)
+        if path is not None and not path.read_text().strip():
+            raise CompositionError(
+                f"{path}: the file is empty; a config file must hold a YAML mapping"
+                " (write {} for an intentionally empty option)"
+            )
+        files.append(MergedFile(default.config_path, default.package or "", path, values))
+        return result
+
+    loader._load_single_config = recording
+
+
+def _file_of(source_path: str, config_path: str) -> Path | None:
+    if not source_path.startswith("file://"):
+        return None
+    return Path(source_path.removeprefix("file://")) / f"{config_path}.yaml"
+
+
+def _check_override_syntax(overrides: Sequence[str]) -> None:
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            parser.parse_override(text)
+        except (OverrideParseException, HydraException) as exc:
+            reason = str(exc).split("\n")[0]
+            column = len(text)  # ANTLR names the input it choked on; point at its end
+            match = re.search(r"at input '(.*)'", reason)
+            if match and match.group(1) in text:
+                column = text.find(match.group(1)) + len(match.group(1)) - 1
+            caret = " " * max(column, 0) + "^"
+            raise CompositionError(
+                f"malformed override:\n  {text}\n  {caret}\n{reason}\n"
+                "accepted forms: key=value, +key=value, ++key=value, ~key, group=option,"
+                " key=[a,b], key={a:1}"
+            ) from exc
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError, config_dir: Path) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{mark.name}:{mark.line + 1}:{mark.column + 1}" if mark else str(config_dir)
+    context = f" ({exc.context})" if exc.context else ""
+    return f"invalid YAML at {where}: {exc.problem}{context}"
+
+
+def _hydra_message(exc: Exception) -> str:
+    text = str(exc)
+    # Hydra appends its search path to missing-option errors: noise for users.
+    text = text.split("\nConfig search path:")[0]
+    return text.replace("To append to your config use", "the key does not exist; to add it use")
+
+
+def _env_overrides(
+    prefix: str,
+    environ: Mapping[str, str],
+    config: DictConfig,
+    known_key: Callable[[str, DictConfig], bool] | None,
+) -> list[tuple[str, str]]:
+    """(env var name, Hydra override) for every variable under the prefix, sorted by name."""
+    head = f"{prefix}{_ENV_SEPARATOR}"
+    result = []
+    for name in sorted(n for n in environ if n.startswith(head)):
+        parts = name[len(head) :].split(_ENV_SEPARATOR)
+        key, exists = _match_key(config, parts)
+        if not exists and not (known_key and known_key(key, config)):
+            raise EnvOverrideError(_unknown_env_message(name, key, config))
+        literal = _hydra_literal(yaml.safe_load(environ[name]) if environ[name] else "")
+        result.append((name, f"{'' if exists else '++'}{key}={literal}"))
+    return result
+
+
+def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:
+    """Map env var segments to config keys case-insensitively."""
+    node: Any = config
+    keys = []
+    for part in parts:
+        candidates = {str(k).lower(): str(k) for k in node} if isinstance(node, DictConfig) else {}
+        key = candidates.get(part.lower())
+        if key is None:
+            keys.extend(p.lower() for p in parts[len(keys) :])
+            return ".".join(keys), False
+        keys.append(key)
+        node = node._get_node(key)
+    return ".".join(keys), True
+
+
+def _unknown_env_message(name: str, key: str, config: DictConfig) -> str:
+    leaves = _dotted_keys(OmegaConf.to_container(config, resolve=False))
+    close = difflib.get_close_matches(key, leaves, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"env var {name} sets '{key}', which is not a key of the config{hint}"
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return [prefix] if prefix else []
+    keys = [prefix] if prefix else []
+    for key, value in node.items():
+        keys.extend(_dotted_keys(value, f"{prefix}.{key}" if prefix else str(key)))
+    return keys
+
+
+def _hydra_literal(value: Any) -> str:
+    """Render a YAML-parsed value in Hydra's override grammar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra_literal(v)}" for k, v in value.items()) + "}"
+    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def _describe_overrides(
+    env: list[tuple[str, str]], originals: list[str], cli: list[str], files: list[MergedFile]
+) -> list[Override]:
+    groups = {f.config_path.rsplit("/", 1)[0] for f in files if "/" in f.config_path}
+    parser = OverridesParser.create()
+    origins = [f"env {name}" for name, _ in env] + [f"argument {text}" for text in originals]
+    texts = [text for _, text in env] + cli
+    described = []
+    for origin, parsed in zip(origins, parser.parse_overrides(texts), strict=True):
+        key = parsed.key_or_group
+        is_group = parsed.package is not None or key in groups
+        value = None if parsed.is_delete() else parsed.value()
+        described.append(Override(origin, key, value, is_group, parsed.is_delete()))
+    return described

@@ -1,0 +1,59 @@
+"""Explaining a key: its value, the layer that won, what it overrode, how it reloads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from framework.config.provenance import KeyPath, leaves
+from framework.config.schema import MASK
+from framework.config.snapshot import Snapshot, is_secret, mask, split_key, thaw
+
+
+def explain(snapshot: Snapshot, dotted: str) -> dict[str, Any]:
+    """A plain, masked description of one key (a leaf, or every leaf of a section)."""
+    value = snapshot.get(dotted)  # raises UnknownKeyError with suggestions
+    path = split_key(dotted)
+    if isinstance(value, Mapping) and value:
+        return {
+            "key": dotted,
+            "value": mask(value, path, snapshot.secrets),
+            "keys": [_leaf(snapshot, p) for p, _ in leaves(thaw(value), path)],
+        }
+    return _leaf(snapshot, path)
+
+
+def _leaf(snapshot: Snapshot, path: KeyPath) -> dict[str, Any]:
+    secret = is_secret(path, snapshot.secrets)
+    history = snapshot.provenance.history(path)
+    layers = [
+        {"layer": o.layer.value, "where": o.where, "value": MASK if secret else thaw(o.value)}
+        for o in reversed(history)
+    ]
+    return {
+        "key": ".".join(path),
+        "value": mask(snapshot.get(".".join(path)), path, snapshot.secrets),
+        "secret": secret,
+        "reload": snapshot.policy(path).value,
+        "layer": layers[0]["layer"] if layers else None,
+        "where": layers[0]["where"] if layers else None,
+        "overrode": layers[1:],
+    }
+
+
+def explain_text(report: dict[str, Any]) -> str:
+    if "keys" in report:
+        return "\n\n".join(explain_text(leaf) for leaf in report["keys"])
+    lines = [
+        f"{report['key']} = {_show(report['value'])}",
+        f"  set by:  {report['layer'] or 'unknown'} ({report['where'] or '-'})",
+        f"  reload:  {report['reload']}" + (" (secret: value masked)" if report["secret"] else ""),
+    ]
+    for lower in report["overrode"]:
+        lines.append(f"  overrode: {_show(lower['value'])} from {lower['layer']} ({lower['where']})")
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    return value if value == MASK else json.dumps(value, default=str)

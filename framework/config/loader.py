@@ -1,0 +1,179 @@
+"""Loading: compose -> provenance -> resolve interpolations -> validate -> snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from framework.config.compose import ConfigSource, compose_config
+from framework.config.provenance import KeyPath, Provenance, leaves, trace
+from framework.config.schema import (
+    MASK,
+    Problem,
+    Reload,
+    Schema,
+    normalize,
+    reload_policies,
+    secret_paths,
+    walk_rules,
+)
+from framework.config.sections import COMPONENT_ENTRY_SCHEMA, framework_sections
+from framework.config.snapshot import Snapshot, digest, freeze, is_secret
+from framework.errors import InterpolationError, ValidationError
+
+# The schema of one component's `config`, given its name and entry; None when unknown.
+ComponentSchemas = Callable[[str, Mapping[str, Any]], Schema | None]
+
+
+def load_snapshot(
+    source: ConfigSource,
+    component_schemas: ComponentSchemas | None = None,
+    version: int = 1,
+) -> Snapshot:
+    """Compose, resolve and validate the config; raise with every problem at once."""
+    sections = framework_sections()
+    schemas = component_schemas or (lambda name, entry: None)
+
+    def known_key(dotted: str, config: DictConfig) -> bool:
+        return _schema_has_key(dotted.split("."), config, sections, schemas)
+
+    composition = compose_config(source, known_key)
+    provenance = trace(composition, base=Path.cwd())
+    tree = _resolve(composition.config, provenance)
+    data, secrets, policies = _validate(tree, provenance, sections, schemas)
+    return Snapshot(
+        data=freeze(data),
+        provenance=provenance,
+        version=version,
+        digest=digest(data),
+        secrets=frozenset(secrets),
+        reload_policy=policies,
+    )
+
+
+def _resolve(config: DictConfig, provenance: Provenance) -> dict[str, Any]:
+    """Plain data with every interpolation resolved; all failures reported together."""
+    try:
+        resolved: dict[str, Any] = OmegaConf.to_container(config, resolve=True, throw_on_missing=True)  # type: ignore[assignment]
+        return resolved
+    except OmegaConfBaseException:
+        pass
+    raw = OmegaConf.to_container(config, resolve=False)
+    problems = []
+    for path, value in leaves(raw):
+        if not (isinstance(value, str) and ("${" in value or value == "???")):
+            continue
+        try:
+            OmegaConf.select(config, ".".join(path), throw_on_missing=True)
+        except OmegaConfBaseException as exc:
+            reason = str(exc).split("\n")[0]
+            if value == "???":
+                reason = "mandatory value is missing (???); set it in a file, env var or override"
+            problems.append(f"{'.'.join(path)}: {reason} (got {value}) [{provenance.where(path)}]")
+    raise InterpolationError("\n".join(problems) or "interpolation failed")
+
+
+def _validate(
+    tree: dict[str, Any],
+    provenance: Provenance,
+    sections: dict[str, Schema],
+    component_schemas: ComponentSchemas,
+) -> tuple[dict[str, Any], set[KeyPath], dict[KeyPath, Reload]]:
+    problems: list[tuple[Problem, KeyPath]] = []
+    secrets: set[KeyPath] = set()
+    policies: dict[KeyPath, Reload] = {}
+    data = dict(tree)
+    for name, schema in sections.items():
+        section = tree.get(name)
+        if section is None:
+            section = {}
+        if not isinstance(section, Mapping):
+            problems.append((Problem((), "must be a mapping", section, True), (name,)))
+            continue
+        data[name], found = normalize(section, schema)
+        problems.extend((p, (name,)) for p in found)
+        provenance.add_defaults(data[name], (name,), f"'{name}' section")
+        secrets |= secret_paths(schema, (name,))
+        policies.update(reload_policies(schema, (name,), Reload.LIVE))
+    if "components" in tree:
+        data["components"] = _validate_components(
+            tree["components"], provenance, component_schemas, problems, secrets, policies
+        )
+    if problems:
+        raise ValidationError(sorted({_render(p, prefix, provenance, secrets) for p, prefix in problems}))
+    return data, secrets, policies
+
+
+def _validate_components(
+    components: Any,
+    provenance: Provenance,
+    component_schemas: ComponentSchemas,
+    problems: list[tuple[Problem, KeyPath]],
+    secrets: set[KeyPath],
+    policies: dict[KeyPath, Reload],
+) -> dict[str, Any]:
+    if not isinstance(components, Mapping):
+        problems.append((Problem((), "must be a mapping of component name to entry", components, True), ("components",)))
+        return {}
+    result = {}
+    for name, entry in components.items():
+        prefix = ("components", str(name))
+        if entry is None:
+            entry = {}
+        if not isinstance(entry, Mapping):
+            problems.append((Problem((), "must be a mapping with class, config, ...", entry, True), prefix))
+            continue
+        normalized, found = normalize(entry, COMPONENT_ENTRY_SCHEMA)
+        problems.extend((p, prefix) for p in found)
+        policies.update(reload_policies(COMPONENT_ENTRY_SCHEMA, prefix, Reload.LIVE))
+        schema = component_schemas(str(name), normalized) if not found else None
+        if schema is not None:
+            normalized["config"], found = normalize(normalized.get("config") or {}, schema)
+            problems.extend((p, (*prefix, "config")) for p in found)
+            secrets |= secret_paths(schema, (*prefix, "config"))
+            policies.update(reload_policies(schema, (*prefix, "config"), Reload.LIVE))
+        provenance.add_defaults(normalized, prefix, f"component '{name}'")
+        result[str(name)] = normalized
+    return result
+
+
+def _render(problem: Problem, prefix: KeyPath, provenance: Provenance, secrets: set[KeyPath]) -> str:
+    """`key.path: message (got VALUE) [origin]`, with secrets masked."""
+    path = (*prefix, *problem.path)
+    key = ".".join(path)
+    got = ""
+    if problem.has_value:
+        shown = MASK if is_secret(path, secrets) else _short(problem.value)
+        got = f" (got {shown})"
+    origin = provenance.where(path)
+    if origin == "origin unknown" and not problem.has_value:
+        origin = f"not set; add it to the YAML or pass {key}=..."
+    return f"{key}: {problem.message}{got} [{origin}]"
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _schema_has_key(
+    parts: list[str],
+    config: DictConfig,
+    sections: dict[str, Schema],
+    component_schemas: ComponentSchemas,
+) -> bool:
+    """Whether a key absent from the YAML is still one a schema knows (it has a default)."""
+    if parts[0] == "components" and len(parts) >= 3:
+        if parts[2] != "config":
+            return tuple(parts[2:]) in {p for p, _ in walk_rules(COMPONENT_ENTRY_SCHEMA)}
+        entry = OmegaConf.select(config, f"components.{parts[1]}", default=None)
+        if entry is None:
+            return False
+        schema = component_schemas(parts[1], OmegaConf.to_container(entry, resolve=False))  # type: ignore[arg-type]
+        return schema is not None and tuple(parts[3:]) in {p for p, _ in walk_rules(schema)}
+    schema = sections.get(parts[0])
+    return schema is not None and tuple(parts[1:]) in {p for p, _ in walk_rules(schema)}

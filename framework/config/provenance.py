@@ -1,0 +1,164 @@
+"""Provenance: which layer set each leaf, where, and what it overrode.
+
+Hydra keeps no per-value origin (omegaconf issue 1173), so we rebuild it: the files Hydra
+merged are re-read for line numbers, then the env and CLI overrides are laid on top.
+A leaf is a scalar, a list (lists are replaced whole when merged) or an empty mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from framework.config.compose import Composition, MergedFile
+
+KeyPath = tuple[str, ...]
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Layer(str, Enum):
+    """Where a value can come from, lowest precedence first."""
+
+    DEFAULT = "schema default"
+    FILE = "file"
+    ENV = "env"
+    CLI = "command line"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """One layer's value for a key, and where exactly it was set."""
+
+    layer: Layer
+    where: str  # "conf/config.yaml:7", "env DEMO__APP__NAME", "argument app.name=x", ...
+    value: Any
+
+    def __str__(self) -> str:
+        return self.where
+
+
+class Provenance:
+    """Origins per key path, ascending precedence: the last one won."""
+
+    def __init__(self, origins: dict[KeyPath, list[Origin]]) -> None:
+        self._origins = origins
+
+    def history(self, path: KeyPath) -> list[Origin]:
+        """Every layer that set this key (or, for a key inside a list, its nearest ancestor)."""
+        while path:
+            if path in self._origins:
+                return list(self._origins[path])
+            path = path[:-1]
+        return []
+
+    def winner(self, path: KeyPath) -> Origin | None:
+        history = self.history(path)
+        return history[-1] if history else None
+
+    def where(self, path: KeyPath) -> str:
+        """Short origin for messages: 'file:line', 'env X', 'argument k=v', or 'unknown'."""
+        winner = self.winner(path)
+        return winner.where if winner else "origin unknown"
+
+    def paths(self) -> Iterator[KeyPath]:
+        return iter(self._origins)
+
+    def add_defaults(self, normalized: Any, prefix: KeyPath, section: str) -> None:
+        """Record every leaf that only validation's schema defaults supplied."""
+        for path, value in leaves(normalized, prefix):
+            if not self.history(path) or self.history(path)[-1].value is _DELETED:
+                self._origins[path] = [Origin(Layer.DEFAULT, f"schema default ({section})", value)]
+
+
+_DELETED = object()
+
+
+def trace(composition: Composition, base: Path | None = None) -> Provenance:
+    """Build provenance for a composition; paths are shown relative to ``base``."""
+    origins: dict[KeyPath, list[Origin]] = {}
+    interior: set[KeyPath] = set()  # paths that hold mappings, to spot a leaf replacing one
+    for merged in composition.files:
+        for path, origin in _file_origins(merged, base):
+            _set(origins, interior, path, origin)
+    for override in composition.overrides:
+        if override.is_group:
+            continue
+        prefix = tuple(override.key.split("."))
+        layer = Layer.ENV if override.origin.startswith("env ") else Layer.CLI
+        if override.is_delete:
+            _drop(origins, prefix)
+            continue
+        for path, value in leaves(override.value, prefix):
+            _set(origins, interior, path, Origin(layer, override.origin, value))
+    return Provenance(origins)
+
+
+def _set(
+    origins: dict[KeyPath, list[Origin]], interior: set[KeyPath], path: KeyPath, origin: Origin
+) -> None:
+    if path in interior:  # a leaf replaced a mapping: what was below is gone
+        _drop(origins, path)
+        interior.discard(path)
+    for depth in range(1, len(path)):  # a mapping replaced a leaf: that leaf is gone
+        ancestor = path[:depth]
+        if ancestor not in interior:
+            origins.pop(ancestor, None)
+            interior.add(ancestor)
+    origins.setdefault(path, []).append(origin)
+
+
+def _drop(origins: dict[KeyPath, list[Origin]], prefix: KeyPath) -> None:
+    for path in [p for p in origins if p[: len(prefix)] == prefix]:
+        del origins[path]
+
+
+def leaves(value: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
+    """(path, value) of every leaf: scalars, lists and empty mappings."""
+    if isinstance(value, Mapping) and value:
+        for key, child in value.items():
+            yield from leaves(child, (*prefix, str(key)))
+    elif prefix:
+        yield prefix, value
+
+
+def _file_origins(merged: MergedFile, base: Path | None) -> Iterator[tuple[KeyPath, Origin]]:
+    # Hydra hands over values already placed under the file's package; lines are file-relative.
+    package = tuple(p for p in merged.package.split(".") if p and p != "_global_")
+    lines = _line_numbers(merged.path) if merged.path else {}
+    shown = _display(merged.path, base) if merged.path else f"pkg:{merged.config_path}"
+    values = dict(merged.values) if isinstance(merged.values, Mapping) else {}
+    if not package:
+        values.pop("defaults", None)  # the defaults list is Hydra's, not a value
+    for path, value in leaves(values):
+        line = lines.get(path[len(package) :])
+        where = f"{shown}:{line}" if line else shown
+        yield path, Origin(Layer.FILE, where, value)
+
+
+def _display(path: Path, base: Path | None) -> str:
+    try:
+        return str(path.relative_to(base)) if base else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _line_numbers(path: Path) -> dict[KeyPath, int]:
+    """1-based line of every key in a YAML file (values on their own lines included)."""
+    node = yaml.compose(path.read_text(), Loader=_Loader)
+    found: dict[KeyPath, int] = {}
+    _walk_nodes(node, (), found)
+    return found
+
+
+def _walk_nodes(node: Any, prefix: KeyPath, found: dict[KeyPath, int]) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key_node, value_node in node.value:
+        path = (*prefix, str(key_node.value))
+        found[path] = key_node.start_mark.line + 1
+        _walk_nodes(value_node, path, found)

@@ -1,0 +1,143 @@
+"""Cerberus schemas: our extra rules, error flattening, and per-key metadata.
+
+A schema is a plain Cerberus dict. Two rules of ours ride along in it:
+``secret: True`` masks the value wherever it could be shown, and
+``reload: live | restart | never`` says how a running app takes a change of that key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping
+from enum import Enum
+from typing import Any
+
+import cerberus
+
+MASK = "***"
+Schema = dict[str, Any]
+KeyPath = tuple[str, ...]
+
+
+class Reload(str, Enum):
+    """How a running app takes a change of one key."""
+
+    LIVE = "live"  # the component's change callback receives it
+    RESTART = "restart"  # the component is stopped and rebuilt
+    NEVER = "never"  # only a process restart applies it; a reload is rejected
+
+
+class Validator(cerberus.Validator):  # type: ignore[misc]
+    """Cerberus with our metadata rules; one instance per call (Validators are not thread-safe)."""
+
+    def _validate_secret(self, constraint: bool, field: str, value: Any) -> None:
+        """{'type': 'boolean'}"""
+
+    def _validate_reload(self, constraint: str, field: str, value: Any) -> None:
+        """{'type': 'string', 'allowed': ['live', 'restart', 'never']}"""
+
+    def _validate_description(self, constraint: str, field: str, value: Any) -> None:
+        """{'type': 'string'}"""
+
+    def _normalize_coerce_upper(self, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+def check_schema(schema: Schema, owner: str) -> None:
+    """Fail early, naming the owner, when a schema itself is malformed."""
+    try:
+        Validator(schema)
+    except cerberus.SchemaError as exc:
+        raise TypeError(f"{owner} declares an invalid config schema: {exc}") from exc
+
+
+def normalize(document: Mapping[str, Any], schema: Schema) -> tuple[dict[str, Any], list[Problem]]:
+    """Validate and normalize one section; return the normalized copy and every problem."""
+    validator = Validator(schema)
+    validator.validate(dict(document))
+    problems = list(_problems(validator._errors, schema))
+    return validator.document, problems
+
+
+class Problem:
+    """One validation failure, before its origin is attached."""
+
+    __slots__ = ("path", "message", "value", "has_value")
+
+    def __init__(self, path: KeyPath, message: str, value: Any, has_value: bool) -> None:
+        self.path, self.message, self.value, self.has_value = path, message, value, has_value
+
+
+def _problems(errors: Any, schema: Schema) -> Iterator[Problem]:
+    for error in errors:
+        if error.is_group_error:
+            yield from _problems(error.child_errors, schema)
+            continue
+        path = tuple(str(p) for p in error.document_path)
+        yield Problem(path, _message(error, schema, path), error.value, error.rule != "required")
+
+
+def _message(error: Any, schema: Schema, path: KeyPath) -> str:
+    rule, constraint = error.rule, error.constraint
+    if rule is None:  # Cerberus reports an unknown key with no rule
+        siblings = _keys_at(schema, path[:-1])
+        close = difflib.get_close_matches(path[-1], siblings, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        accepted = f" (accepted keys: {', '.join(sorted(siblings))})" if siblings else ""
+        return f"unknown key{hint}{accepted}"
+    messages: dict[str, Callable[[Any], str]] = {
+        "required": lambda c: "required key is missing",
+        "type": lambda c: f"must be of type {_or(c)}",
+        "min": lambda c: f"must be >= {c}",
+        "max": lambda c: f"must be <= {c}",
+        "minlength": lambda c: f"must have at least {c} item(s)/character(s)",
+        "maxlength": lambda c: f"must have at most {c} item(s)/character(s)",
+        "allowed": lambda c: f"must be one of {', '.join(map(str, c))}",
+        "regex": lambda c: f"must match the pattern {c}",
+        "nullable": lambda c: "must not be null",
+        "empty": lambda c: "must not be empty",
+        "coerce": lambda c: "cannot be converted to the expected type",
+    }
+    if rule in messages:
+        return messages[rule](constraint)
+    return str(error.info[0]) if error.info else f"fails rule '{rule}' ({constraint})"
+
+
+def _or(types: Any) -> str:
+    return " or ".join(types) if isinstance(types, list | tuple) else str(types)
+
+
+def _keys_at(schema: Schema, path: KeyPath) -> list[str]:
+    node: Any = schema
+    for part in path:
+        rule = node.get(part) if isinstance(node, Mapping) else None
+        if not isinstance(rule, Mapping) or not isinstance(rule.get("schema"), Mapping):
+            return []
+        node = rule["schema"]
+    return list(node) if isinstance(node, Mapping) else []
+
+
+def walk_rules(schema: Schema, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Mapping[str, Any]]]:
+    """Every (key path, rules) pair of a schema, nested dict schemas included."""
+    for key, rules in schema.items():
+        if not isinstance(rules, Mapping):
+            continue
+        path = (*prefix, key)
+        yield path, rules
+        nested = rules.get("schema")
+        if rules.get("type") == "dict" and isinstance(nested, Mapping):
+            yield from walk_rules(dict(nested), path)
+
+
+def secret_paths(schema: Schema, prefix: KeyPath = ()) -> set[KeyPath]:
+    """Key paths a schema marks secret."""
+    return {path for path, rules in walk_rules(schema, prefix) if rules.get("secret")}
+
+
+def reload_policies(schema: Schema, prefix: KeyPath, default: Reload) -> dict[KeyPath, Reload]:
+    """Key paths with their reload policy; a key inherits its nearest ancestor's."""
+    policies: dict[KeyPath, Reload] = {}
+    for path, rules in walk_rules(schema, prefix):
+        inherited = policies.get(path[:-1], default)
+        policies[path] = Reload(rules["reload"]) if "reload" in rules else inherited
+    return policies

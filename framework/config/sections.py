@@ -1,0 +1,103 @@
+"""Schemas of the framework's own config sections.
+
+Each section a later feature adds registers here, so `check` validates it and `explain`
+shows its defaults and reload policy. Top-level keys not listed here pass through untouched.
+"""
+
+from __future__ import annotations
+
+from framework.config.schema import Schema
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+APP_SCHEMA: Schema = {
+    "name": {"type": "string", "default": "app", "empty": False, "reload": "never"},
+    "version": {"type": "string", "default": "0.0.0", "reload": "never"},
+    "env_prefix": {
+        "type": "string",
+        "nullable": True,
+        "default": None,
+        "regex": r"^[A-Z][A-Z0-9_]*$",
+        "reload": "never",
+        "description": "env vars <PREFIX>__A__B=value set a.b",
+    },
+    "allowed_packages": {
+        "type": "list",
+        "schema": {"type": "string", "regex": r"^[A-Za-z_][\w.]*$"},
+        "default": [],
+        "reload": "never",
+        "description": "import roots component classes may come from",
+    },
+    "component_dirs": {
+        "type": "list",
+        "schema": {"type": "string"},
+        "default": [],
+        "reload": "never",
+    },
+    "initialization_order": {
+        "type": "list",
+        "schema": {"type": "string", "regex": _NAME},
+        "default": [],
+        "reload": "restart",
+    },
+    "parallel_start": {"type": "boolean", "default": False, "reload": "never"},
+    "start_timeout": {"type": "number", "min": 0.01, "default": 30.0},
+    "stop_timeout": {"type": "number", "min": 0.01, "default": 10.0},
+    "duration": {
+        "type": "number",
+        "min": 0,
+        "nullable": True,
+        "default": None,
+        "reload": "never",
+        "description": "stop after this many seconds (demos, tests); null runs until stopped",
+    },
+    "watch": {
+        "type": "dict",
+        "default": {},
+        "reload": "never",
+        "schema": {
+            "enabled": {"type": "boolean", "default": True},
+            "step_ms": {"type": "integer", "min": 1, "max": 5000, "default": 20},
+            "settle_ms": {"type": "integer", "min": 0, "max": 60000, "default": 30},
+            "history_size": {"type": "integer", "min": 1, "default": 50},
+            "reload_timeout": {"type": "number", "min": 0.01, "default": 10.0},
+        },
+    },
+}
+
+LOGGING_SCHEMA: Schema = {
+    "level": {
+        "type": "string",
+        "allowed": ["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"],
+        "coerce": "upper",
+        "default": "INFO",
+    },
+    "format": {"type": "string", "allowed": ["text", "json"], "default": "text"},
+}
+
+COMPONENT_ENTRY_SCHEMA: Schema = {
+    "class": {"type": "string", "required": True, "empty": False, "reload": "restart"},
+    "enabled": {"type": "boolean", "default": True},
+    "optional": {"type": "boolean", "default": False},
+    "depends_on": {
+        "type": "list",
+        "schema": {"type": "string", "regex": r"^[A-Za-z_][A-Za-z0-9_]*\s*([<>=!~].*)?$"},
+        "default": [],
+        "reload": "restart",
+    },
+    "publishes": {"type": "list", "schema": {"type": "string"}, "nullable": True, "default": None},
+    "subscribes": {"type": "list", "schema": {"type": "string"}, "nullable": True, "default": None},
+    "start_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
+    "stop_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
+    "config": {"type": "dict", "default": {}, "allow_unknown": True},
+}
+
+
+def framework_sections() -> dict[str, Schema]:
+    """Every framework section's schema, by top-level key."""
+    sections = {"app": APP_SCHEMA, "logging": LOGGING_SCHEMA}
+    try:  # the event bus registers its section once it exists
+        from framework.events.settings import EVENT_BUS_SCHEMA
+    except ImportError:
+        return sections
+    return {**sections, "event_bus": EVENT_BUS_SCHEMA}

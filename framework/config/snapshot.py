@@ -1,0 +1,131 @@
+"""The snapshot: one composition's immutable plain data, provenance, version and hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from framework.config.provenance import KeyPath, Provenance
+from framework.config.schema import MASK, Reload
+from framework.errors import UnknownKeyError
+
+
+class FrozenDict(dict[str, Any]):
+    """A dict that refuses changes: reads cost what a dict read costs."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("configuration is read-only; edit the YAML or use an override instead")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+    def __reduce__(self) -> Any:
+        return (FrozenDict, (dict(self),))
+
+
+def freeze(value: Any) -> Any:
+    """Deep copy into FrozenDicts and tuples."""
+    if isinstance(value, Mapping):
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Deep copy back into plain dicts and lists (for dumping and diffing)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+def digest(data: Any) -> str:
+    canonical = json.dumps(thaw(data), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def lookup(data: Any, path: KeyPath) -> Any:
+    """The value at a key path; list items are addressed by index."""
+    node = data
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise KeyError(part)
+    return node
+
+
+def is_secret(path: KeyPath, secrets: Iterable[KeyPath]) -> bool:
+    """A key is secret when it, or an ancestor, is marked secret."""
+    return any(path[: len(s)] == s for s in secrets)
+
+
+def mask(value: Any, path: KeyPath, secrets: frozenset[KeyPath]) -> Any:
+    """A plain copy of ``value`` (found at ``path``) with every secret replaced by the mask."""
+    if is_secret(path, secrets):
+        return MASK if value is not None else None
+    if isinstance(value, Mapping):
+        return {k: mask(v, (*path, k), secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v, path, secrets) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable, validated configuration; components only ever see its plain data."""
+
+    data: FrozenDict
+    provenance: Provenance
+    version: int
+    digest: str
+    secrets: frozenset[KeyPath] = frozenset()
+    reload_policy: Mapping[KeyPath, Reload] = field(default_factory=dict)
+
+    def get(self, dotted: str) -> Any:
+        try:
+            return lookup(self.data, split_key(dotted))
+        except KeyError:
+            raise UnknownKeyError(unknown_key_message(dotted, self.data)) from None
+
+    def masked(self) -> dict[str, Any]:
+        """The whole config as plain data, secrets masked: what may be shown."""
+        result: dict[str, Any] = mask(self.data, (), self.secrets)
+        return result
+
+    def policy(self, path: KeyPath) -> Reload:
+        """The reload policy of a key (its nearest described ancestor's, else live)."""
+        while path:
+            if path in self.reload_policy:
+                return self.reload_policy[path]
+            path = path[:-1]
+        return Reload.LIVE
+
+    def section(self, name: str) -> FrozenDict:
+        value = self.data.get(name)
+        return value if isinstance(value, FrozenDict) else FrozenDict()
+
+
+def split_key(dotted: str) -> KeyPath:
+    return tuple(part for part in dotted.split(".") if part)
+
+
+def unknown_key_message(dotted: str, data: Any) -> str:
+    import difflib
+
+    from framework.config.provenance import leaves
+
+    known = [".".join(path) for path, _ in leaves(data)]
+    close = difflib.get_close_matches(dotted, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"'{dotted}' is not a key of the config{hint}"

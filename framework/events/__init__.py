@@ -1,0 +1,1 @@
+"""The event bus: envelope, topic matching, in-memory and Redis Streams backends."""
