@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from framework.app import App
+from framework.assembly import assemble, load
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text
-from framework.config.loader import load_snapshot
 from framework.config.provenance import leaves
-from framework.config.snapshot import Snapshot, is_secret
 from framework.config.schema import MASK
-from framework.errors import ConfigError
+from framework.config.snapshot import Snapshot, is_secret
+from framework.errors import ComponentStartError, ConfigError
+from framework.graph import render
+from framework.logging import configure as configure_logging
 
 EXIT_CONFIG = 2  # the config (or the command line) is wrong
 EXIT_RUNTIME = 1  # the app failed while starting or running
@@ -77,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     check = verbs.add_parser("check", parents=[common], help="validate without starting anything")
     check.add_argument("--format", choices=["text", "json"], default="text")
     check.set_defaults(handler=_check)
+
+    run = verbs.add_parser("run", parents=[common], help="build and run the app until stopped")
+    run.add_argument("--log-level", default=None, help="overrides logging.level")
+    run.add_argument("--log-format", choices=["text", "json"], default=None, help="overrides logging.format")
+    run.set_defaults(handler=_run)
+
+    graph = verbs.add_parser("graph", parents=[common], help="print the dependency graph and start order")
+    graph.add_argument("--format", choices=["text", "dot", "mermaid", "json"], default="text")
+    graph.set_defaults(handler=_graph)
     return parser
 
 
@@ -91,7 +104,7 @@ def _source(args: argparse.Namespace) -> ConfigSource:
 
 
 def _load(args: argparse.Namespace) -> Snapshot:
-    return load_snapshot(_source(args))
+    return load(_source(args))
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -137,6 +150,7 @@ def _explain(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     try:
         snapshot = _load(args)
+        assembly = assemble(snapshot)
     except ConfigError as exc:
         if args.format != "json":
             raise
@@ -147,6 +161,7 @@ def _check(args: argparse.Namespace) -> int:
         "config_dir": str(Path(args.config_dir)),
         "keys": sum(1 for _ in leaves(snapshot.data)),
         "components": len(snapshot.section("components")),
+        "start_order": list(assembly.graph.order),
         "hash": snapshot.digest[:12],
     }
     if args.format == "json":
@@ -156,6 +171,24 @@ def _check(args: argparse.Namespace) -> int:
             f"OK: {summary['config_dir']}/{args.config_name}.yaml is valid"
             f" ({summary['keys']} keys, {summary['components']} components, hash {summary['hash']})"
         )
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    print(render(assemble(_load(args)).graph, args.format))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level or "INFO", args.log_format or "text")
+    app = App(_source(args))
+    settings = app.snapshot.section("logging")
+    configure_logging(args.log_level or settings["level"], args.log_format or settings["format"])
+    try:
+        asyncio.run(app.run(app.snapshot.section("app")["duration"]))
+    except ComponentStartError as exc:
+        _fail(str(exc))
+        return EXIT_RUNTIME
     return 0
 
 

@@ -40,3 +40,56 @@ class UnknownKeyError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class ComponentsError(ConfigError):
+    """Raised when components cannot be resolved or wired; ``errors`` holds every cause."""
+
+    def __init__(self, errors: list[Exception]) -> None:
+        self.errors = errors
+        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        super().__init__(f"cannot build the components ({count}):\n" + "\n".join(f"  {e}" for e in errors))
+
+
+class ClassNotAllowedError(ConfigError, PermissionError):
+    """Raised when a component class lies outside ``app.allowed_packages``."""
+
+
+class ComponentImportError(ConfigError, ImportError):
+    """Raised when the module named by a component's ``class`` fails to import."""
+
+
+class NotAComponentError(ConfigError, TypeError):
+    """Raised when a component's ``class`` names something that is not a usable class."""
+
+
+class UnknownParameterError(ConfigError, TypeError):
+    """Raised when a constructor parameter matches no dependency and no framework service."""
+
+
+class DependencyCycleError(ConfigError):
+    """Raised when components depend on each other in a cycle."""
+
+
+class MissingDependencyError(ConfigError, LookupError):
+    """Raised when a component depends on one that is absent or disabled."""
+
+
+class VersionConflictError(ConfigError):
+    """Raised when a dependency's version does not satisfy the constraint placed on it."""
+
+
+class OrderConflictError(ConfigError):
+    """Raised when ``app.initialization_order`` contradicts a dependency."""
+
+
+class ContractViolationError(ConfigError, TypeError):
+    """Raised when a component lacks a method of a contract it must provide, or its signature differs."""
+
+
+class ComponentStartError(RuntimeError):
+    """Raised when a component's start fails or exceeds its timeout; what started is stopped."""
+
+    def __init__(self, component: str, cause: str) -> None:
+        self.component = component
+        super().__init__(f"component '{component}' failed to start: {cause}")

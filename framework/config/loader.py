@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ from framework.config.sections import COMPONENT_ENTRY_SCHEMA, framework_sections
 from framework.config.snapshot import Snapshot, digest, freeze, is_secret
 from framework.errors import InterpolationError, ValidationError
 
-# The schema of one component's `config`, given its name and entry; None when unknown.
-ComponentSchemas = Callable[[str, Mapping[str, Any]], Schema | None]
+# The schema of one component's `config`, given its name, its entry and the `app` section;
+# None when unknown (its class cannot be resolved: the wiring check reports why).
+ComponentSchemas = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Schema | None]
 
 
 def load_snapshot(
@@ -36,7 +38,7 @@ def load_snapshot(
 ) -> Snapshot:
     """Compose, resolve and validate the config; raise with every problem at once."""
     sections = framework_sections()
-    schemas = component_schemas or (lambda name, entry: None)
+    schemas = component_schemas or (lambda name, entry, app: None)
 
     def known_key(dotted: str, config: DictConfig) -> bool:
         return _schema_has_key(dotted.split("."), config, sections, schemas)
@@ -100,8 +102,9 @@ def _validate(
         secrets |= secret_paths(schema, (name,))
         policies.update(reload_policies(schema, (name,), Reload.LIVE))
     if "components" in tree:
+        schemas = functools.partial(component_schemas, app=data.get("app", {}))
         data["components"] = _validate_components(
-            tree["components"], provenance, component_schemas, problems, secrets, policies
+            tree["components"], provenance, schemas, problems, secrets, policies
         )
     if problems:
         raise ValidationError(sorted({_render(p, prefix, provenance, secrets) for p, prefix in problems}))
@@ -111,7 +114,7 @@ def _validate(
 def _validate_components(
     components: Any,
     provenance: Provenance,
-    component_schemas: ComponentSchemas,
+    component_schemas: Callable[[str, Mapping[str, Any]], Schema | None],
     problems: list[tuple[Problem, KeyPath]],
     secrets: set[KeyPath],
     policies: dict[KeyPath, Reload],
@@ -173,7 +176,9 @@ def _schema_has_key(
         entry = OmegaConf.select(config, f"components.{parts[1]}", default=None)
         if entry is None:
             return False
-        schema = component_schemas(parts[1], OmegaConf.to_container(entry, resolve=False))  # type: ignore[arg-type]
+        app = OmegaConf.to_container(config.get("app") or OmegaConf.create(), resolve=False)
+        raw = OmegaConf.to_container(entry, resolve=False)
+        schema = component_schemas(parts[1], raw, app)  # type: ignore[arg-type]
         return schema is not None and tuple(parts[3:]) in {p for p, _ in walk_rules(schema)}
     schema = sections.get(parts[0])
     return schema is not None and tuple(parts[1:]) in {p for p, _ in walk_rules(schema)}

@@ -1,0 +1,105 @@
+"""Wiring: one dependency-injector provider per enabled component, after our own checks.
+
+A constructor receives, by parameter name: ``config`` (its validated, read-only config),
+framework services (``name``, ``logger``, ``bus``, ``health``), and its dependencies by their
+component names. Anything else is an error before any instance is built.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, get_type_hints
+
+from dependency_injector import containers, providers
+
+from framework.component import ComponentSpec
+from framework.contracts import check_contract, is_contract
+from framework.errors import ConfigError, ContractViolationError, UnknownParameterError
+from framework.graph import Graph
+
+# A framework service, made for one component (e.g. its bound logger).
+ServiceFactory = Callable[[ComponentSpec], Any]
+RESERVED = ("config", "name", "logger", "bus", "health")
+
+
+def wiring_problems(
+    specs: Mapping[str, ComponentSpec], classes: Mapping[str, type], graph: Graph
+) -> list[ConfigError]:
+    """Constructor parameters that match nothing, and contract violations."""
+    problems: list[ConfigError] = []
+    for name in graph.order:
+        cls, deps = classes[name], set(graph.edges[name])
+        for contract in getattr(cls, "provides", ()) or ():
+            try:
+                check_contract(name, cls, contract)
+            except ContractViolationError as exc:
+                problems.append(exc)
+        hints = _hints(cls)
+        for param in _parameters(cls):
+            if param.kind is param.VAR_KEYWORD or param.name in RESERVED:
+                continue
+            if param.name in deps:
+                contract = hints.get(param.name)
+                if is_contract(contract):
+                    try:
+                        check_contract(param.name, classes[param.name], contract)
+                    except ContractViolationError as exc:
+                        problems.append(ContractViolationError(f"{exc} (required by '{name}')"))
+                continue
+            if param.default is param.empty and param.kind is not param.VAR_POSITIONAL:
+                problems.append(UnknownParameterError(
+                    f"components.{name}: constructor parameter '{param.name}' of"
+                    f" {cls.__qualname__} matches no dependency (depends_on:"
+                    f" {', '.join(sorted(deps)) or 'none'}) and no framework service"
+                    f" ({', '.join(RESERVED)})"))
+    return problems
+
+
+def _parameters(cls: type) -> list[inspect.Parameter]:
+    try:
+        return list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    try:
+        return get_type_hints(cls.__init__)
+    except Exception:  # unresolvable forward references: no contract to check
+        return {}
+
+
+def build_container(
+    specs: Mapping[str, ComponentSpec],
+    classes: Mapping[str, type],
+    graph: Graph,
+    services: Mapping[str, ServiceFactory],
+) -> containers.DynamicContainer:
+    """Providers in start order, so each dependency's provider exists when referenced."""
+    container = containers.DynamicContainer()
+    for name in graph.order:
+        setattr(container, name, component_provider(container, specs[name], classes[name], graph, services))
+    return container
+
+
+def component_provider(
+    container: containers.DynamicContainer,
+    spec: ComponentSpec,
+    cls: type,
+    graph: Graph,
+    services: Mapping[str, ServiceFactory],
+) -> providers.Singleton[Any]:
+    params = _parameters(cls)
+    accepts_all = any(p.kind is p.VAR_KEYWORD for p in params)
+    names = {p.name for p in params}
+    kwargs: dict[str, Any] = {}
+    for dep in graph.edges[spec.name]:
+        if dep in names or accepts_all:
+            kwargs[dep] = getattr(container, dep)
+    if "config" in names or accepts_all:
+        kwargs["config"] = providers.Object(spec.config)
+    for service, factory in services.items():
+        if service in names:
+            kwargs[service] = providers.Object(factory(spec))
+    return providers.Singleton(cls, **kwargs)

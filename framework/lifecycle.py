@@ -1,0 +1,146 @@
+"""Lifecycle: component states, ordered start and stop, rollback on a failed start.
+
+Start follows the dependency order (or waves of independent components when parallel);
+stop is the reverse, each bounded by its timeout, and one failing stop never keeps the
+others from stopping. If a start fails, everything already started is stopped in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any
+
+from framework.component import ComponentSpec
+from framework.errors import ComponentStartError
+from framework.graph import Graph
+
+
+class ComponentState(str, Enum):
+    CREATED = "created"
+    CONFIGURED = "configured"
+    STARTING = "starting"
+    RUNNING = "running"
+    DEGRADED = "degraded"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+ACTIVE = (ComponentState.STARTING, ComponentState.RUNNING, ComponentState.DEGRADED)
+# Called on every transition: (component, old state, new state, reason or None).
+TransitionListener = Callable[[str, ComponentState, ComponentState, str | None], None]
+
+
+async def call_hook(instance: Any, hook: str, *args: Any) -> None:
+    """Call an optional sync or async hook."""
+    method = getattr(instance, hook, None)
+    if method is None:
+        return
+    result = method(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+class Lifecycle:
+    """States and start/stop of the built components of one app."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        specs: Mapping[str, ComponentSpec],
+        listeners: list[TransitionListener] | None = None,
+        parallel: bool = False,
+    ) -> None:
+        self.graph = graph
+        self.specs = dict(specs)
+        self.instances: dict[str, Any] = {}
+        self.states = {name: ComponentState.CREATED for name in graph.order}
+        self.listeners = listeners or []
+        self.parallel = parallel
+        self._started: list[str] = []  # in the order they actually reached running
+
+    def set_state(self, name: str, state: ComponentState, reason: str | None = None) -> None:
+        old = self.states.get(name, ComponentState.CREATED)
+        self.states[name] = state
+        for listener in self.listeners:
+            listener(name, old, state, reason)
+
+    def configured(self, name: str, instance: Any) -> None:
+        self.instances[name] = instance
+        self.set_state(name, ComponentState.CONFIGURED)
+
+    async def start_all(self) -> None:
+        """Start every component in order; on failure stop what started and raise."""
+        try:
+            if self.parallel:
+                for wave in self.graph.waves():
+                    results = await asyncio.gather(*(self.start(n) for n in wave), return_exceptions=True)
+                    failures = [r for r in results if isinstance(r, BaseException)]
+                    if failures:
+                        raise failures[0]
+            else:
+                for name in self.graph.order:
+                    await self.start(name)
+        except BaseException:  # a failed start, or a signal during start-up: roll back
+            await asyncio.shield(self.stop_all())
+            raise
+
+    async def start(self, name: str) -> None:
+        instance, spec = self.instances[name], self.specs[name]
+        self.set_state(name, ComponentState.STARTING)
+        try:
+            await asyncio.wait_for(self._start_hooks(instance), timeout=spec.start_timeout)
+        except TimeoutError:
+            cause = f"start did not finish within {spec.start_timeout:g} s (start_timeout)"
+            self.set_state(name, ComponentState.FAILED, cause)
+            raise ComponentStartError(name, cause) from None
+        except asyncio.CancelledError:
+            self.set_state(name, ComponentState.FAILED, "start cancelled")
+            raise
+        except Exception as exc:
+            cause = f"{type(exc).__name__}: {exc}"
+            self.set_state(name, ComponentState.FAILED, cause)
+            raise ComponentStartError(name, cause) from exc
+        self._started.append(name)
+        self.set_state(name, ComponentState.RUNNING)
+
+    @staticmethod
+    async def _start_hooks(instance: Any) -> None:
+        await call_hook(instance, "on_before_start")
+        await call_hook(instance, "start")
+        await call_hook(instance, "on_after_start")
+
+    async def stop_all(self) -> None:
+        """Stop in reverse start order; a failing or hanging stop does not block the rest."""
+        for name in reversed(self._started):
+            await self.stop(name)
+
+    async def stop(self, name: str) -> None:
+        if self.states.get(name) not in ACTIVE:
+            return
+        instance, spec = self.instances[name], self.specs[name]
+        self.set_state(name, ComponentState.STOPPING)
+        try:
+            await asyncio.wait_for(self._stop_hooks(instance), timeout=spec.stop_timeout)
+        except TimeoutError:
+            self.set_state(name, ComponentState.FAILED, f"stop did not finish within {spec.stop_timeout:g} s")
+        except Exception as exc:
+            self.set_state(name, ComponentState.FAILED, f"stop raised {type(exc).__name__}: {exc}")
+        else:
+            self.set_state(name, ComponentState.STOPPED)
+        finally:
+            if name in self._started:
+                self._started.remove(name)
+
+    @staticmethod
+    async def _stop_hooks(instance: Any) -> None:
+        await call_hook(instance, "on_before_stop")
+        await call_hook(instance, "stop")
+        await call_hook(instance, "on_after_stop")
+
+    @property
+    def running(self) -> list[str]:
+        return [n for n in self._started if self.states[n] in ACTIVE]
