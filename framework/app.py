@@ -18,13 +18,17 @@ from loguru import logger
 from framework.assembly import Assembly, assemble, load
 from framework.config.compose import ConfigSource
 from framework.config.snapshot import Snapshot, lookup
+from framework.component import ComponentSpec
 from framework.container import ServiceFactory, build_container
+from framework.events.bus import EventBus, ScopedBus, create_bus
 from framework.lifecycle import ComponentState, Lifecycle
 from framework.logging import masker
 
 
 class App:
     """Build, start and stop the components a config describes."""
+
+    _bus_running = False
 
     def __init__(self, source: ConfigSource) -> None:
         self.source = source
@@ -36,13 +40,36 @@ class App:
             self.assembly.graph, self.assembly.specs, [_log_transition], parallel=app["parallel_start"]
         )
         self.log = logger.bind(component="app")
+        self._background: set[asyncio.Task[Any]] = set()
+        self.bus: EventBus = create_bus(self.snapshot.section("event_bus"))
+        self.lifecycle.listeners.append(self._publish_transition)
 
     def services(self) -> Mapping[str, ServiceFactory]:
         """Framework services a constructor can ask for by parameter name."""
         return {
             "name": lambda spec: spec.name,
             "logger": lambda spec: logger.bind(component=spec.name),
+            "bus": self._scoped_bus,
         }
+
+    def _scoped_bus(self, spec: ComponentSpec) -> ScopedBus:
+        """The bus as one component sees it: its declared topics only (YAML, else class)."""
+        cls = self.assembly.classes[spec.name]
+        publishes = spec.publishes if spec.publishes is not None else getattr(cls, "publishes", None)
+        subscribes = spec.subscribes if spec.subscribes is not None else getattr(cls, "subscribes", None)
+        return self.bus.scoped(spec.name, publishes=publishes, subscribes=subscribes)
+
+    def _publish_transition(
+        self, name: str, old: ComponentState, new: ComponentState, reason: str | None
+    ) -> None:
+        if not self._bus_running:
+            return
+        data = {"component": name, "state": new.value, "previous": old.value, "reason": reason}
+        task = asyncio.get_running_loop().create_task(
+            self.bus.publish(f"system.component.{new.value}", data, source="app")
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def build(self) -> None:
         """Instantiate every enabled component in dependency order (no hook runs yet)."""
@@ -57,13 +84,27 @@ class App:
             f"starting {self.snapshot.section('app')['name']}"
             f" ({len(self.assembly.graph.order)} components)"
         )
+        await self.bus.start()
+        self._bus_running = True
         self.build()
-        await self.lifecycle.start_all()
+        try:
+            await self.lifecycle.start_all()
+        except BaseException:
+            await self._close_bus()
+            raise
         self.log.bind(event="app.started").info("all components running")
 
     async def stop(self) -> None:
+        """Stop components in reverse order, then deliver what is still queued and close the bus."""
         await self.lifecycle.stop_all()
+        await self._close_bus()
         self.log.bind(event="app.stopped").info("all components stopped")
+
+    async def _close_bus(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        self._bus_running = False
+        await self.bus.stop(self.snapshot.section("event_bus")["shutdown_timeout"])
 
     async def __aenter__(self) -> App:
         await self.start()

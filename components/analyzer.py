@@ -1,0 +1,63 @@
+"""Moving-average crossover: a `signal.generated` each time the fast average crosses the slow."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+
+class CrossoverAnalyzer:
+    version = "1.0.0"
+    publishes = ("signal.generated",)
+    subscribes = ("market.tick",)
+    config_schema = {
+        "fast_window": {"type": "integer", "min": 1, "default": 5, "description": "ticks in the fast average"},
+        "slow_window": {"type": "integer", "min": 2, "default": 20, "description": "ticks in the slow average"},
+    }
+
+    def __init__(self, config: Mapping[str, Any], bus: Any, logger: Any) -> None:
+        self._check(config)
+        self.config, self.bus, self.log = config, bus, logger
+        self.history: dict[str, deque[float]] = {}
+        self.trend: dict[str, int] = {}
+        self.signals = 0
+
+    @staticmethod
+    def _check(config: Mapping[str, Any]) -> None:
+        if config["fast_window"] >= config["slow_window"]:
+            raise ValueError(
+                f"fast_window ({config['fast_window']}) must be smaller than slow_window ({config['slow_window']})"
+            )
+
+    async def start(self) -> None:
+        self.subscription = await self.bus.subscribe("market.tick", self.on_tick)
+
+    async def stop(self) -> None:
+        self.subscription.cancel()
+
+    def on_config_change(self, config: Mapping[str, Any], changed: frozenset[str]) -> None:
+        self._check(config)  # raising refuses the change; the old windows stay
+        self.config = config
+        self.trend.clear()  # a new window starts a new comparison
+        self.log.info(f"windows now fast={config['fast_window']} slow={config['slow_window']}")
+
+    async def on_tick(self, event: Any) -> None:
+        symbol, price = event.data["symbol"], event.data["price"]
+        prices = self.history.setdefault(symbol, deque(maxlen=1000))
+        prices.append(price)
+        fast, slow = self.config["fast_window"], self.config["slow_window"]
+        if len(prices) < slow:
+            return
+        recent = list(prices)
+        trend = 1 if sum(recent[-fast:]) / fast > sum(recent[-slow:]) / slow else -1
+        previous = self.trend.get(symbol)
+        self.trend[symbol] = trend
+        if previous is not None and previous != trend:
+            side = "buy" if trend > 0 else "sell"
+            self.signals += 1
+            self.log.info(f"signal {side} {symbol} at {price:.2f} (fast={fast} slow={slow})")
+            await self.bus.publish(
+                "signal.generated",
+                {"symbol": symbol, "side": side, "price": price, "fast": fast, "slow": slow},
+            )

@@ -1,0 +1,94 @@
+"""A paper trading engine: fills signals at the last price, within the risk limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from components.contracts import RiskLimits, TradeStore, TradingEngine
+
+
+class PaperTrader:
+    version = "1.0.0"
+    provides = (TradingEngine,)
+    publishes = ("trade.executed", "trade.refused")
+    subscribes = ("signal.generated", "market.tick")
+    config_schema = {
+        "order_size": {"type": "number", "min": 0.000001, "default": 1.0},
+        "summary_interval": {"type": "number", "min": 0.1, "default": 5.0, "description": "seconds between summaries"},
+    }
+
+    def __init__(
+        self, config: Mapping[str, Any], risk: RiskLimits, storage: TradeStore, bus: Any, logger: Any
+    ) -> None:
+        self.config, self.risk, self.storage, self.bus, self.log = config, risk, storage, bus, logger
+        self.last_price: dict[str, float] = {}
+        self.trades = 0
+        self.refused = 0
+
+    async def start(self) -> None:
+        recovered = self.storage.positions()
+        if any(recovered.values()):
+            self.log.info(f"recovered positions {recovered}")
+        self.subscriptions = [
+            await self.bus.subscribe("market.tick", self._on_tick),
+            await self.bus.subscribe("signal.generated", self._on_signal),
+        ]
+        self._summary = asyncio.create_task(self._summarize(), name="trader-summary")
+
+    async def stop(self) -> None:
+        for subscription in self.subscriptions:
+            subscription.cancel()
+        self._summary.cancel()
+        await asyncio.gather(self._summary, return_exceptions=True)
+        self.log.info(f"final {self._summary_line()}")
+
+    def on_config_change(self, config: Mapping[str, Any], changed: frozenset[str]) -> None:
+        self.config = config
+
+    def positions(self) -> dict[str, float]:
+        return self.storage.positions()
+
+    def performance(self) -> dict[str, float]:
+        positions = self.storage.positions()
+        value = sum(q * self.last_price.get(s, 0.0) for s, q in positions.items())
+        return {"cash": round(self.storage.cash(), 4), "pnl": round(self.storage.cash() + value, 4),
+                "trades": float(self.trades), "refused": float(self.refused)}
+
+    async def execute(self, signal: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        symbol, side = signal["symbol"], signal["side"]
+        quantity = self.config["order_size"]
+        position = self.storage.positions().get(symbol, 0.0)
+        reason = self.risk.check_order(symbol, side, quantity, position)
+        if reason:
+            self.refused += 1
+            self.log.info(f"order refused: {side} {quantity} {symbol}: {reason}")
+            await self.bus.publish("trade.refused", {"symbol": symbol, "side": side, "reason": reason})
+            return None
+        price = self.last_price.get(symbol, signal["price"])
+        trade = {"id": uuid.uuid4().hex, "time": time.time(), "symbol": symbol, "side": side,
+                 "quantity": quantity, "price": price}
+        self.storage.record_trade(trade)  # committed before it counts anywhere else
+        self.trades += 1
+        self.log.info(f"trade {side} {quantity} {symbol} @ {price:.2f}")
+        await self.bus.publish("trade.executed", trade)
+        return trade
+
+    async def _on_tick(self, event: Any) -> None:
+        self.last_price[event.data["symbol"]] = event.data["price"]
+
+    async def _on_signal(self, event: Any) -> None:
+        await self.execute(event.data)
+
+    async def _summarize(self) -> None:
+        while True:
+            await asyncio.sleep(self.config["summary_interval"])
+            self.log.info(f"summary {self._summary_line()}")
+
+    def _summary_line(self) -> str:
+        figures = self.performance()
+        return (f"positions={self.storage.positions()} cash={figures['cash']:.2f} pnl={figures['pnl']:.2f}"
+                f" trades={self.trades} refused={self.refused}")
