@@ -23,6 +23,7 @@ from framework.config.snapshot import Snapshot, is_secret
 from framework.errors import ComponentStartError, ConfigError
 from framework.graph import render
 from framework.logging import configure as configure_logging
+from framework.logging import masker
 
 EXIT_CONFIG = 2  # the config (or the command line) is wrong
 EXIT_RUNTIME = 1  # the app failed while starting or running
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {masker(message)}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -130,12 +131,13 @@ def _provenance_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
     rows = []
     for path, value in leaves(snapshot.masked()):
         origin = snapshot.provenance.winner(path)
+        secret = is_secret(path, snapshot.secrets)
         rows.append(
             {
                 "key": ".".join(path),
-                "value": MASK if is_secret(path, snapshot.secrets) else value,
+                "value": MASK if secret else value,
                 "layer": origin.layer.value if origin else None,
-                "where": origin.where if origin else "unknown",
+                "where": origin.shown(secret) if origin else "unknown",
             }
         )
     return rows

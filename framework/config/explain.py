@@ -28,7 +28,7 @@ def _leaf(snapshot: Snapshot, path: KeyPath) -> dict[str, Any]:
     secret = is_secret(path, snapshot.secrets)
     history = snapshot.provenance.history(path)
     layers = [
-        {"layer": o.layer.value, "where": o.where, "value": MASK if secret else thaw(o.value)}
+        {"layer": o.layer.value, "where": o.shown(secret), "value": MASK if secret else thaw(o.value)}
         for o in reversed(history)
     ]
     return {

@@ -149,10 +149,10 @@ def _render(problem: Problem, prefix: KeyPath, provenance: Provenance, secrets: 
     path = (*prefix, *problem.path)
     key = ".".join(path)
     got = ""
+    secret = is_secret(path, secrets)
     if problem.has_value:
-        shown = MASK if is_secret(path, secrets) else _short(problem.value)
-        got = f" (got {shown})"
-    origin = provenance.where(path)
+        got = f" (got {MASK if secret else _short(problem.value)})"
+    origin = provenance.where(path, secret)
     if origin == "origin unknown" and not problem.has_value:
         origin = f"not set; add it to the YAML or pass {key}=..."
     return f"{key}: {problem.message}{got} [{origin}]"

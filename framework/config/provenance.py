@@ -41,6 +41,12 @@ class Origin:
     def __str__(self) -> str:
         return self.where
 
+    def shown(self, secret: bool) -> str:
+        """`where`, without the value a command-line argument carries when the key is secret."""
+        if secret and self.layer is Layer.CLI and "=" in self.where:
+            return self.where.split("=", 1)[0] + "=***"
+        return self.where
+
 
 class Provenance:
     """Origins per key path, ascending precedence: the last one won."""
@@ -60,10 +66,10 @@ class Provenance:
         history = self.history(path)
         return history[-1] if history else None
 
-    def where(self, path: KeyPath) -> str:
+    def where(self, path: KeyPath, secret: bool = False) -> str:
         """Short origin for messages: 'file:line', 'env X', 'argument k=v', or 'unknown'."""
         winner = self.winner(path)
-        return winner.where if winner else "origin unknown"
+        return winner.shown(secret) if winner else "origin unknown"
 
     def paths(self) -> Iterator[KeyPath]:
         return iter(self._origins)
