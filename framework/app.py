@@ -77,7 +77,7 @@ class App:
             self.assembly.specs, self.assembly.classes, self.assembly.graph, self.services()
         )
         for name in self.assembly.graph.order:
-            self.lifecycle.configured(name, getattr(self.container, name)())
+            self.lifecycle.configured(name, self.container[name]())
 
     async def start(self) -> None:
         self.log.bind(event="app.starting", components=list(self.assembly.graph.order)).info(

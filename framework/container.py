@@ -11,7 +11,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, get_type_hints
 
-from dependency_injector import containers, providers
+# Only `providers`: `dependency_injector.containers` imports its wiring module, which imports
+# FastAPI when installed (about 0.3 s of start-up) and we need none of it.
+from dependency_injector import providers
 
 from framework.component import ComponentSpec
 from framework.contracts import check_contract, is_contract
@@ -70,21 +72,24 @@ def _hints(cls: type) -> dict[str, Any]:
         return {}
 
 
+Providers = dict[str, "providers.Singleton[Any]"]
+
+
 def build_container(
     specs: Mapping[str, ComponentSpec],
     classes: Mapping[str, type],
     graph: Graph,
     services: Mapping[str, ServiceFactory],
-) -> containers.DynamicContainer:
+) -> Providers:
     """Providers in start order, so each dependency's provider exists when referenced."""
-    container = containers.DynamicContainer()
+    built: Providers = {}
     for name in graph.order:
-        setattr(container, name, component_provider(container, specs[name], classes[name], graph, services))
-    return container
+        built[name] = component_provider(built, specs[name], classes[name], graph, services)
+    return built
 
 
 def component_provider(
-    container: containers.DynamicContainer,
+    built: Providers,
     spec: ComponentSpec,
     cls: type,
     graph: Graph,
@@ -96,7 +101,7 @@ def component_provider(
     kwargs: dict[str, Any] = {}
     for dep in graph.edges[spec.name]:
         if dep in names or accepts_all:
-            kwargs[dep] = getattr(container, dep)
+            kwargs[dep] = built[dep]
     if "config" in names or accepts_all:
         kwargs["config"] = providers.Object(spec.config)
     for service, factory in services.items():

@@ -52,7 +52,7 @@ class Registry:
         except (ClassNotAllowedError, ComponentImportError, NotAComponentError):
             return None
         schema = getattr(cls, "config_schema", None)
-        return dict(schema) if schema is not None else None
+        return schema  # the same object each time, so its Validator is cached
 
     def _resolve(self, ref: str, owner: str) -> type:
         where = f"components.{owner}.class"

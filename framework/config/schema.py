@@ -8,6 +8,7 @@ A schema is a plain Cerberus dict. Two rules of ours ride along in it:
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
 from typing import Any
@@ -51,9 +52,21 @@ def check_schema(schema: Schema, owner: str) -> None:
         raise TypeError(f"{owner} declares an invalid config schema: {exc}") from exc
 
 
+_local = threading.local()  # a Validator is not thread-safe: one cache per thread
+
+
+def _validator(schema: Schema) -> Validator:
+    """A cached Validator per schema: building one re-checks the schema (milliseconds)."""
+    cache: dict[int, tuple[Schema, Validator]] = _local.__dict__.setdefault("validators", {})
+    entry = cache.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = cache[id(schema)] = (schema, Validator(schema))
+    return entry[1]
+
+
 def normalize(document: Mapping[str, Any], schema: Schema) -> tuple[dict[str, Any], list[Problem]]:
     """Validate and normalize one section; return the normalized copy and every problem."""
-    validator = Validator(schema)
+    validator = _validator(schema)
     validator.validate(dict(document))
     problems = list(_problems(validator._errors, schema))
     return validator.document, problems
