@@ -31,8 +31,8 @@ class PaperTrader:
 
     async def start(self) -> None:
         recovered = self.storage.positions()
-        if any(recovered.values()):
-            self.log.info(f"recovered positions {recovered}")
+        if recovered:
+            self.log.bind(positions=recovered).info(f"recovered positions {recovered}")
         self.subscriptions = [
             await self.bus.subscribe("market.tick", self._on_tick),
             await self.bus.subscribe("signal.generated", self._on_signal),
@@ -73,7 +73,7 @@ class PaperTrader:
                  "quantity": quantity, "price": price}
         self.storage.record_trade(trade)  # committed before it counts anywhere else
         self.trades += 1
-        self.log.info(f"trade {side} {quantity} {symbol} @ {price:.2f}")
+        self.log.bind(trade_id=trade["id"]).info(f"trade {side} {quantity} {symbol} @ {price:.2f}")
         await self.bus.publish("trade.executed", trade)
         return trade
 

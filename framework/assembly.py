@@ -30,7 +30,8 @@ class Assembly:
 
 def component_schema(name: str, entry: Mapping[str, Any], app: Mapping[str, Any]) -> Schema | None:
     """The config schema of a component's class, resolved under the app's import rules."""
-    return Registry.for_app(app).config_schema(entry["class"], name)
+    ref = entry.get("class")
+    return Registry.for_app(app).config_schema(ref, name) if isinstance(ref, str) else None
 
 
 def load(source: ConfigSource, version: int = 1) -> Snapshot:
