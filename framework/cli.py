@@ -7,6 +7,8 @@ import asyncio
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from framework.logging import masker
 
 EXIT_CONFIG = 2  # the config (or the command line) is wrong
 EXIT_RUNTIME = 1  # the app failed while starting or running
+ADMIN_URL = "http://127.0.0.1:8765"
+TOKEN_ENV = "MARKET_ADMIN_TOKEN"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,11 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config-dir", default="conf", help="folder holding the YAML (default: ./conf)")
     common.add_argument("--config-name", default="config", help="primary config file, no .yaml (default: config)")
     common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
-    common.add_argument(
-        "overrides",
-        nargs="*",
-        help="Hydra overrides: key=value, +key=value, ++key=value, ~key, group=option",
-    )
     parser = argparse.ArgumentParser(
         prog="integrate", description="Run and inspect a configuration-driven integration app."
     )
@@ -72,26 +71,52 @@ def _parser() -> argparse.ArgumentParser:
     show = verbs.add_parser("show", parents=[common], help="print the composed, validated config")
     show.add_argument("--format", choices=["yaml", "json"], default="yaml")
     show.add_argument("--provenance", action="store_true", help="say where each value came from")
+    _add_overrides(show)
     show.set_defaults(handler=_show)
 
     explain_verb = verbs.add_parser("explain", parents=[common], help="why a key has its value")
     explain_verb.add_argument("key", help="dotted key, e.g. app.name")
+    _add_overrides(explain_verb)
     explain_verb.add_argument("--format", choices=["text", "json"], default="text")
     explain_verb.set_defaults(handler=_explain)
 
     check = verbs.add_parser("check", parents=[common], help="validate without starting anything")
     check.add_argument("--format", choices=["text", "json"], default="text")
+    _add_overrides(check)
     check.set_defaults(handler=_check)
 
     run = verbs.add_parser("run", parents=[common], help="build and run the app until stopped")
     run.add_argument("--log-level", default=None, help="overrides logging.level")
     run.add_argument("--log-format", choices=["text", "json"], default=None, help="overrides logging.format")
+    _add_overrides(run)
     run.set_defaults(handler=_run)
 
     graph = verbs.add_parser("graph", parents=[common], help="print the dependency graph and start order")
     graph.add_argument("--format", choices=["text", "dot", "mermaid", "json"], default="text")
+    _add_overrides(graph)
     graph.set_defaults(handler=_graph)
+
+    status = verbs.add_parser("status", help="ask a running app (its admin API) for components and health")
+    status.add_argument("--url", default=ADMIN_URL, help=f"the app's admin API (default: {ADMIN_URL})")
+    status.add_argument("--format", choices=["text", "json"], default="text")
+    status.set_defaults(handler=_status)
+
+    reload_verb = verbs.add_parser("reload", help="ask a running app to reload its config")
+    reload_verb.add_argument("--dry-run", action="store_true", help="only print the plan")
+    reload_verb.add_argument("--url", default=ADMIN_URL, help=f"the app's admin API (default: {ADMIN_URL})")
+    reload_verb.add_argument("--token", default=None, help=f"bearer token (http.token; default: ${TOKEN_ENV})")
+    reload_verb.add_argument("--format", choices=["text", "json"], default="text")
+    reload_verb.set_defaults(handler=_reload)
     return parser
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    """Overrides come after a verb's own positionals (`explain KEY [overrides]`)."""
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides: key=value, +key=value, ++key=value, ~key, group=option",
+    )
 
 
 def _source(args: argparse.Namespace) -> ConfigSource:
@@ -186,6 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     app = App(_source(args))
     settings = app.snapshot.section("logging")
     configure_logging(args.log_level or settings["level"], args.log_format or settings["format"])
+    app.logging_overrides = {"level": args.log_level, "format": args.log_format}  # reloads keep them
     try:
         asyncio.run(app.run(app.snapshot.section("app")["duration"]))
     except ComponentStartError as exc:
@@ -194,4 +220,88 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin(url: str, path: str, method: str = "GET", token: str | None = None) -> tuple[int, Any]:
+    """Call a running app's admin API; (status, parsed JSON). AdminUnreachable when none answers."""
+    request = urllib.request.Request(url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            return exc.code, json.loads(body or b"null")
+        except ValueError:
+            return exc.code, {"detail": body.decode(errors="replace")[:200]}
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise AdminUnreachable(
+            f"no app answers at {url} ({reason}); is it running with the admin API enabled"
+            " (component 'admin', http.host/http.port)? Pass --url to ask another address"
+        ) from exc
 
+
+class AdminUnreachable(ConnectionError):
+    """Raised when nothing answers at the admin API's URL."""
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        _, info = _admin(args.url, "/info")
+        _, rows = _admin(args.url, "/components")
+        ready_code, ready = _admin(args.url, "/health/ready")
+    except AdminUnreachable as exc:
+        _fail(str(exc))
+        return EXIT_RUNTIME
+    if args.format == "json":
+        print(json.dumps({"info": info, "ready": ready_code == 200, "components": rows}, indent=2))
+        return 0 if ready_code == 200 else EXIT_RUNTIME
+    print(f"{info['app']} {info['version']}: {info['status']}, {'ready' if ready_code == 200 else 'NOT ready'},"
+          f" up {info['uptime']:.0f} s, config v{info['config_version']} ({info['config_hash']})")
+    for reason in ready.get("reasons", []):
+        print(f"  not ready: {reason}")
+    table = [("COMPONENT", "STATE", "HEALTH", "RESTARTS", "VERSION", "DETAILS")]
+    for row in rows:
+        health = row.get("health") or {}
+        details = health.get("details") or {}
+        note = details.get("error") or details.get("reason") or row.get("reason") or ""
+        table.append((row["name"], row["state"], health.get("status") or "-", str(health.get("restarts", "-")),
+                      row.get("version") or "-", str(note)[:60]))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
+    return 0 if ready_code == 200 else EXIT_RUNTIME
+
+
+def _reload(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get(TOKEN_ENV)
+    path = "/config/reload" + ("?dry_run=true" if args.dry_run else "")
+    try:
+        code, body = _admin(args.url, path, "POST", token)
+    except AdminUnreachable as exc:
+        _fail(str(exc))
+        return EXIT_RUNTIME
+    if args.format == "json":
+        print(json.dumps(body, indent=2))
+    elif code in (200, 422) and isinstance(body, dict) and "outcome" in body:
+        _print_outcome(body)
+    else:
+        detail = body.get("detail") if isinstance(body, dict) else body
+        hint = f" (pass --token or set {TOKEN_ENV})" if code == 401 and not token else ""
+        _fail(f"reload refused ({code}): {detail}{hint}")
+    return 0 if code == 200 else EXIT_RUNTIME
+
+
+def _print_outcome(body: dict[str, Any]) -> None:
+    result = body.get("result") or {}
+    version = f" (version {result['version']})" if "version" in result else ""
+    print(f"{'dry run' if body.get('dry_run') else 'reload'}: {body['outcome']}{version}")
+    for change in result.get("changes", []):
+        print(f"  {change['kind']:<8} {change['key']}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}")
+    for action in result.get("actions", []):
+        keys = f" ({', '.join(action['keys'])})" if action.get("keys") else ""
+        reason = f": {action['reason']}" if action.get("reason") else ""
+        print(f"  {action['action']:<11} {action['target']}{keys}{reason}")
+    for reason in result.get("reasons", []) or ([body["detail"]] if body.get("detail") else []):
+        print(f"  because: {reason}")
