@@ -96,7 +96,7 @@ def compose_config(
     cli = [_force(text, config_dir) for text in source.overrides]
     config, files = _hydra_compose(config_dir, source.config_name, cli)
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
-    env = _env_overrides(prefix, source.environ, config, known_key) if prefix else []
+    env = _env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
     if env:  # env sits below the CLI: compose again with it first
         config, files = _hydra_compose(config_dir, source.config_name, [o for _, o in env] + cli)
     _check_changed_keys_exist(source.overrides, cli, files, config, known_key)
@@ -226,12 +226,17 @@ def _env_overrides(
     environ: Mapping[str, str],
     config: DictConfig,
     known_key: Callable[[str, DictConfig], bool] | None,
+    config_dir: Path,
 ) -> list[tuple[str, str]]:
     """(env var name, Hydra override) for every variable under the prefix, sorted by name."""
     head = f"{prefix}{_ENV_SEPARATOR}"
     result = []
     for name in sorted(n for n in environ if n.startswith(head)):
         parts = name[len(head) :].split(_ENV_SEPARATOR)
+        group = "/".join(p.lower() for p in parts)
+        if (config_dir / group).is_dir():  # MARKET__PROFILE=fast selects a group option
+            result.append((name, f"{group}={environ[name]}"))
+            continue
         key, exists = _match_key(config, parts)
         if not exists and not (known_key and known_key(key, config)):
             raise EnvOverrideError(_unknown_env_message(name, key, config))

@@ -161,3 +161,10 @@ def test_every_verb_has_help(app: Path) -> None:
     for verb in ("show", "explain", "check"):
         result = integrate(verb, "--help", cwd=app)
         assert result.returncode == 0 and "--config-dir" in result.stdout
+
+
+def test_env_var_can_select_a_group_option(app: Path) -> None:
+    """<PREFIX>__<GROUP>=option chooses a config group's option, below the command line."""
+    rows = show(app, env={"LAYERED__DB": "postgres"})
+    assert rows["db.driver"]["where"] == "conf/db/postgres.yaml:1"
+    assert show(app, "db=sqlite", env={"LAYERED__DB": "postgres"})["db.driver"]["value"] == "sqlite"

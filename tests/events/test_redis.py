@@ -1,0 +1,432 @@
+"""The Redis Streams backend against a real Redis: groups, acks, signing, claims, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from framework.events.bus import DeadLetterReason, create_bus
+from framework.events.envelope import Envelope
+from framework.events.errors import (
+    BusConnectionError,
+    DuplicateSubscriberError,
+    EventSerializationError,
+    PayloadValidationError,
+)
+from framework.events.redis import RedisBus, Signer
+from framework.events.settings import BusSettings
+from tests.events.conftest import SIGNING_KEY, run, until
+
+pytestmark = pytest.mark.redis
+Settings = Callable[..., BusSettings]
+
+
+def test_publish_appends_to_a_stream_per_topic_and_registers_the_topic(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """Each topic is a stream '{prefix}:{topic}', trimmed near maxlen, listed in the topic set."""
+
+    async def scenario() -> Envelope:
+        async with RedisBus(redis_settings(redis={"maxlen": 10})) as bus:
+            last = None
+            for i in range(300):
+                last = await bus.publish("market.tick", {"i": i})
+            await bus.publish("market.candle.closed", {"c": 1})
+            assert bus.statistics().published == 301 and bus.history(1)[0].type == "market.candle.closed"
+            return last  # type: ignore[return-value]
+
+    last = run(scenario())
+    assert raw_redis.smembers(f"{prefix}:@topics") == {b"market.tick", b"market.candle.closed"}
+    assert 10 <= raw_redis.xlen(f"{prefix}:market.tick") < 300  # approximate MAXLEN trimming
+    (entry_id, fields), = raw_redis.xrevrange(f"{prefix}:market.tick", count=1)
+    assert Envelope.from_json(fields[b"e"]) == last
+    assert fields[b"s"] == Signer(SIGNING_KEY).sign(fields[b"e"])
+
+
+def test_every_subscriber_gets_each_event_once_and_processes_share_a_subscriber(
+    redis_settings: Settings,
+) -> None:
+    """Distinct subscribers each get every event; two buses with one subscriber split them."""
+
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        audit: list[int] = []
+        shares: dict[str, list[int]] = {"a": [], "b": []}
+        first = RedisBus(redis_settings(redis={"consumer": "proc-a"}))
+        second = RedisBus(redis_settings(redis={"consumer": "proc-b"}))
+        async with first, second:
+            await first.subscribe("jobs.*", lambda e: audit.append(e.data), subscriber="audit")
+
+            async def work(name: str, envelope: Envelope) -> None:
+                shares[name].append(envelope.data)
+                await asyncio.sleep(0.001)
+
+            await first.subscribe("jobs.*", lambda e: work("a", e), subscriber="workers")
+            await second.subscribe("jobs.*", lambda e: work("b", e), subscriber="workers")
+            await asyncio.gather(*(first.publish("jobs.run", i) for i in range(200)))
+            await until(lambda: len(audit) == 200 and len(shares["a"]) + len(shares["b"]) == 200)
+            await asyncio.sleep(0.1)  # nothing more arrives
+        return audit, shares["a"], shares["b"]
+
+    audit, a, b = run(scenario())
+    assert sorted(audit) == list(range(200))
+    assert sorted(a + b) == list(range(200)) and a and b  # shared, each event once
+
+
+def test_entry_is_acknowledged_only_after_the_handler_succeeds(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """While a handler runs its entry stays pending; it is XACKed once the handler returns."""
+
+    async def scenario() -> tuple[int, int]:
+        gate, entered = asyncio.Event(), asyncio.Event()
+
+        async def handler(envelope: Envelope) -> None:
+            entered.set()
+            await gate.wait()
+
+        async with RedisBus(redis_settings()) as bus:
+            await bus.subscribe("jobs.run", handler, subscriber="w")
+            await bus.publish("jobs.run", 1)
+            await asyncio.wait_for(entered.wait(), 3)
+            during = raw_redis.xpending(f"{prefix}:jobs.run", "w")["pending"]
+            gate.set()
+            await until(lambda: raw_redis.xpending(f"{prefix}:jobs.run", "w")["pending"] == 0)
+        return during, raw_redis.xpending(f"{prefix}:jobs.run", "w")["pending"]
+
+    assert run(scenario()) == (1, 0)
+
+
+def test_failing_handler_is_retried_then_dead_lettered_and_replayed(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """A failing handler is retried, dead-lettered to the stream with the error, and replayable to it alone."""
+
+    async def scenario() -> tuple[list[Any], list[Any], list[int], list[Any]]:
+        attempts: list[int] = []
+        other: list[Any] = []
+        broken = True
+
+        def handler(envelope: Envelope) -> None:
+            attempts.append(envelope.attempts)
+            if broken:
+                raise RuntimeError("database down")
+
+        settings = redis_settings(max_retries=2, retry_backoff=0.001)
+        async with RedisBus(settings) as bus:
+            await bus.subscribe("orders.created", handler, subscriber="store")
+            await bus.subscribe("orders.created", lambda e: other.append(e.data), subscriber="mail")
+            await bus.publish("orders.created", {"id": 9})
+            await until(lambda: bus.statistics().dead_lettered == 1)
+            letters = await bus.dead_letters()
+            broken = False
+            await bus.replay_dead_letter(letters[0].id)
+            await until(lambda: len(attempts) == 4)
+            await asyncio.sleep(0.2)
+            remaining = await bus.dead_letters()
+        return letters, remaining, attempts, other
+
+    letters, remaining, attempts, other = run(scenario())
+    (letter,) = letters
+    assert letter.reason is DeadLetterReason.HANDLER_FAILED and letter.subscriber == "store"
+    assert "3 attempt(s) failed; last: RuntimeError: database down" in letter.error
+    assert letter.envelope is not None and letter.envelope.data == {"id": 9}
+    assert attempts == [1, 2, 3, 1] and other == [{"id": 9}]  # "mail" did not get the replay
+    assert remaining == []
+    assert raw_redis.xpending(f"{prefix}:orders.created", "store")["pending"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({b"hello": b"world"}, DeadLetterReason.UNDECODABLE),
+        ({b"e": b'{"id":"x","type":"jobs.run","time":1}'}, DeadLetterReason.UNSIGNED),
+        ({b"e": b'{"id":"x","type":"jobs.run","time":1}', b"s": b"00" * 32}, DeadLetterReason.BAD_SIGNATURE),
+        ("other key", DeadLetterReason.BAD_SIGNATURE),
+        ("signed junk", DeadLetterReason.UNDECODABLE),
+    ],
+)
+def test_foreign_forged_or_unsigned_entries_are_dead_lettered_never_handled(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str, fields: Any, reason: Any
+) -> None:
+    """An entry XADDed by someone else is dead-lettered with the reason; the next event still flows."""
+    payload = b'{"id":"f1","type":"jobs.run","time":1,"data":"forged"}'
+    if fields == "other key":
+        fields = {b"e": payload, b"s": Signer("another-key-0123456789").sign(payload)}
+    elif fields == "signed junk":
+        fields = {b"e": b"{not json", b"s": Signer(SIGNING_KEY).sign(b"{not json")}
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        got: list[Any] = []
+        async with RedisBus(redis_settings()) as bus:
+            await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="w")
+            raw_redis.xadd(f"{prefix}:jobs.run", fields)
+            await bus.publish("jobs.run", "genuine")
+            await until(lambda: got == ["genuine"] and bus.statistics().dead_lettered == 1)
+            return got, await bus.dead_letters()
+
+    got, (letter,) = run(scenario())
+    assert got == ["genuine"]
+    assert letter.reason is reason and letter.subscriber == "w" and letter.envelope is None
+    assert not letter.replayable and letter.raw is not None
+    assert raw_redis.xpending(f"{prefix}:jobs.run", "w")["pending"] == 0
+
+
+def test_entries_of_a_dead_consumer_are_claimed_and_redelivered(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """Entries a consumer read and never acknowledged are claimed after claim_idle_ms and handled."""
+
+    async def scenario() -> list[tuple[Any, int]]:
+        got: list[tuple[Any, int]] = []
+        async with RedisBus(redis_settings()) as bus:
+            await bus.subscribe("jobs.run", lambda e: got.append((e.data, e.attempts)), subscriber="w")
+            sub = bus._workers[0].handle
+            assert sub is not None
+            sub.cancel()  # keep the group, stop reading: a "ghost" consumer takes the entries
+            await bus.publish("jobs.run", "orphan")
+            raw_redis.xreadgroup("w", "ghost", {f"{prefix}:jobs.run": ">"}, count=10)
+            await bus.subscribe("jobs.run", lambda e: got.append((e.data, e.attempts)), subscriber="w")
+            await until(lambda: got == [("orphan", 2)], timeout=4)
+        return got
+
+    assert run(scenario()) == [("orphan", 2)]
+    assert raw_redis.xpending(f"{prefix}:jobs.run", "w")["pending"] == 0
+
+
+def test_entries_delivered_too_often_go_to_the_dead_letter_stream(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """An entry past max_deliveries is dead-lettered with the reason instead of handled again."""
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        got: list[Any] = []
+        settings = redis_settings(redis={"max_deliveries": 2})
+        async with RedisBus(settings) as bus:
+            await bus.subscribe("jobs.run", got.append, subscriber="w")
+            bus._workers[0].handle.cancel()  # type: ignore[union-attr]
+            await bus.publish("jobs.run", "poison")
+            stream = f"{prefix}:jobs.run"
+            raw_redis.xreadgroup("w", "ghost1", {stream: ">"}, count=1)  # delivery 1
+            entry_id = raw_redis.xpending_range(stream, "w", "-", "+", 1)[0]["message_id"]
+            raw_redis.xclaim(stream, "w", "ghost2", 0, [entry_id])  # delivery 2
+            await bus.subscribe("jobs.run", got.append, subscriber="w")
+            await until(lambda: bus.statistics().dead_lettered == 1, timeout=4)
+            return got, await bus.dead_letters()
+
+    got, (letter,) = run(scenario())
+    assert got == [] and letter.reason is DeadLetterReason.MAX_DELIVERIES
+    assert "delivered 2 times without acknowledgement" in letter.error and letter.replayable
+    assert raw_redis.xpending(f"{prefix}:jobs.run", "w")["pending"] == 0
+
+
+def test_pattern_subscriptions_discover_new_topic_streams(redis_settings: Settings) -> None:
+    """A pattern subscription finds streams created later, including system.** framework events."""
+
+    async def scenario() -> list[str]:
+        got: list[str] = []
+        async with RedisBus(redis_settings()) as publisher, RedisBus(redis_settings()) as bus:
+            await bus.subscribe("system.**", lambda e: got.append(e.type), subscriber="monitor")
+            await publisher.publish("system.component.started", {"component": "feed"})
+            await publisher.publish("config.reloaded", {})
+            await publisher.publish("system.component.stopped", {"component": "feed"})
+            await until(lambda: len(got) == 2, timeout=3)
+        return got
+
+    assert sorted(run(scenario())) == ["system.component.started", "system.component.stopped"]
+
+
+def test_request_reply_between_two_processes(redis_settings: Settings) -> None:
+    """A request answered by another bus instance comes back over the requester's reply stream."""
+
+    async def scenario() -> Envelope:
+        async with RedisBus(redis_settings()) as client, RedisBus(redis_settings()) as server:
+
+            async def responder(request: Envelope) -> None:
+                await server.reply(request, {"pong": request.data})
+
+            await server.subscribe("svc.ping", responder, subscriber="pinger")
+            return await client.request("svc.ping", 41, timeout=3)
+
+    reply = run(scenario())
+    assert reply.data == {"pong": 41} and reply.type == "svc.ping.reply"
+
+
+def test_payloads_are_checked_before_anything_reaches_redis(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """Unserializable data and schema failures are refused at publish, naming type and field."""
+
+    async def scenario() -> None:
+        schemas = {"orders.created": {"qty": {"type": "integer", "min": 1, "required": True}}}
+        async with RedisBus(redis_settings(), schemas=schemas) as bus:
+            with pytest.raises(EventSerializationError, match="event 'orders.note'"):
+                await bus.publish("orders.note", {"blob": object()})
+            with pytest.raises(PayloadValidationError, match="field 'qty' must be >= 1 \\(got 0\\)"):
+                await bus.publish("orders.created", {"qty": 0})
+
+    run(scenario())
+    assert raw_redis.exists(f"{prefix}:orders.note", f"{prefix}:orders.created") == 0
+
+
+def test_one_subscriber_name_cannot_take_two_overlapping_patterns(redis_settings: Settings) -> None:
+    """Two handlers under one subscriber name with overlapping patterns would split events: refused."""
+
+    async def scenario() -> None:
+        async with RedisBus(redis_settings()) as bus:
+            await bus.subscribe("market.*", lambda e: None, subscriber="risk")
+            await bus.subscribe("orders.created", lambda e: None, subscriber="risk")  # disjoint: fine
+            with pytest.raises(DuplicateSubscriberError, match="subscriber 'risk' already subscribes"):
+                await bus.subscribe("market.tick", lambda e: None, subscriber="risk")
+
+    run(scenario())
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_unreachable_redis_at_start_raises_a_clear_connection_error(redis_settings: Settings) -> None:
+    """start() against a port nobody listens on raises BusConnectionError naming the URL, quickly."""
+    port = _unused_port()
+    bus = RedisBus(redis_settings(redis={"url": f"redis://:hunter2pass@127.0.0.1:{port}/0"}))
+    started = time.perf_counter()
+    with pytest.raises(BusConnectionError) as caught:
+        run(bus.start())
+    message = str(caught.value)
+    assert message.startswith(f"Redis at 127.0.0.1:{port} unreachable: ")
+    assert f"redis://127.0.0.1:{port}/0" in message and "hunter2pass" not in message
+    assert isinstance(caught.value, ConnectionError) and time.perf_counter() - started < 3
+
+
+class _Proxy:
+    """A TCP proxy to the real Redis that can be cut and restored, like a Redis restart."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        self._writers |= {writer, up_writer}
+        pumps = [asyncio.ensure_future(self._pump(reader, up_writer)),
+                 asyncio.ensure_future(self._pump(up_reader, writer))]
+        self._tasks.update(pumps)
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for task in pumps:
+            task.cancel()
+        for w in (writer, up_writer):
+            w.close()
+            self._writers.discard(w)
+        await asyncio.gather(*pumps, return_exceptions=True)
+        self._tasks.difference_update(pumps)
+
+    @staticmethod
+    async def _pump(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            target.write(data)
+            await target.drain()
+
+
+def test_lost_connection_fails_publish_then_reconnects_and_resumes(
+    redis_settings: Settings,
+) -> None:
+    """When Redis goes away publish raises BusConnectionError; when it returns delivery resumes."""
+
+    async def scenario() -> tuple[list[Any], str]:
+        got: list[Any] = []
+        proxy = _Proxy()
+        await proxy.start()
+        settings = redis_settings(redis={"url": f"redis://127.0.0.1:{proxy.port}/0", "connect_timeout": 0.5})
+        async with RedisBus(settings) as bus:
+            await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="w")
+            await bus.publish("jobs.run", "before")
+            await until(lambda: got == ["before"])
+            await proxy.stop()
+            with pytest.raises(BusConnectionError) as caught:
+                await bus.publish("jobs.run", "during")
+            await proxy.start()
+            await bus.publish("jobs.run", "after")
+            await until(lambda: got == ["before", "after"], timeout=5)
+        await proxy.stop()
+        return got, str(caught.value)
+
+    got, message = run(scenario())
+    assert got == ["before", "after"] and message.startswith("Redis at 127.0.0.1:")
+    assert "unreachable" in message
+
+
+def test_subscription_recreates_its_group_when_redis_lost_the_stream(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """If the stream and its groups vanish (Redis restarted empty), the subscriber recreates them."""
+
+    async def scenario() -> list[Any]:
+        got: list[Any] = []
+        async with RedisBus(redis_settings()) as bus:
+            await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="w")
+            await bus.publish("jobs.run", 1)
+            await until(lambda: got == [1])
+            raw_redis.delete(f"{prefix}:jobs.run", f"{prefix}:@topics")
+            await asyncio.sleep(0.2)
+            bus._registered.clear()  # as after a restart: this process re-registers its topics
+            for attempt in range(40):  # until the reader has recreated its group
+                await bus.publish("jobs.run", 2)
+                await asyncio.sleep(0.05)
+                if 2 in got:
+                    break
+        return got
+
+    got = run(scenario())
+    assert got[0] == 1 and 2 in got
+
+
+def test_signing_key_never_appears_in_redis_or_reprs(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """The signing key is in no stream entry, dead letter, repr or error message."""
+
+    async def scenario() -> list[str]:
+        texts: list[str] = []
+        bus = create_bus(redis_settings(max_retries=0))
+        texts += [repr(bus), repr(bus.settings), repr(bus._signer)]  # type: ignore[attr-defined]
+        async with bus:
+            await bus.subscribe("a.b", lambda e: 1 / 0, subscriber="w")
+            await bus.publish("a.b", {"x": 1})
+            await until(lambda: bus.statistics().dead_lettered == 1)
+            texts += [repr(letter) for letter in await bus.dead_letters()]
+        return texts
+
+    texts = run(scenario())
+    for key in raw_redis.scan_iter(match=f"{prefix}:*"):
+        kind = raw_redis.type(key)
+        if kind == b"stream":
+            texts += [repr(fields) for _, fields in raw_redis.xrange(key)]
+        elif kind == b"set":
+            texts.append(repr(raw_redis.smembers(key)))
+    assert len(texts) > 5 and not [t for t in texts if SIGNING_KEY in t]
