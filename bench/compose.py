@@ -34,12 +34,17 @@ def run() -> dict[str, object]:
             conf = make_app(Path(tmp), count)
             os.chdir(tmp)
             repeat = 15 if count <= 100 else 5
-            hydra = median_seconds(lambda: bare_hydra_compose(conf), repeat)
-            ours = median_seconds(lambda: integrate_check(conf), repeat)
-        results[str(count)] = {"check_ms": round(ours * 1000, 1), "hydra_ms": round(hydra * 1000, 1),
-                               "ratio": round(ours / hydra, 3)}
-        print(f"{count:>4} components: integrate check {ours * 1000:8.1f} ms   "
-              f"bare hydra compose {hydra * 1000:8.1f} ms   ratio {ours / hydra:.2f}x")
+            hydra = median_seconds(lambda conf=conf: bare_hydra_compose(conf), repeat)
+            ours = median_seconds(lambda conf=conf: integrate_check(conf), repeat)
+        results[str(count)] = {
+            "check_ms": round(ours * 1000, 1),
+            "hydra_ms": round(hydra * 1000, 1),
+            "ratio": round(ours / hydra, 3),
+        }
+        print(
+            f"{count:>4} components: integrate check {ours * 1000:8.1f} ms   "
+            f"bare hydra compose {hydra * 1000:8.1f} ms   ratio {ours / hydra:.2f}x"
+        )
     worst = max(r["ratio"] for r in results.values())  # type: ignore[index]
     return {"bench": "compose", "goal_ratio": 1.3, "worst_ratio": worst, "apps": results}
 

@@ -30,9 +30,20 @@ BARE = (
 def time_to_running(root: Path) -> float:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "framework", "run", "--log-format", "json", "app.duration=0",
-         "logging.level=WARNING"],
-        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            "run",
+            "--log-format",
+            "json",
+            "app.duration=0",
+            "logging.level=WARNING",
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     # At WARNING level nothing is logged: the process ends right after all are running
     # (duration 0) and stopping 300 trivial components takes well under a millisecond each.
@@ -56,10 +67,15 @@ def main() -> dict[str, object]:
             repeat = 5 if count <= 100 else 3
             ours = statistics.median(time_to_running(Path(tmp)) for _ in range(repeat))
             bare = statistics.median(time_bare_compose(conf) for _ in range(repeat))
-        results[str(count)] = {"run_s": round(ours, 3), "bare_compose_s": round(bare, 3),
-                               "ratio": round(ours / bare, 3)}
-        print(f"{count:>4} components: to running {ours:7.3f} s   bare hydra compose {bare:7.3f} s"
-              f"   ratio {ours / bare:.2f}x")
+        results[str(count)] = {
+            "run_s": round(ours, 3),
+            "bare_compose_s": round(bare, 3),
+            "ratio": round(ours / bare, 3),
+        }
+        print(
+            f"{count:>4} components: to running {ours:7.3f} s   bare hydra compose {bare:7.3f} s"
+            f"   ratio {ours / bare:.2f}x"
+        )
     worst = max(r["ratio"] for r in results.values())  # type: ignore[index]
     return {"bench": "startup", "goal_ratio": 1.5, "worst_ratio": worst, "apps": results}
 

@@ -12,8 +12,18 @@ class CrossoverAnalyzer:
     publishes = ("signal.generated",)
     subscribes = ("market.tick",)
     config_schema = {
-        "fast_window": {"type": "integer", "min": 1, "default": 5, "description": "ticks in the fast average"},
-        "slow_window": {"type": "integer", "min": 2, "default": 20, "description": "ticks in the slow average"},
+        "fast_window": {
+            "type": "integer",
+            "min": 1,
+            "default": 5,
+            "description": "ticks in the fast average",
+        },
+        "slow_window": {
+            "type": "integer",
+            "min": 2,
+            "default": 20,
+            "description": "ticks in the slow average",
+        },
     }
 
     def __init__(self, config: Mapping[str, Any], bus: Any, logger: Any) -> None:

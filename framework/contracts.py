@@ -13,7 +13,11 @@ def contract_methods(contract: type) -> dict[str, Any]:
     """The public methods a contract requires (Protocol members or ABC methods)."""
     methods: dict[str, Any] = {}
     for klass in reversed(contract.__mro__):
-        if klass in (object,) or klass.__module__ == "typing" or klass.__name__ in ("Protocol", "ABC", "Generic"):
+        if (
+            klass in (object,)
+            or klass.__module__ == "typing"
+            or klass.__name__ in ("Protocol", "ABC", "Generic")
+        ):
             continue
         for name, member in vars(klass).items():
             if not name.startswith("_") and callable(member):
@@ -62,7 +66,10 @@ def _signature_problem(expected: Any, actual: Any) -> str | None:
             return f"lacks parameter '{param.name}' (contract signature {want})"
     wanted = set(want.parameters)
     for param in have_params:
-        required = param.default is param.empty and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        required = param.default is param.empty and param.kind not in (
+            param.VAR_POSITIONAL,
+            param.VAR_KEYWORD,
+        )
         if required and param.name not in wanted:
             return f"requires extra parameter '{param.name}' (contract signature {want})"
     return None

@@ -62,13 +62,19 @@ def build_graph(
         kept = []
         for dep in spec.depends_on:
             if dep.name not in specs:
-                problems.append(MissingDependencyError(
-                    f"components.{name}.depends_on: '{dep.name}' is not a component"
-                    f" (components: {', '.join(specs)})"))
+                problems.append(
+                    MissingDependencyError(
+                        f"components.{name}.depends_on: '{dep.name}' is not a component"
+                        f" (components: {', '.join(specs)})"
+                    )
+                )
             elif dep.name not in enabled:
-                problems.append(MissingDependencyError(
-                    f"components.{name}.depends_on: '{dep.name}' is disabled"
-                    f" (components.{dep.name}.enabled is false); '{name}' needs it"))
+                problems.append(
+                    MissingDependencyError(
+                        f"components.{name}.depends_on: '{dep.name}' is disabled"
+                        f" (components.{dep.name}.enabled is false); '{name}' needs it"
+                    )
+                )
             else:
                 kept.append(dep.name)
                 problems.extend(_version_problems(name, dep.name, str(dep.constraint), versions))
@@ -93,9 +99,12 @@ def _version_problems(
         ok = False
     if ok:
         return []
-    return [VersionConflictError(
-        f"components.{name}.depends_on: '{dep}{constraint}' is not satisfied:"
-        f" '{dep}' has version {version or 'none (its class declares no version)'}")]
+    return [
+        VersionConflictError(
+            f"components.{name}.depends_on: '{dep}{constraint}' is not satisfied:"
+            f" '{dep}' has version {version or 'none (its class declares no version)'}"
+        )
+    ]
 
 
 def _specifier(text: str):  # type: ignore[no-untyped-def]
@@ -113,7 +122,7 @@ def _find_cycle(edges: Mapping[str, tuple[str, ...]]) -> list[str] | None:
         stack.append(node)
         for dep in edges[node]:
             if state.get(dep) == 1:
-                return [*stack[stack.index(dep):], dep]
+                return [*stack[stack.index(dep) :], dep]
             if dep not in state and (found := visit(dep)):
                 return found
         stack.pop()
@@ -146,16 +155,22 @@ def _order_problems(
     problems: list[ConfigError] = []
     for name in order:
         if name not in specs:
-            problems.append(OrderConflictError(
-                f"app.initialization_order: '{name}' is not a component (components: {', '.join(specs)})"))
+            problems.append(
+                OrderConflictError(
+                    f"app.initialization_order: '{name}' is not a component (components: {', '.join(specs)})"
+                )
+            )
     listed = [n for n in order if n in edges]
     for i, first in enumerate(listed):
-        for later in listed[i + 1:]:
+        for later in listed[i + 1 :]:
             path = _path(edges, first, later)
             if path:
-                problems.append(OrderConflictError(
-                    f"app.initialization_order puts '{first}' before '{later}', but '{first}'"
-                    f" depends on '{later}' ({' -> '.join(path)}); dependencies always start first"))
+                problems.append(
+                    OrderConflictError(
+                        f"app.initialization_order puts '{first}' before '{later}', but '{first}'"
+                        f" depends on '{later}' ({' -> '.join(path)}); dependencies always start first"
+                    )
+                )
     return problems
 
 
@@ -178,8 +193,14 @@ def _start_order(edges: Mapping[str, tuple[str, ...]], order: Sequence[str]) -> 
 def render(graph: Graph, fmt: str) -> str:
     """The graph as text, Graphviz dot, Mermaid or JSON, with the start order."""
     if fmt == "json":
-        return json.dumps({"order": list(graph.order), "waves": graph.waves(),
-                           "depends_on": {n: list(d) for n, d in graph.edges.items()}}, indent=2)
+        return json.dumps(
+            {
+                "order": list(graph.order),
+                "waves": graph.waves(),
+                "depends_on": {n: list(d) for n, d in graph.edges.items()},
+            },
+            indent=2,
+        )
     if fmt == "dot":
         lines = ["digraph components {", "  rankdir=LR;"]
         lines += [f'  "{n}";' for n in graph.order]

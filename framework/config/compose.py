@@ -124,7 +124,9 @@ def _check_changed_keys_exist(
     changed = [(o, o.split("=", 1)) for o, s in zip(originals, sent, strict=True) if o != s]
     if not changed:
         return
-    existing = {".".join(p[:n]) for f in files for p, _ in _leaf_paths(f.values) for n in range(1, len(p) + 1)}
+    existing = {
+        ".".join(p[:n]) for f in files for p, _ in _leaf_paths(f.values) for n in range(1, len(p) + 1)
+    }
     for text, (key, value) in changed:
         if key not in existing and not (known_key and known_key(key, config)):
             close = difflib.get_close_matches(key, sorted(existing), n=1, cutoff=0.6)

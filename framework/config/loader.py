@@ -120,7 +120,9 @@ def _validate_components(
     policies: dict[KeyPath, Reload],
 ) -> dict[str, Any]:
     if not isinstance(components, Mapping):
-        problems.append((Problem((), "must be a mapping of component name to entry", components, True), ("components",)))
+        problems.append(
+            (Problem((), "must be a mapping of component name to entry", components, True), ("components",))
+        )
         return {}
     result = {}
     for name, entry in components.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ KeyPath = tuple[str, ...]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class Layer(str, Enum):
+class Layer(StrEnum):
     """Where a value can come from, lowest precedence first."""
 
     DEFAULT = "schema default"
@@ -104,9 +104,7 @@ def trace(composition: Composition, base: Path | None = None) -> Provenance:
     return Provenance(origins)
 
 
-def _set(
-    origins: dict[KeyPath, list[Origin]], interior: set[KeyPath], path: KeyPath, origin: Origin
-) -> None:
+def _set(origins: dict[KeyPath, list[Origin]], interior: set[KeyPath], path: KeyPath, origin: Origin) -> None:
     if path in interior:  # a leaf replaced a mapping: what was below is gone
         _drop(origins, path)
         interior.discard(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import cerberus
@@ -20,7 +20,7 @@ Schema = dict[str, Any]
 KeyPath = tuple[str, ...]
 
 
-class Reload(str, Enum):
+class Reload(StrEnum):
     """How a running app takes a change of one key."""
 
     LIVE = "live"  # the component's change callback receives it

@@ -23,19 +23,23 @@ def test_example_plugin_installs_and_runs_by_entry_point_name(tmp_path: Path) ->
     # the plugin itself is really installed into the new virtualenv.
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     parents = [sysconfig.get_paths()["purelib"], *site.getsitepackages()]
     lines = [f"import site; site.addsitedir({p!r})" for p in dict.fromkeys(parents)]
     Path(purelib, "_parent_env.pth").write_text("\n".join(lines) + "\n")
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "-q",
-         str(REPO / "examples" / "heartbeat-plugin")],
-        capture_output=True, text=True,
+        [str(python), "-m", "pip", "install", "--no-deps", "-q", str(REPO / "examples" / "heartbeat-plugin")],
+        capture_output=True,
+        text=True,
     )
     assert install.returncode == 0, install.stderr
-    write_tree(tmp_path / "app", {
-        "conf/config.yaml": """
+    write_tree(
+        tmp_path / "app",
+        {
+            "conf/config.yaml": """
             app:
               name: plugin-demo
               duration: 0.5
@@ -44,12 +48,20 @@ def test_example_plugin_installs_and_runs_by_entry_point_name(tmp_path: Path) ->
                 class: heartbeat
                 config: {interval: 0.05, message: still here}
             """,
-    })
+        },
+    )
     result = subprocess.run(
         [str(python), "-m", "framework", "run", "--log-format", "json"],
-        cwd=tmp_path / "app", capture_output=True, text=True, timeout=60,
+        cwd=tmp_path / "app",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    beats = [json.loads(line) for line in result.stderr.splitlines() if "heartbeat" in line and "still here" in line]
+    beats = [
+        json.loads(line)
+        for line in result.stderr.splitlines()
+        if "heartbeat" in line and "still here" in line
+    ]
     assert len(beats) >= 3
     assert {b["component"] for b in beats} == {"heartbeat"}

@@ -27,8 +27,9 @@ def test_readme_has_exactly_two_quick_start_commands() -> None:
 
 def test_quick_start_commands_run_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     """Both commands succeed in a clean checkout: the app trades, the tests pass."""
-    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     checkout = tmp_path / "checkout"
     for relative in tracked:
         if (REPO / relative).is_file():
@@ -37,11 +38,23 @@ def test_quick_start_commands_run_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     install_and_run, install_and_test = quick_start_commands()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTEST"))}
     # The app runs until Ctrl-C; the env layer bounds it, as a user could.
-    app = subprocess.run(["bash", "-c", install_and_run], cwd=checkout, capture_output=True, text=True,
-                         timeout=600, env={**env, "MARKET__APP__DURATION": "4", "MARKET__PROFILE": "fast"})
+    app = subprocess.run(
+        ["bash", "-c", install_and_run],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**env, "MARKET__APP__DURATION": "4", "MARKET__PROFILE": "fast"},
+    )
     assert app.returncode == 0, app.stderr[-3000:]
     assert "trade " in app.stderr and "all components stopped" in app.stderr
-    tests = subprocess.run(["bash", "-c", install_and_test], cwd=checkout, capture_output=True, text=True,
-                           timeout=600, env={**env, "PYTEST_ADDOPTS": "-k test_plain_hydra_dir_matches_hydra_compose"})
+    tests = subprocess.run(
+        ["bash", "-c", install_and_test],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**env, "PYTEST_ADDOPTS": "-k test_plain_hydra_dir_matches_hydra_compose"},
+    )
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert "1 passed" in tests.stdout

@@ -22,8 +22,17 @@ def log_events(stderr: str) -> list[dict]:
 
 
 def run_app(db: Path, *overrides: str, duration: float = 3) -> subprocess.CompletedProcess[str]:
-    return integrate("run", "--log-format", "json", "profile=fast", f"app.duration={duration}",
-                     f"components.storage.config.path={db}", *overrides, cwd=REPO, timeout=60)
+    return integrate(
+        "run",
+        "--log-format",
+        "json",
+        "profile=fast",
+        f"app.duration={duration}",
+        f"components.storage.config.path={db}",
+        *overrides,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 def test_prices_signals_and_trades_flow(tmp_path: Path) -> None:
@@ -55,9 +64,20 @@ def test_killed_app_recovers_positions_without_losing_or_duplicating_trades(tmp_
     """SIGKILL mid-run, then restart: positions come back from SQLite, every logged trade kept once."""
     db = tmp_path / "m.sqlite3"
     process = subprocess.Popen(
-        [sys.executable, "-m", "framework", "run", "--log-format", "json", "profile=fast",
-         f"components.storage.config.path={db}"],
-        cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            "run",
+            "--log-format",
+            "json",
+            "profile=fast",
+            f"components.storage.config.path={db}",
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     assert process.stderr is not None
     logged: list[str] = []
@@ -71,9 +91,11 @@ def test_killed_app_recovers_positions_without_losing_or_duplicating_trades(tmp_
     assert len(logged) >= 5
     with sqlite3.connect(db) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM trades")]
-        expected = dict(conn.execute(
-            "SELECT symbol, SUM(CASE side WHEN 'buy' THEN quantity ELSE -quantity END) FROM trades GROUP BY symbol"
-        ).fetchall())
+        expected = dict(
+            conn.execute(
+                "SELECT symbol, SUM(CASE side WHEN 'buy' THEN quantity ELSE -quantity END) FROM trades GROUP BY symbol"
+            ).fetchall()
+        )
     assert set(logged) <= set(ids) and len(ids) == len(set(ids))
     restarted = run_app(db, duration=0.5)
     assert restarted.returncode == 0, restarted.stderr
@@ -85,9 +107,18 @@ def test_killed_app_recovers_positions_without_losing_or_duplicating_trades(tmp_
     ("override", "expected"),
     [
         ("components.fead.config.interval=1", "did you mean 'components.feed.config.interval'?"),
-        ("components.feed.config.symbols=BTCUSDT", "components.feed.config.symbols: must be of type list (got 'BTCUSDT')"),
-        ("components.analyzer.config.fast_window=-1", "components.analyzer.config.fast_window: must be >= 1 (got -1)"),
-        ("components.risk.config.max_position=0", "components.risk.config.max_position: must be >= 1e-06 (got 0)"),
+        (
+            "components.feed.config.symbols=BTCUSDT",
+            "components.feed.config.symbols: must be of type list (got 'BTCUSDT')",
+        ),
+        (
+            "components.analyzer.config.fast_window=-1",
+            "components.analyzer.config.fast_window: must be >= 1 (got -1)",
+        ),
+        (
+            "components.risk.config.max_position=0",
+            "components.risk.config.max_position: must be >= 1e-06 (got 0)",
+        ),
     ],
 )
 def test_newcomer_mistakes_are_explained(override: str, expected: str) -> None:

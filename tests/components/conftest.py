@@ -79,7 +79,9 @@ def make_app(root: Path, components: str, app_extra: str = "") -> Path:
     (root / "conf").mkdir(exist_ok=True)
     (root / "conf" / "config.yaml").write_text(
         "app:\n  name: fixture\n  allowed_packages: [fx]\n  stop_timeout: 2\n  start_timeout: 2\n"
-        + app_extra + "components:\n" + components
+        + app_extra
+        + "components:\n"
+        + components
     )
     return root
 

@@ -35,7 +35,9 @@ def transitions(stderr: str, state: str) -> list[str]:
 
 
 def run(project: Path, *overrides: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return integrate("run", "--log-format", "json", "app.duration=0.3", *overrides, cwd=project, timeout=timeout)
+    return integrate(
+        "run", "--log-format", "json", "app.duration=0.3", *overrides, cwd=project, timeout=timeout
+    )
 
 
 def test_starts_in_dependency_order_and_stops_in_reverse(project: Path) -> None:
@@ -49,8 +51,11 @@ def test_starts_in_dependency_order_and_stops_in_reverse(project: Path) -> None:
 
 def test_parallel_start_keeps_dependencies_first(project: Path) -> None:
     """With parallel_start, independent components start together, dependents still after."""
-    make_app(project, CHAIN.replace("    class: fx.Probe\n", "    class: fx.Probe\n    config: {start_delay: 0.3}\n"),
-             "  parallel_start: true\n")
+    make_app(
+        project,
+        CHAIN.replace("    class: fx.Probe\n", "    class: fx.Probe\n    config: {start_delay: 0.3}\n"),
+        "  parallel_start: true\n",
+    )
     started = time.monotonic()
     result = run(project)
     assert result.returncode == 0, result.stderr
@@ -93,7 +98,13 @@ def test_start_that_hangs_past_its_timeout(project: Path) -> None:
 
 def test_stop_that_raises_does_not_keep_others_running(project: Path) -> None:
     """A failing stop is reported and every other component still stops."""
-    make_app(project, CHAIN.replace("  cache:\n    class: fx.Probe\n", "  cache:\n    class: fx.Probe\n    config: {fail_stop: true}\n"))
+    make_app(
+        project,
+        CHAIN.replace(
+            "  cache:\n    class: fx.Probe\n",
+            "  cache:\n    class: fx.Probe\n    config: {fail_stop: true}\n",
+        ),
+    )
     result = run(project)
     assert result.returncode == 0, result.stderr
     assert transitions(result.stderr, "stopped") == ["worker", "api", "db"]
@@ -104,7 +115,10 @@ def test_stop_that_raises_does_not_keep_others_running(project: Path) -> None:
 def _start_process(project: Path, *overrides: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "framework", "run", "--log-format", "json", *overrides],
-        cwd=project, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=project,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -135,7 +149,13 @@ def test_sigterm_stops_every_component(project: Path) -> None:
 
 def test_sigterm_during_start_up_stops_what_started(project: Path) -> None:
     """SIGTERM while a component is still starting stops the ones already running."""
-    make_app(project, CHAIN.replace("  api:\n    class: fx.Probe\n", "  api:\n    class: fx.Probe\n    start_timeout: 60\n    config: {start_delay: 30}\n"))
+    make_app(
+        project,
+        CHAIN.replace(
+            "  api:\n    class: fx.Probe\n",
+            "  api:\n    class: fx.Probe\n    start_timeout: 60\n    config: {start_delay: 30}\n",
+        ),
+    )
     process = _start_process(project)
     head = _read_until(process, "component.starting")  # db starting
     head += _read_until(process, "component.running")  # db
@@ -163,6 +183,8 @@ def test_secrets_are_masked_in_logs_errors_and_show(project: Path) -> None:
         assert shown.returncode == 0, shown.stderr
         assert "hunter2-secret" not in shown.stdout and "***" in shown.stdout
     on_cli = integrate("show", "--provenance", "components.db.config.password=cli-secret-1", cwd=project)
-    assert "cli-secret-1" not in on_cli.stdout and "argument components.db.config.password=***" in on_cli.stdout
+    assert (
+        "cli-secret-1" not in on_cli.stdout and "argument components.db.config.password=***" in on_cli.stdout
+    )
     typed = integrate("check", "components.db.config.password=[hunter2-secret]", cwd=project)
     assert typed.returncode == 2 and "hunter2-secret" not in typed.stderr and "(got ***)" in typed.stderr

@@ -83,9 +83,18 @@ def test_override_of_missing_key_suggests_plus(project: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("app.start_timeout=soon", "app.start_timeout: must be of type number (got 'soon') [argument app.start_timeout=soon]"),
-        ("app.start_timeout=-3", "app.start_timeout: must be >= 0.01 (got -3) [argument app.start_timeout=-3]"),
-        ("logging.format=xml", "logging.format: must be one of text, json (got 'xml') [argument logging.format=xml]"),
+        (
+            "app.start_timeout=soon",
+            "app.start_timeout: must be of type number (got 'soon') [argument app.start_timeout=soon]",
+        ),
+        (
+            "app.start_timeout=-3",
+            "app.start_timeout: must be >= 0.01 (got -3) [argument app.start_timeout=-3]",
+        ),
+        (
+            "logging.format=xml",
+            "logging.format: must be one of text, json (got 'xml') [argument logging.format=xml]",
+        ),
         ("+app.nme=x", "app.nme: unknown key; did you mean 'name'?"),
     ],
 )

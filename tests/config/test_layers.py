@@ -59,7 +59,10 @@ def test_files_merge_in_defaults_order_and_self_wins(app: Path) -> None:
     assert rows["service.port"]["where"] == "conf/config.yaml:9"
     assert rows["service.timeout"]["where"] == "conf/extra.yaml:3"
     assert rows["db.driver"] == {
-        "key": "db.driver", "value": "sqlite", "layer": "file", "where": "conf/db/sqlite.yaml:1"
+        "key": "db.driver",
+        "value": "sqlite",
+        "layer": "file",
+        "where": "conf/db/sqlite.yaml:1",
     }
 
 
@@ -85,14 +88,18 @@ def test_env_can_set_a_key_only_the_schema_defaults(app: Path) -> None:
     """A framework key absent from the YAML can still be set from the environment."""
     rows = show(app, env={"LAYERED__APP__STOP_TIMEOUT": "4"})
     assert rows["app.stop_timeout"] == {
-        "key": "app.stop_timeout", "value": 4, "layer": "env",
+        "key": "app.stop_timeout",
+        "value": 4,
+        "layer": "env",
         "where": "env LAYERED__APP__STOP_TIMEOUT",
     }
 
 
 def test_env_prefix_flag_overrides_app_env_prefix(app: Path) -> None:
     """--env-prefix chooses which variables form the env layer."""
-    rows = show(app, "--env-prefix", "OTHER", env={"OTHER__SERVICE__PORT": "1", "LAYERED__SERVICE__PORT": "2"})
+    rows = show(
+        app, "--env-prefix", "OTHER", env={"OTHER__SERVICE__PORT": "1", "LAYERED__SERVICE__PORT": "2"}
+    )
     assert rows["service.port"]["value"] == 1
 
 
@@ -105,7 +112,9 @@ def test_schema_defaults_are_the_lowest_layer(app: Path) -> None:
 
 def test_group_option_and_cli_override_forms(app: Path) -> None:
     """group=option, +key, ++key, ~key and list values follow Hydra's grammar."""
-    rows = show(app, "db=postgres", "+service.debug=true", "++service.port=1", "~service.timeout", "service.tags=[q]")
+    rows = show(
+        app, "db=postgres", "+service.debug=true", "++service.port=1", "~service.timeout", "service.tags=[q]"
+    )
     assert rows["db.driver"]["value"] == "postgres"
     assert rows["db.driver"]["where"] == "conf/db/postgres.yaml:1"
     assert rows["service.debug"]["value"] is True
@@ -117,8 +126,13 @@ def test_group_option_and_cli_override_forms(app: Path) -> None:
 def test_explain_lists_every_layer_it_overrode(app: Path) -> None:
     """explain names the winner and every lower layer with its value and location."""
     result = integrate(
-        "explain", "service.port", "--format", "json", "service.port=1",
-        cwd=app, env={"LAYERED__SERVICE__PORT": "2"},
+        "explain",
+        "service.port",
+        "--format",
+        "json",
+        "service.port=1",
+        cwd=app,
+        env={"LAYERED__SERVICE__PORT": "2"},
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
