@@ -27,9 +27,12 @@ class SqliteStorage:
         "record_signals": {"type": "boolean", "default": True},
     }
 
-    def __init__(self, config: Mapping[str, Any], bus: Any, logger: Any) -> None:
+    def __init__(self, config: Mapping[str, Any], bus: Any, logger: Any, resilience: Any = None) -> None:
         self.config, self.bus, self.log = config, bus, logger
         self.db: sqlite3.Connection | None = None
+        # "database is locked" and the like pass: retry with backoff (error_handling.retry).
+        retry_on = (sqlite3.OperationalError,)
+        self._write = resilience.retry(self._write_event, retry_on=retry_on) if resilience else self._write_event
 
     async def start(self) -> None:
         path = Path(self.config["path"])
@@ -54,7 +57,10 @@ class SqliteStorage:
 
     async def _on_signal(self, event: Any) -> None:
         if self.config["record_signals"]:
-            self.record_event(event.type, event.data)
+            await self._write(event.type, event.data)
+
+    async def _write_event(self, topic: str, data: Mapping[str, Any]) -> None:
+        self.record_event(topic, data)
 
     def record_trade(self, trade: Mapping[str, Any]) -> bool:
         assert self.db is not None, "storage is not started"

@@ -22,9 +22,12 @@ class PaperTrader:
     }
 
     def __init__(
-        self, config: Mapping[str, Any], risk: RiskLimits, storage: TradeStore, bus: Any, logger: Any
+        self, config: Mapping[str, Any], risk: RiskLimits, storage: TradeStore, bus: Any, logger: Any,
+        resilience: Any = None,
     ) -> None:
         self.config, self.risk, self.storage, self.bus, self.log = config, risk, storage, bus, logger
+        # A store that keeps failing opens the breaker: orders are refused at once, not hammered in.
+        self._record = resilience.breaker("trade_store")(self._store) if resilience else self._store
         self.last_price: dict[str, float] = {}
         self.trades = 0
         self.refused = 0
@@ -71,11 +74,22 @@ class PaperTrader:
         price = self.last_price.get(symbol, signal["price"])
         trade = {"id": uuid.uuid4().hex, "time": time.time(), "symbol": symbol, "side": side,
                  "quantity": quantity, "price": price}
-        self.storage.record_trade(trade)  # committed before it counts anywhere else
+        try:
+            await self._record(trade)  # committed before it counts anywhere else
+        except Exception as exc:  # never trade what cannot be recorded
+            return await self._refuse(symbol, side, quantity, f"trade store unavailable: {exc}")
         self.trades += 1
         self.log.bind(trade_id=trade["id"]).info(f"trade {side} {quantity} {symbol} @ {price:.2f}")
         await self.bus.publish("trade.executed", trade)
         return trade
+
+    async def _store(self, trade: Mapping[str, Any]) -> bool:
+        return self.storage.record_trade(trade)
+
+    async def _refuse(self, symbol: str, side: str, quantity: float, reason: str) -> None:
+        self.refused += 1
+        self.log.warning(f"order refused: {side} {quantity} {symbol}: {reason}")
+        await self.bus.publish("trade.refused", {"symbol": symbol, "side": side, "reason": reason})
 
     async def _on_tick(self, event: Any) -> None:
         self.last_price[event.data["symbol"]] = event.data["price"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -17,12 +18,16 @@ from loguru import logger
 
 from framework.assembly import Assembly, assemble, load
 from framework.config.compose import ConfigSource
+from framework.config.reload import Reloader, ReloadOutcome
+from framework.config.watch import content_hash
 from framework.config.snapshot import Snapshot, lookup
 from framework.component import ComponentSpec
 from framework.container import ServiceFactory, build_container
 from framework.events.bus import EventBus, ScopedBus, create_bus
+from framework.health import HealthMonitor
 from framework.lifecycle import ComponentState, Lifecycle
 from framework.logging import masker
+from framework.resilience import Resilience
 
 
 class App:
@@ -32,6 +37,7 @@ class App:
 
     def __init__(self, source: ConfigSource) -> None:
         self.source = source
+        launch_digest = content_hash([source.config_dir])  # the files as composed now
         self.snapshot: Snapshot = load(source)
         masker.update(secret_values(self.snapshot))
         self.assembly: Assembly = assemble(self.snapshot)
@@ -43,18 +49,35 @@ class App:
         self._background: set[asyncio.Task[Any]] = set()
         self.bus: EventBus = create_bus(self.snapshot.section("event_bus"))
         self.lifecycle.listeners.append(self._publish_transition)
+        # Both read their section from the current snapshot at each use: a reload applies at once.
+        self.health = HealthMonitor(
+            self.lifecycle, lambda: self.snapshot.section("health"), self.emit, name=app["name"]
+        )
+        self.resilience = Resilience(lambda: self.snapshot.section("error_handling"), self.emit)
+        self.started_at: float | None = None
+        # Set by the CLI: --log-level/--log-format beat the `logging` section, on reload too.
+        # None: the process's logging is not the App's to reconfigure.
+        self.logging_overrides: Mapping[str, str | None] | None = None
+        self.reloader = Reloader(self, launch_digest)
 
-    def services(self) -> Mapping[str, ServiceFactory]:
-        """Framework services a constructor can ask for by parameter name."""
+    def services(self, assembly: Assembly | None = None) -> Mapping[str, ServiceFactory]:
+        """Framework services a constructor can ask for by parameter name.
+
+        ``assembly``: the one being built (a reload's), if not the running one.
+        """
+        assembly = assembly or self.assembly
         return {
             "name": lambda spec: spec.name,
             "logger": lambda spec: logger.bind(component=spec.name),
-            "bus": self._scoped_bus,
+            "bus": lambda spec: self._scoped_bus(spec, assembly),
+            "health": lambda spec: self.health,
+            "resilience": lambda spec: self.resilience,
+            "app": lambda spec: self,
         }
 
-    def _scoped_bus(self, spec: ComponentSpec) -> ScopedBus:
+    def _scoped_bus(self, spec: ComponentSpec, assembly: Assembly | None = None) -> ScopedBus:
         """The bus as one component sees it: its declared topics only (YAML, else class)."""
-        cls = self.assembly.classes[spec.name]
+        cls = (assembly or self.assembly).classes[spec.name]
         publishes = spec.publishes if spec.publishes is not None else getattr(cls, "publishes", None)
         subscribes = spec.subscribes if spec.subscribes is not None else getattr(cls, "subscribes", None)
         return self.bus.scoped(spec.name, publishes=publishes, subscribes=subscribes)
@@ -71,6 +94,14 @@ class App:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def emit(self, topic: str, data: Mapping[str, Any]) -> None:
+        """Publish a framework event (``system.*``) without waiting; dropped when the bus is down."""
+        if not self._bus_running:
+            return
+        task = asyncio.get_running_loop().create_task(self.bus.publish(topic, dict(data), source="app"))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def build(self) -> None:
         """Instantiate every enabled component in dependency order (no hook runs yet)."""
         self.container = build_container(
@@ -84,6 +115,7 @@ class App:
             f"starting {self.snapshot.section('app')['name']}"
             f" ({len(self.assembly.graph.order)} components)"
         )
+        self.started_at = time.time()
         await self.bus.start()
         self._bus_running = True
         self.build()
@@ -92,10 +124,18 @@ class App:
         except BaseException:
             await self._close_bus()
             raise
-        self.log.bind(event="app.started").info("all components running")
+        failed = self.lifecycle.failed
+        if failed:
+            self.log.bind(event="app.started", degraded=failed).warning(
+                f"running degraded: {', '.join(failed)} failed to start (optional)")
+        else:
+            self.log.bind(event="app.started").info("all components running")
+        await self.health.start()
 
     async def stop(self) -> None:
         """Stop components in reverse order, then deliver what is still queued and close the bus."""
+        await self.reloader.close()  # no reload runs while (or after) stopping
+        await self.health.stop()
         await self.lifecycle.stop_all()
         await self._close_bus()
         self.log.bind(event="app.stopped").info("all components stopped")
@@ -121,6 +161,26 @@ class App:
     def state(self, name: str) -> ComponentState:
         return self.lifecycle.states[name]
 
+    async def reload(self, dry_run: bool = False) -> ReloadOutcome:
+        """Recompose from the launch source and apply the difference as one transaction.
+
+        Never raises for a bad config: the outcome says ``rejected`` and why, and the running
+        snapshot stays. ``dry_run`` returns the plan without applying it. Requests made while
+        one runs are coalesced into the next attempt, which re-reads the files.
+        """
+        return await self.reloader.reload(dry_run=dry_run)
+
+    def reload_history(self) -> list[dict[str, Any]]:
+        """The last ``app.watch.history_size`` reload attempts, oldest first, as plain data."""
+        return self.reloader.history.as_list()
+
+    async def watch(self, started: asyncio.Event | None = None) -> None:
+        """Reload whenever the config dir's YAML content changes; runs until cancelled.
+
+        ``run`` starts this itself when ``app.watch.enabled``; ``started`` is set once watching.
+        """
+        await self.reloader.watch(started)
+
     async def run(self, duration: float | None = None) -> None:
         """Start, run until SIGINT/SIGTERM (or `duration`), stop. A second signal forces exit."""
         stop = asyncio.Event()
@@ -141,6 +201,7 @@ class App:
         loop = asyncio.get_running_loop()
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(number, on_signal, number)
+        loop.add_signal_handler(signal.SIGHUP, self.reloader.request, "signal")
         started = False
         try:
             await self.start()
@@ -148,6 +209,8 @@ class App:
             self.log.bind(event="app.stopped").info("start-up interrupted; stopped what had started")
             return
         started = True
+        if self.snapshot.section("app")["watch"]["enabled"]:
+            self.reloader.start_watching()  # stop() ends it
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except TimeoutError:

@@ -61,7 +61,9 @@ def _fail(message: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-dir", default="conf", help="folder holding the YAML (default: ./conf)")
-    common.add_argument("--config-name", default="config", help="primary config file, no .yaml (default: config)")
+    common.add_argument(
+        "--config-name", default="config", help="primary config file, no .yaml (default: config)"
+    )
     common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
     parser = argparse.ArgumentParser(
         prog="integrate", description="Run and inspect a configuration-driven integration app."
@@ -104,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     reload_verb = verbs.add_parser("reload", help="ask a running app to reload its config")
     reload_verb.add_argument("--dry-run", action="store_true", help="only print the plan")
     reload_verb.add_argument("--url", default=ADMIN_URL, help=f"the app's admin API (default: {ADMIN_URL})")
-    reload_verb.add_argument("--token", default=None, help=f"bearer token (http.token; default: ${TOKEN_ENV})")
+    reload_verb.add_argument(
+        "--token", default=None, help=f"bearer token (http.token; default: ${TOKEN_ENV})"
+    )
     reload_verb.add_argument("--format", choices=["text", "json"], default="text")
     reload_verb.set_defaults(handler=_reload)
     return parser
@@ -222,7 +226,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _admin(url: str, path: str, method: str = "GET", token: str | None = None) -> tuple[int, Any]:
     """Call a running app's admin API; (status, parsed JSON). AdminUnreachable when none answers."""
-    request = urllib.request.Request(url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None)
+    request = urllib.request.Request(
+        url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None
+    )
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -257,8 +263,10 @@ def _status(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"info": info, "ready": ready_code == 200, "components": rows}, indent=2))
         return 0 if ready_code == 200 else EXIT_RUNTIME
-    print(f"{info['app']} {info['version']}: {info['status']}, {'ready' if ready_code == 200 else 'NOT ready'},"
-          f" up {info['uptime']:.0f} s, config v{info['config_version']} ({info['config_hash']})")
+    print(
+        f"{info['app']} {info['version']}: {info['status']}, {'ready' if ready_code == 200 else 'NOT ready'},"
+        f" up {info['uptime']:.0f} s, config v{info['config_version']} ({info['config_hash']})"
+    )
     for reason in ready.get("reasons", []):
         print(f"  not ready: {reason}")
     table = [("COMPONENT", "STATE", "HEALTH", "RESTARTS", "VERSION", "DETAILS")]
@@ -266,8 +274,16 @@ def _status(args: argparse.Namespace) -> int:
         health = row.get("health") or {}
         details = health.get("details") or {}
         note = details.get("error") or details.get("reason") or row.get("reason") or ""
-        table.append((row["name"], row["state"], health.get("status") or "-", str(health.get("restarts", "-")),
-                      row.get("version") or "-", str(note)[:60]))
+        table.append(
+            (
+                row["name"],
+                row["state"],
+                health.get("status") or "-",
+                str(health.get("restarts", "-")),
+                row.get("version") or "-",
+                str(note)[:60],
+            )
+        )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
@@ -298,7 +314,9 @@ def _print_outcome(body: dict[str, Any]) -> None:
     version = f" (version {result['version']})" if "version" in result else ""
     print(f"{'dry run' if body.get('dry_run') else 'reload'}: {body['outcome']}{version}")
     for change in result.get("changes", []):
-        print(f"  {change['kind']:<8} {change['key']}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}")
+        print(
+            f"  {change['kind']:<8} {change['key']}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}"
+        )
     for action in result.get("actions", []):
         keys = f" ({', '.join(action['keys'])})" if action.get("keys") else ""
         reason = f": {action['reason']}" if action.get("reason") else ""

@@ -1,8 +1,8 @@
 """Wiring: one dependency-injector provider per enabled component, after our own checks.
 
 A constructor receives, by parameter name: ``config`` (its validated, read-only config),
-framework services (``name``, ``logger``, ``bus``, ``health``), and its dependencies by their
-component names. Anything else is an error before any instance is built.
+framework services (``name``, ``logger``, ``bus``, ``health``, ``resilience``, ``app``), and its
+dependencies by their component names. Anything else is an error before any instance is built.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from framework.graph import Graph
 
 # A framework service, made for one component (e.g. its bound logger).
 ServiceFactory = Callable[[ComponentSpec], Any]
-RESERVED = ("config", "name", "logger", "bus", "health")
+RESERVED = ("config", "name", "logger", "bus", "health", "resilience", "app")
 
 
 def wiring_problems(
@@ -72,7 +72,8 @@ def _hints(cls: type) -> dict[str, Any]:
         return {}
 
 
-Providers = dict[str, "providers.Singleton[Any]"]
+# A Singleton per component; a reload provides the components it keeps as Objects.
+Providers = dict[str, "providers.Provider[Any]"]
 
 
 def build_container(
@@ -108,3 +109,21 @@ def component_provider(
         if service in names:
             kwargs[service] = providers.Object(factory(spec))
     return providers.Singleton(cls, **kwargs)
+
+
+def rebuild_container(
+    specs: Mapping[str, ComponentSpec],
+    classes: Mapping[str, type],
+    graph: Graph,
+    services: Mapping[str, ServiceFactory],
+    running: Mapping[str, Any],
+) -> Providers:
+    """Providers for a reloaded config: the components in ``running`` are kept as they are,
+    the others are built anew, with their new config and the instances they depend on."""
+    built: Providers = {}
+    for name in graph.order:
+        if name in running:
+            built[name] = providers.Object(running[name])
+        else:
+            built[name] = component_provider(built, specs[name], classes[name], graph, services)
+    return built

@@ -60,11 +60,13 @@ class Lifecycle:
         self.states = {name: ComponentState.CREATED for name in graph.order}
         self.listeners = listeners or []
         self.parallel = parallel
-        self._started: list[str] = []  # in the order they actually reached running
+        self._started: list[str] = []  # running ones, kept in dependency order (stop reverses it)
+        self.reasons: dict[str, str | None] = {}  # the reason given with each one's last transition
 
     def set_state(self, name: str, state: ComponentState, reason: str | None = None) -> None:
         old = self.states.get(name, ComponentState.CREATED)
         self.states[name] = state
+        self.reasons[name] = reason
         for listener in self.listeners:
             listener(name, old, state, reason)
 
@@ -77,16 +79,33 @@ class Lifecycle:
         try:
             if self.parallel:
                 for wave in self.graph.waves():
-                    results = await asyncio.gather(*(self.start(n) for n in wave), return_exceptions=True)
+                    results = await asyncio.gather(*(self._start_or_skip(n) for n in wave), return_exceptions=True)
                     failures = [r for r in results if isinstance(r, BaseException)]
                     if failures:
                         raise failures[0]
             else:
                 for name in self.graph.order:
-                    await self.start(name)
+                    await self._start_or_skip(name)
         except BaseException:  # a failed start, or a signal during start-up: roll back
             await asyncio.shield(self.stop_all())
             raise
+
+    async def _start_or_skip(self, name: str) -> None:
+        """Start one; an `optional` one that fails is left failed and the app runs degraded.
+
+        Components that depend on a failed optional one are not started (left failed, saying
+        which dependency they wait for); the health monitor retries them later.
+        """
+        waiting = [d for d in self.graph.edges[name] if self.states.get(d) not in ACTIVE]
+        if waiting:
+            reason = f"not started: depends on '{waiting[0]}', which is not running"
+            self.set_state(name, ComponentState.FAILED, reason)
+            return
+        try:
+            await self.start(name)
+        except ComponentStartError:
+            if not self.specs[name].optional:
+                raise
 
     async def start(self, name: str) -> None:
         instance, spec = self.instances[name], self.specs[name]
@@ -104,7 +123,9 @@ class Lifecycle:
             cause = f"{type(exc).__name__}: {exc}"
             self.set_state(name, ComponentState.FAILED, cause)
             raise ComponentStartError(name, cause) from exc
+        rank = {n: i for i, n in enumerate(self.graph.order)}
         self._started.append(name)
+        self._started.sort(key=lambda n: rank.get(n, len(rank)))  # a restarted one keeps its place
         self.set_state(name, ComponentState.RUNNING)
 
     @staticmethod
@@ -144,3 +165,24 @@ class Lifecycle:
     @property
     def running(self) -> list[str]:
         return [n for n in self._started if self.states[n] in ACTIVE]
+
+    @property
+    def failed(self) -> list[str]:
+        """Enabled components left failed (optional ones at start-up, or given up on)."""
+        return [n for n in self.graph.order if self.states.get(n) is ComponentState.FAILED]
+
+    def adopt(self, graph: Graph, specs: Mapping[str, ComponentSpec]) -> None:
+        """Take a reloaded config's graph and specs; components no longer in it are forgotten."""
+        self.graph, self.specs = graph, dict(specs)
+        for name in [n for n in self.instances if n not in graph.edges]:
+            self.forget(name)
+        rank = {n: i for i, n in enumerate(graph.order)}
+        self._started.sort(key=lambda n: rank.get(n, len(rank)))
+
+    def forget(self, name: str) -> None:
+        """Drop a stopped component's instance and state (a reload removed or disabled it)."""
+        self.instances.pop(name, None)
+        self.states.pop(name, None)
+        self.reasons.pop(name, None)
+        if name in self._started:
+            self._started.remove(name)

@@ -56,11 +56,20 @@ APP_SCHEMA: Schema = {
         "default": {},
         "reload": "never",
         "schema": {
-            "enabled": {"type": "boolean", "default": True},
-            "step_ms": {"type": "integer", "min": 1, "max": 5000, "default": 20},
-            "settle_ms": {"type": "integer", "min": 0, "max": 60000, "default": 30},
-            "history_size": {"type": "integer", "min": 1, "default": 50},
-            "reload_timeout": {"type": "number", "min": 0.01, "default": 10.0},
+            "enabled": {"type": "boolean", "default": True, "description": "reload when the YAML changes"},
+            "step_ms": {
+                "type": "integer", "min": 1, "max": 5000, "default": 20,
+                "description": "watchfiles step: a change is noticed within 1-2 steps",
+            },
+            "settle_ms": {
+                "type": "integer", "min": 0, "max": 60000, "default": 30,
+                "description": "the content must hold still this long before it counts (half-written files)",
+            },
+            "history_size": {"type": "integer", "min": 1, "default": 50, "description": "reloads remembered"},
+            "reload_timeout": {
+                "type": "number", "min": 0.01, "default": 10.0,
+                "description": "seconds a component's on_config_change may take before the reload is undone",
+            },
         },
     },
 }
@@ -75,6 +84,19 @@ LOGGING_SCHEMA: Schema = {
     "format": {"type": "string", "allowed": ["text", "json"], "default": "text"},
 }
 
+HTTP_SCHEMA: Schema = {
+    "host": {
+        "type": "string", "empty": False, "default": "127.0.0.1", "reload": "never",
+        "description": "address the admin API listens on; keep it on loopback unless a proxy guards it",
+    },
+    "port": {"type": "integer", "min": 0, "max": 65535, "default": 8765, "reload": "never"},
+    "token": {
+        "type": "string", "nullable": True, "empty": True, "minlength": 8, "default": None, "secret": True,
+        "description": "bearer token for the admin endpoints that change anything; null disables them",
+    },
+    "max_body": {"type": "integer", "min": 1, "default": 65536, "description": "largest request body, bytes"},
+}
+
 COMPONENT_ENTRY_SCHEMA: Schema = {
     "class": {"type": "string", "required": True, "empty": False, "reload": "restart"},
     "enabled": {"type": "boolean", "default": True},
@@ -85,8 +107,13 @@ COMPONENT_ENTRY_SCHEMA: Schema = {
         "default": [],
         "reload": "restart",
     },
-    "publishes": {"type": "list", "schema": {"type": "string"}, "nullable": True, "default": None},
-    "subscribes": {"type": "list", "schema": {"type": "string"}, "nullable": True, "default": None},
+    # The scoped bus a component receives is built with it: a change restarts it.
+    "publishes": {
+        "type": "list", "schema": {"type": "string"}, "nullable": True, "default": None, "reload": "restart",
+    },
+    "subscribes": {
+        "type": "list", "schema": {"type": "string"}, "nullable": True, "default": None, "reload": "restart",
+    },
     "start_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
     "stop_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
     "config": {"type": "dict", "default": {}, "allow_unknown": True},
@@ -95,7 +122,11 @@ COMPONENT_ENTRY_SCHEMA: Schema = {
 
 def framework_sections() -> dict[str, Schema]:
     """Every framework section's schema, by top-level key."""
-    sections = {"app": APP_SCHEMA, "logging": LOGGING_SCHEMA}
+    from framework.health import HEALTH_SCHEMA
+    from framework.resilience import ERROR_HANDLING_SCHEMA
+
+    sections = {"app": APP_SCHEMA, "logging": LOGGING_SCHEMA, "health": HEALTH_SCHEMA,
+                "error_handling": ERROR_HANDLING_SCHEMA, "http": HTTP_SCHEMA}
     try:  # the event bus registers its section once it exists
         from framework.events.settings import EVENT_BUS_SCHEMA
     except ImportError:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from framework.testing import write_tree
-
 FIXTURE_MODULE = '''
 import asyncio
 
@@ -86,27 +84,29 @@ app:
     reload_timeout: 1.0
 """
 
-ALPHA = """\
-# @package components.alpha
-class: rx.Observer
-config:
-  value: 1
-  label: first
-"""
 
-BETA = """\
-# @package components.beta
-class: rx.Dependent
-depends_on: [alpha]
-config:
-  value: 10
-"""
+def component(name: str, cls: str = "rx.Observer", depends_on: str = "", **config: object) -> str:
+    """The YAML of one component option file, its config given as keyword arguments."""
+    lines = [f"# @package components.{name}", f"class: {cls}"]
+    if depends_on:
+        lines.append(f"depends_on: [{depends_on}]")
+    lines.append("config:" if config else "config: {}")
+    lines += [f"  {key}: {value}" for key, value in config.items()]
+    return "\n".join(lines) + "\n"
+
+
+ALPHA = component("alpha", value=1, label="first")
+BETA = component("beta", "rx.Dependent", "alpha", value=10)
 
 
 def make_project(root: Path, **files: str) -> Path:
     """A project dir with package `rx` and conf/ holding config.yaml, alpha and beta (or `files`)."""
-    tree = {"rx/__init__.py": FIXTURE_MODULE, "conf/config.yaml": CONFIG,
-            "conf/components/alpha.yaml": ALPHA, "conf/components/beta.yaml": BETA}
+    tree = {
+        "rx/__init__.py": FIXTURE_MODULE,
+        "conf/config.yaml": CONFIG,
+        "conf/components/alpha.yaml": ALPHA,
+        "conf/components/beta.yaml": BETA,
+    }
     tree.update({f"conf/{name.replace('__', '/')}.yaml": text for name, text in files.items()})
     for relative, text in tree.items():
         path = root / relative

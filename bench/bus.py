@@ -1,0 +1,386 @@
+"""Event bus throughput and latency against blinker, pyee and raw redis-py, in one run.
+
+    python bench/bus.py
+
+Prints a table, then (last line) one JSON object with the ratios and absolute figures.
+
+What is measured, and how:
+- in-memory publish: ``await bus.publish(topic, data)`` returns once the event is queued for
+  every matching subscriber (delivery runs in each subscriber's task, measured below), against
+  blinker ``Signal.send`` and pyee ``EventEmitter.emit``, which call their no-op receivers
+  inline. Batches of 1,000 publishes are timed; queues are drained (untimed) between batches;
+  the best batch of many counts, so other load on the machine skews less.
+- the 1,000-wildcards case adds 1,000 subscriptions like ``other123.*.x`` that never match.
+- async delivery: time until N events reach an async handler, against pyee's
+  ``AsyncIOEventEmitter`` (which schedules one task per event).
+- Redis: publish = bursts of 500 concurrent ``publish`` calls (they share pipelines) vs raw
+  redis-py pipelines of 500 XADDs of the same data; consume = a subscriber draining N entries
+  (verify, decode, handle, XACK) vs raw XREADGROUP COUNT 100 + json.loads + XACK per batch;
+  latency = publish to handler, one event at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from blinker import Signal
+from pyee import EventEmitter
+from pyee.asyncio import AsyncIOEventEmitter
+
+from framework.events.envelope import Envelope
+from framework.events.memory import MemoryBus
+from framework.events.redis import RedisBus
+from framework.events.settings import Backend, BusSettings
+
+BATCH, ROUNDS = 1000, 60
+DELIVERY_EVENTS = 20_000
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_EVENTS, REDIS_BURST = 10_000, 500
+LATENCY_SAMPLES = 1000
+TOPIC, DATA = "market.tick", {"symbol": "BTC-USD", "price": 64123.5, "size": 0.25}
+
+
+def noop(*args: Any, **kwargs: Any) -> None:
+    """A receiver that does nothing, for every contender."""
+
+
+# in-memory publish
+
+
+async def _drain(bus: MemoryBus) -> None:
+    while any(info.queue_depth for info in bus.subscriptions()):
+        await asyncio.sleep(0)
+
+
+async def _ours(subscribers: int, wildcards: int) -> Callable[[], Awaitable[float]]:
+    bus = MemoryBus(BusSettings(queue_size=BATCH * 2, history_size=1000))
+    await bus.start()
+    for i in range(wildcards):
+        await bus.subscribe(f"other{i}.*.x", noop, subscriber=f"wild{i}")
+    for i in range(subscribers):
+        await bus.subscribe(TOPIC, noop, subscriber=f"s{i}")
+
+    async def batch() -> float:
+        publish = bus.publish
+        started = time.perf_counter()
+        for _ in range(BATCH):
+            await publish(TOPIC, DATA)
+        elapsed = time.perf_counter() - started
+        await _drain(bus)
+        return elapsed
+
+    return batch
+
+
+def _blinker(subscribers: int) -> Callable[[], float]:
+    signal = Signal()
+    receivers = [lambda sender, **kw: None for _ in range(subscribers)]
+    for receiver in receivers:
+        signal.connect(receiver)
+
+    def batch() -> float:
+        send = signal.send
+        started = time.perf_counter()
+        for _ in range(BATCH):
+            send(TOPIC, data=DATA)
+        return time.perf_counter() - started
+
+    batch.receivers = receivers  # type: ignore[attr-defined]  # blinker holds weak references
+    return batch
+
+
+def _pyee(subscribers: int, others: int) -> Callable[[], float]:
+    emitter = EventEmitter()
+    for i in range(others):
+        emitter.on(f"other{i}", noop)
+    for _ in range(subscribers):
+        emitter.on(TOPIC, noop)
+
+    def batch() -> float:
+        emit = emitter.emit
+        started = time.perf_counter()
+        for _ in range(BATCH):
+            emit(TOPIC, DATA)
+        return time.perf_counter() - started
+
+    return batch
+
+
+async def memory_publish() -> dict[str, float]:
+    """Best-batch publish rates, contenders interleaved round by round."""
+    ours = {k: await _ours(*k) for k in [(1, 0), (10, 0), (10, 1000)]}
+    blinker = {n: _blinker(n) for n in (1, 10)}
+    pyee = {n: _pyee(n, 0) for n in (1, 10)}
+    best: dict[str, float] = {}
+
+    def keep(name: str, seconds: float) -> None:
+        best[name] = min(best.get(name, float("inf")), seconds)
+
+    for _ in range(ROUNDS):
+        for (subs, wild), batch in ours.items():
+            keep(f"ours_{subs}" + ("_wild" if wild else ""), await batch())
+        for subs in (1, 10):
+            keep(f"blinker_{subs}", blinker[subs]())
+            keep(f"pyee_{subs}", pyee[subs]())
+    return {name: BATCH / seconds for name, seconds in best.items()}
+
+
+# async delivery
+
+
+async def _deliver_ours(subscribers: int) -> float:
+    done = asyncio.Event()
+    remaining = DELIVERY_EVENTS * subscribers
+
+    async def handler(envelope: Envelope) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if not remaining:
+            done.set()
+
+    async with MemoryBus(BusSettings(queue_size=DELIVERY_EVENTS)) as bus:
+        for i in range(subscribers):
+            await bus.subscribe(TOPIC, handler, subscriber=f"s{i}")
+        started = time.perf_counter()
+        for _ in range(DELIVERY_EVENTS):
+            await bus.publish(TOPIC, DATA)
+        await done.wait()
+        return DELIVERY_EVENTS / (time.perf_counter() - started)
+
+
+async def _deliver_pyee(subscribers: int) -> float:
+    done = asyncio.Event()
+    remaining = DELIVERY_EVENTS * subscribers
+    emitter = AsyncIOEventEmitter()
+
+    async def handler(data: Any) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if not remaining:
+            done.set()
+
+    for _ in range(subscribers):
+        emitter.on(TOPIC, handler)
+    started = time.perf_counter()
+    for _ in range(DELIVERY_EVENTS):
+        emitter.emit(TOPIC, DATA)
+    await done.wait()
+    return DELIVERY_EVENTS / (time.perf_counter() - started)
+
+
+async def async_delivery() -> dict[str, float]:
+    """Events per second reaching async handlers (best of 3, interleaved)."""
+    rates: dict[str, list[float]] = {}
+    for _ in range(3):
+        for subs in (1, 10):
+            rates.setdefault(f"ours_{subs}", []).append(await _deliver_ours(subs))
+            rates.setdefault(f"pyee_{subs}", []).append(await _deliver_pyee(subs))
+            gc.collect()
+    return {name: max(values) for name, values in rates.items()}
+
+
+# Redis
+
+
+def _redis_settings(prefix: str) -> BusSettings:
+    return BusSettings(backend=Backend.REDIS, queue_size=1000, max_retries=0).with_changes(
+        redis={
+            "url": REDIS_URL,
+            "stream_prefix": prefix,
+            "signing_key": "bench-signing-key-0123456789",
+            "block_ms": 100,
+            "maxlen": REDIS_EVENTS * 2,
+        }
+    )
+
+
+async def _raw_publish(client: aioredis.Redis, stream: str) -> float:
+    payload = json.dumps(DATA).encode()
+    started = time.perf_counter()
+    for _ in range(REDIS_EVENTS // REDIS_BURST):
+        async with client.pipeline(transaction=False) as pipe:
+            for _ in range(REDIS_BURST):
+                pipe.xadd(stream, {b"d": payload}, maxlen=REDIS_EVENTS * 2, approximate=True)
+            await pipe.execute()
+    return REDIS_EVENTS / (time.perf_counter() - started)
+
+
+async def _raw_consume(client: aioredis.Redis, stream: str) -> float:
+    await client.xgroup_create(stream, "raw", id="0")
+    seen = 0
+    started = time.perf_counter()
+    while seen < REDIS_EVENTS:
+        response: Any = await client.xreadgroup("raw", "c", {stream: ">"}, count=100, block=100)
+        for _, entries in response:
+            ids = []
+            for entry_id, fields in entries:
+                json.loads(fields[b"d"])
+                ids.append(entry_id)
+            seen += len(ids)
+            await client.xack(stream, "raw", *ids)
+    return REDIS_EVENTS / (time.perf_counter() - started)
+
+
+async def _our_publish(bus: RedisBus) -> float:
+    started = time.perf_counter()
+    for _ in range(REDIS_EVENTS // REDIS_BURST):
+        await asyncio.gather(*(bus.publish(TOPIC, DATA) for _ in range(REDIS_BURST)))
+    return REDIS_EVENTS / (time.perf_counter() - started)
+
+
+async def _our_consume(bus: RedisBus) -> float:
+    done = asyncio.Event()
+    seen = 0
+
+    def handler(envelope: Envelope) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == REDIS_EVENTS:
+            done.set()
+
+    started = time.perf_counter()
+    await bus.subscribe(TOPIC, handler, subscriber="consumer")  # the group already holds N
+    await done.wait()
+    while bus._acks or bus._acking:  # count the acknowledgements too
+        await asyncio.sleep(0)
+    return REDIS_EVENTS / (time.perf_counter() - started)
+
+
+async def _latency(bus: RedisBus) -> list[float]:
+    samples: list[float] = []
+    arrived: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    def handler(envelope: Envelope) -> None:
+        if not arrived.done():
+            arrived.set_result(time.perf_counter())
+
+    await bus.subscribe("bench.latency", handler, subscriber="latency")
+    for i in range(LATENCY_SAMPLES + 50):
+        arrived = asyncio.get_running_loop().create_future()
+        started = time.perf_counter()
+        await bus.publish("bench.latency", i)
+        received = await asyncio.wait_for(arrived, 5)
+        if i >= 50:  # warm-up
+            samples.append((received - started) * 1000)
+    return samples
+
+
+async def redis_figures() -> dict[str, float]:
+    """Our Redis backend vs raw redis-py on the same server, same data."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(REDIS_URL)
+    results: dict[str, list[float]] = {}
+    try:
+        for round_ in range(2):
+            raw_stream = f"{prefix}:raw{round_}"
+            results.setdefault("raw_publish", []).append(await _raw_publish(client, raw_stream))
+            results.setdefault("raw_consume", []).append(await _raw_consume(client, raw_stream))
+            async with RedisBus(_redis_settings(f"{prefix}-{round_}")) as bus:
+                subscription = await bus.subscribe(TOPIC, noop, subscriber="consumer")
+                subscription.cancel()  # the group now waits at this point of the stream
+                results.setdefault("publish", []).append(await _our_publish(bus))
+                results.setdefault("consume", []).append(await _our_consume(bus))
+        async with RedisBus(_redis_settings(f"{prefix}-latency")) as bus:
+            samples = sorted(await _latency(bus))
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    figures = {name: max(values) for name, values in results.items()}
+    figures["p50_ms"] = statistics.median(samples)
+    figures["p99_ms"] = samples[int(len(samples) * 0.99) - 1]
+    return figures
+
+
+# report
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    memory = asyncio.run(memory_publish())
+    delivery = asyncio.run(async_delivery())
+    try:
+        redis = asyncio.run(redis_figures())
+    except (OSError, ConnectionError) as exc:
+        print(f"Redis figures skipped: {exc}", file=sys.stderr)
+        redis = {}
+    result: dict[str, Any] = {
+        "memory_publish_per_s": {k: round(v) for k, v in sorted(memory.items())},
+        "memory_vs_pyee_1": _ratio(memory["ours_1"], memory["pyee_1"]),
+        "memory_vs_pyee_10": _ratio(memory["ours_10"], memory["pyee_10"]),
+        "memory_vs_blinker_1": _ratio(memory["ours_1"], memory["blinker_1"]),
+        "memory_vs_blinker_10": _ratio(memory["ours_10"], memory["blinker_10"]),
+        "wildcard_slowdown": _ratio(memory["ours_10"], memory["ours_10_wild"]),
+        "async_delivery_per_s": {k: round(v) for k, v in sorted(delivery.items())},
+        "async_delivery_vs_pyee_1": _ratio(delivery["ours_1"], delivery["pyee_1"]),
+        "async_delivery_vs_pyee_10": _ratio(delivery["ours_10"], delivery["pyee_10"]),
+    }
+    if redis:
+        result.update(
+            {
+                "redis_per_s": {k: round(v) for k, v in redis.items() if not k.endswith("_ms")},
+                "redis_publish_vs_raw": _ratio(redis["publish"], redis["raw_publish"]),
+                "redis_consume_vs_raw": _ratio(redis["consume"], redis["raw_consume"]),
+                "redis_latency_p50_ms": round(redis["p50_ms"], 3),
+                "redis_latency_p99_ms": round(redis["p99_ms"], 3),
+            }
+        )
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    _print_table(result)
+    print(json.dumps(result))
+
+
+def _print_table(r: dict[str, Any]) -> None:
+    m, d = r["memory_publish_per_s"], r["async_delivery_per_s"]
+    print("in-memory publish (events/s; ours = enqueue, peers = inline no-op receivers)")
+    for n in (1, 10):
+        print(
+            f"  {n:>2} subscriber(s): ours {m[f'ours_{n}']:>10,}  pyee {m[f'pyee_{n}']:>10,}"
+            f"  blinker {m[f'blinker_{n}']:>10,}   x{r[f'memory_vs_pyee_{n}']} pyee,"
+            f" x{r[f'memory_vs_blinker_{n}']} blinker"
+        )
+    print(
+        f"  10 + 1,000 non-matching wildcard subscriptions: ours {m['ours_10_wild']:>10,}"
+        f"  (10 alone / this = {r['wildcard_slowdown']})"
+    )
+    print("async delivery to async handlers (events/s, publish until all handled)")
+    for n in (1, 10):
+        print(
+            f"  {n:>2} subscriber(s): ours {d[f'ours_{n}']:>10,}  pyee AsyncIOEventEmitter "
+            f"{d[f'pyee_{n}']:>10,}   x{r[f'async_delivery_vs_pyee_{n}']}"
+        )
+    if "redis_per_s" in r:
+        x = r["redis_per_s"]
+        print("Redis Streams (events/s)")
+        print(
+            f"  publish: ours {x['publish']:>8,}  raw XADD pipelines {x['raw_publish']:>8,}"
+            f"   x{r['redis_publish_vs_raw']}"
+        )
+        print(
+            f"  consume: ours {x['consume']:>8,}  raw XREADGROUP+XACK {x['raw_consume']:>8,}"
+            f"   x{r['redis_consume_vs_raw']}"
+        )
+        print(
+            f"  latency publish->handler: p50 {r['redis_latency_p50_ms']} ms, "
+            f"p99 {r['redis_latency_p99_ms']} ms"
+        )
+    print(f"({r['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""`GET /health/ready` of the shipped app under event load against a bare FastAPI app, in one run.
+
+Both are served by uvicorn on loopback in their own process; one httpx client (keep-alive,
+fixed concurrency, a bounded number of requests) measures requests per second and p99
+latency of each, alternating rounds and keeping each side's median round. The shipped app
+runs its feed at a high rate meanwhile (``--interval``, ``--symbols``): the admin API shares
+the event loop with the whole pipeline, which is the cost this measures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/http.py`, this folder comes first on sys.path and this file would shadow
+# the standard library's `http` package (which httpx and uvicorn import): take the folder off.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+READY = "/health/ready"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_bare(port: int) -> None:
+    """The peer: a bare FastAPI app with the same endpoint and the same uvicorn settings."""
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    api = FastAPI()
+
+    @api.get(READY)
+    async def ready() -> Response:
+        return Response(
+            json.dumps({"status": "ready", "reasons": [], "status_detail": "healthy"}),
+            media_type="application/json",
+        )
+
+    uvicorn.run(
+        api,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def start_app(port: int, db: Path, interval: float, symbols: int) -> subprocess.Popen[bytes]:
+    names = ",".join(f"SYM{i:02d}" for i in range(symbols))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "framework",
+            "run",
+            "--config-dir",
+            str(REPO / "conf"),
+            "logging.level=WARNING",
+            f"http.port={port}",
+            f"components.feed.config.interval={interval}",
+            f"components.feed.config.symbols=[{names}]",
+            f"components.storage.config.path={db}",
+            "app.watch.enabled=false",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_bare(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--serve-bare", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url}: the server exited with {process.returncode}")
+        try:
+            if httpx.get(url + READY, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready within {timeout} s")
+
+
+async def hammer(url: str, requests: int, concurrency: int) -> dict[str, float]:
+    """``requests`` GETs with ``concurrency`` keep-alive connections; rps and latency percentiles."""
+    latencies: list[float] = []
+    remaining = requests
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                began = time.perf_counter()
+                response = await client.get(READY)
+                latencies.append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    raise SystemExit(f"{url}{READY} answered {response.status_code}: {response.text}")
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": requests / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
+    }
+
+
+def published(url: str) -> float:
+    text = httpx.get(url + "/metrics", timeout=5).text
+    match = re.search(r"^framework_events_published_total (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def median_round(rounds: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
+
+
+def run(requests: int, concurrency: int, rounds: int, interval: float, symbols: int) -> dict[str, object]:
+    app_port, bare_port = free_port(), free_port()
+    app_url, bare_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        app, bare = start_app(app_port, Path(tmp) / "bench.sqlite3", interval, symbols), start_bare(bare_port)
+        try:
+            wait_ready(app_url, app)
+            wait_ready(bare_url, bare)
+            asyncio.run(hammer(app_url, 300, concurrency))  # warm-up, both sides
+            asyncio.run(hammer(bare_url, 300, concurrency))
+            ours, peer, event_rates = [], [], []
+            for _ in range(rounds):
+                before, began = published(app_url), time.perf_counter()
+                ours.append(asyncio.run(hammer(app_url, requests, concurrency)))
+                event_rates.append((published(app_url) - before) / (time.perf_counter() - began))
+                peer.append(asyncio.run(hammer(bare_url, requests, concurrency)))
+        finally:
+            for process in (app, bare):
+                process.send_signal(signal.SIGTERM)
+            for process in (app, bare):
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    app_figures, bare_figures = median_round(ours), median_round(peer)
+    app_figures["events_per_s"] = round(statistics.median(event_rates), 1)
+    return {
+        "bench": "http",
+        "endpoint": READY,
+        "requests_per_round": requests,
+        "rounds": rounds,
+        "concurrency": concurrency,
+        "feed": {"interval": interval, "symbols": symbols},
+        "app": app_figures,
+        "bare_fastapi": bare_figures,
+        "ratio_rps": round(app_figures["rps"] / bare_figures["rps"], 3),
+        "ratio_p99": round(app_figures["p99_ms"] / bare_figures["p99_ms"], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per round and side")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--interval", type=float, default=0.002, help="feed: seconds between ticks")
+    parser.add_argument("--symbols", type=int, default=10, help="feed: symbols per tick")
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    os.environ.pop("MARKET_ADMIN_TOKEN", None)
+    result = run(args.requests, args.concurrency, args.rounds, args.interval, args.symbols)
+    for side in ("app", "bare_fastapi"):
+        figures = result[side]
+        assert isinstance(figures, dict)
+        load = f", {figures['events_per_s']:.0f} events/s on the bus" if "events_per_s" in figures else ""
+        print(
+            f"{side:>12}: {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.2f} ms"
+            f"   p99 {figures['p99_ms']:6.2f} ms{load}"
+        )
+    print(f"ratio (app / bare): {result['ratio_rps']:.2f}x req/s, {result['ratio_p99']:.2f}x p99")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Watching config directories: file-system events, confirmed by a content hash that settles.
+
+watchfiles watches directories, never a file path (a file watch dies with an atomic replace),
+recursively, and every event of any kind leads to a re-hash of the YAML under the dirs: editors
+that rename, tools that write a temp file and ``os.replace`` it, Kubernetes ConfigMap volumes
+that swap a ``..data`` symlink without ever naming the file. Only a changed content hash counts
+as a change, and only once it has held still for ``settle_ms`` (a half-written file is not a
+config yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from watchfiles import awatch
+
+SUFFIX = ".yaml"
+
+
+def content_hash(dirs: Iterable[Path]) -> str:
+    """sha256 of sorted (relative path, bytes) of every YAML file under ``dirs``, symlinks followed.
+
+    Hidden entries (``.git``, editor lock files, a ConfigMap's ``..data`` and its timestamped
+    dirs) are skipped: what they hold is reachable through the visible names Hydra reads.
+    A file that vanishes while being read counts as absent.
+    """
+    digest = hashlib.sha256()
+    for root in dirs:
+        for relative, data in sorted(_yaml_files(Path(root))):
+            digest.update(relative.encode() + b"\0" + hashlib.sha256(data).digest())
+        digest.update(b"\1")
+    return digest.hexdigest()
+
+
+def _yaml_files(root: Path) -> Iterable[tuple[str, bytes]]:
+    seen: set[str] = set()  # real paths of the dirs walked: symlink loops end here
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith(".") or not name.endswith(SUFFIX):
+                continue
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:  # deleted or a dangling symlink: absent
+                continue
+            yield os.path.relpath(path, root), data
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A content hash and when it was first read (monotonic seconds)."""
+
+    digest: str
+    seen: float
+
+
+@dataclass(frozen=True)
+class WatchStatistics:
+    """What a watch has seen so far."""
+
+    event_batches: int  # batches of file-system events watchfiles delivered
+    hashes: int  # content hashes computed
+    changes: int  # stamps yielded (content differed from the previous one)
+
+
+class ConfigWatch:
+    """Watches directories; ``changes()`` yields a Stamp whenever their YAML content changes.
+
+    Use as an async context manager. ``settled(stamp)`` tells whether a stamp's content has
+    held still for ``settle_ms``; a consumer that composes speculatively calls it before
+    trusting what it composed.
+    """
+
+    def __init__(
+        self,
+        dirs: Sequence[Path],
+        *,
+        step_ms: int = 20,
+        settle_ms: int = 30,
+        initial: str | None = None,
+    ) -> None:
+        self.dirs = tuple(Path(d).absolute() for d in dirs)
+        self.step_ms = step_ms
+        self.settle = settle_ms / 1000
+        # watchfiles groups events until `step` ms pass quietly, but never longer than this.
+        self.debounce_ms = max(5 * step_ms, 50)
+        self._last = initial
+        self._pending = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._batches = self._hashes = self._changes = 0
+
+    async def __aenter__(self) -> ConfigWatch:
+        self._task = asyncio.create_task(self._listen(), name="config-watch")
+        # Let the task set up its inotify watches (done synchronously before its first wait).
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self._pending.set()  # catch up with anything changed before the watch existed
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _listen(self) -> None:
+        async for _batch in awatch(
+            *self.dirs,
+            watch_filter=None,  # every event counts: a ConfigMap swap never names the file
+            step=self.step_ms,
+            debounce=self.debounce_ms,
+            recursive=True,
+            rust_timeout=1000,
+        ):
+            self._batches += 1
+            self._pending.set()
+
+    async def digest(self) -> str:
+        """The content hash now (computed in a worker thread)."""
+        self._hashes += 1
+        return await asyncio.to_thread(content_hash, self.dirs)
+
+    async def changes(self) -> AsyncIterator[Stamp]:
+        """A Stamp each time an event leaves the content different from the last stamp."""
+        while True:
+            await self._pending.wait()
+            self._pending.clear()
+            digest = await self.digest()
+            if digest != self._last:
+                self._last = digest
+                self._changes += 1
+                yield Stamp(digest, time.monotonic())
+
+    async def settled(self, stamp: Stamp) -> bool:
+        """Whether the content is still the stamp's once ``settle_ms`` have passed since it was read."""
+        remaining = stamp.seen + self.settle - time.monotonic()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        return await self.digest() == stamp.digest
+
+    def statistics(self) -> WatchStatistics:
+        return WatchStatistics(self._batches, self._hashes, self._changes)

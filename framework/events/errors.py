@@ -1,0 +1,69 @@
+"""Event bus exceptions: flat, one per condition, each subclassing the nearest builtin.
+
+Messages name the topic, event type, component or subscriber involved, the bad value and what
+would be accepted. None of them ever contains the signing key.
+"""
+
+from __future__ import annotations
+
+from framework.errors import ConfigError
+
+
+class InvalidTopicError(ValueError):
+    """Raised when a topic or subscription pattern breaks the topic naming rules."""
+
+
+class EventSerializationError(TypeError):
+    """Raised when an event's data cannot be serialized as JSON."""
+
+
+class EventDecodeError(ValueError):
+    """Raised when bytes or a mapping do not hold a valid serialized envelope."""
+
+
+class PayloadValidationError(ValueError):
+    """Raised when an event's data fails the payload schema registered for its type."""
+
+    def __init__(self, event_type: str, problems: list[str]) -> None:
+        self.event_type, self.problems = event_type, problems
+        super().__init__(f"event '{event_type}' payload is invalid: " + "; ".join(problems))
+
+
+class TopicPermissionError(PermissionError):
+    """Raised when a component publishes or subscribes outside the topics it declared."""
+
+
+class DuplicateSubscriberError(ValueError):
+    """Raised when one subscriber name subscribes twice to patterns that can match one topic."""
+
+
+class RequestTimeoutError(TimeoutError):
+    """Raised when no reply to a request arrives within its timeout."""
+
+
+class HandlerTimeoutError(TimeoutError):
+    """Raised (and dead-lettered) when a handler runs longer than its handler_timeout."""
+
+
+class BusClosedError(RuntimeError):
+    """Raised when publishing or subscribing on a bus that is not started or already stopped."""
+
+
+class BusConnectionError(ConnectionError):
+    """Raised when the bus backend (Redis) cannot be reached."""
+
+
+class StreamError(RuntimeError):
+    """Raised when Redis refuses a stream command (a key of another type, out of memory, ...)."""
+
+
+class DeadLetterNotFoundError(LookupError):
+    """Raised when a dead letter id asked for replay is not (or no longer) stored."""
+
+
+class ReplayError(ValueError):
+    """Raised when a dead letter cannot be replayed: a foreign entry, or its subscriber is gone."""
+
+
+class MissingSigningKeyError(ConfigError):
+    """Raised when the Redis backend is configured without ``event_bus.redis.signing_key``."""

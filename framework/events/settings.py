@@ -1,0 +1,180 @@
+"""The ``event_bus`` config section: its Cerberus schema and the typed, normalized view."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from framework.config.schema import MASK, Schema, normalize, secret_paths
+from framework.errors import ValidationError
+
+
+class Backend(StrEnum):
+    """Where events travel."""
+
+    MEMORY = "memory"  # one process, asyncio queues
+    REDIS = "redis"  # Redis Streams, many processes
+
+
+class Overflow(StrEnum):
+    """What publishing does when a subscriber's queue is full (in-memory delivery)."""
+
+    BLOCK = "block"  # the publisher awaits space
+    DROP_OLDEST = "drop_oldest"  # the oldest queued event of the lowest priority is dropped
+    DEAD_LETTER = "dead_letter"  # the new event goes to the dead letters
+
+
+def _key(kind: str, default: Any, reload: str, description: str, **rules: Any) -> dict[str, Any]:
+    return {"type": kind, "default": default, "reload": reload, "description": description, **rules}
+
+
+_REDIS_SCHEMA: Schema = {
+    "url": _key("string", "redis://127.0.0.1:6379/0", "restart", "Redis server URL", empty=False),
+    "stream_prefix": _key(
+        "string", "events", "restart", "Prefix of every stream name: {prefix}:{topic}",
+        regex=r"[A-Za-z0-9_.-]+",
+    ),
+    "maxlen": _key("integer", 100_000, "restart", "Approximate MAXLEN of each topic stream", min=1),
+    "claim_idle_ms": _key(
+        "integer", 30_000, "restart", "Claim entries a dead consumer left pending this long", min=1
+    ),
+    "max_deliveries": _key(
+        "integer", 5, "restart", "Dead-letter an entry delivered this many times unacked", min=1
+    ),
+    "block_ms": _key("integer", 1000, "restart", "XREADGROUP BLOCK timeout", min=1),
+    "consumer": _key(
+        "string", None, "restart", "Consumer name in each group; null means '<host>-<pid>'",
+        nullable=True, empty=False,
+    ),
+    "signing_key": _key(
+        "string", None, "restart", "HMAC-SHA256 key signing every event; required for redis",
+        nullable=True, secret=True, minlength=16,
+    ),
+    "connect_timeout": _key("number", 2.0, "restart", "Seconds to wait for a connection", min=0.01),
+    "refresh_ms": _key(
+        "integer", 1000, "restart", "How often pattern subscriptions look for new topics", min=10
+    ),
+}
+
+EVENT_BUS_SCHEMA: Schema = {
+    "backend": _key(
+        "string", "memory", "never", "memory (one process) or redis (Redis Streams)",
+        allowed=[b.value for b in Backend],
+    ),
+    "queue_size": _key("integer", 1000, "restart", "Bound of each subscriber's queue", min=1),
+    "overflow": _key(
+        "string", "block", "restart", "Policy when a subscriber's queue is full",
+        allowed=[o.value for o in Overflow],
+    ),
+    "max_retries": _key("integer", 3, "live", "Handler retries before dead-lettering", min=0),
+    "retry_backoff": _key(
+        "number", 0.1, "live", "First retry delay in seconds; doubles each retry", min=0
+    ),
+    "handler_timeout": _key(
+        "number", 30.0, "live", "Seconds an async handler may run; counts as a failure", min=0.001
+    ),
+    "history_size": _key("integer", 1000, "restart", "Recent events kept for history()", min=0),
+    "dead_letter_size": _key("integer", 1000, "restart", "Dead letters kept (memory)", min=1),
+    "shutdown_timeout": _key(
+        "number", 5.0, "live", "Seconds stop() waits for queued events to be delivered", min=0
+    ),
+    "check_json": _key(
+        "boolean", False, "restart",
+        "memory backend: refuse data that is not JSON-serializable (redis always does)",
+    ),
+    "redis": _key(
+        "dict", {}, "restart", "Redis Streams backend settings", schema=_REDIS_SCHEMA
+    ),
+}
+
+_SECRETS = secret_paths(EVENT_BUS_SCHEMA, ("event_bus",))
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """The ``event_bus.redis`` sub-section; the signing key never shows in its repr."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    stream_prefix: str = "events"
+    maxlen: int = 100_000
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 5
+    block_ms: int = 1000
+    consumer: str | None = None
+    signing_key: str | None = field(default=None, repr=False)
+    connect_timeout: float = 2.0
+    refresh_ms: int = 1000
+
+    @property
+    def address(self) -> str:
+        """host:port of the URL, never its password."""
+        parts = urlsplit(self.url)
+        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+
+    @property
+    def consumer_name(self) -> str:
+        """The configured consumer, or '<host>-<pid>' resolved now (after any fork)."""
+        return self.consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class BusSettings:
+    """The normalized ``event_bus`` section as typed values."""
+
+    backend: Backend = Backend.MEMORY
+    queue_size: int = 1000
+    overflow: Overflow = Overflow.BLOCK
+    max_retries: int = 3
+    retry_backoff: float = 0.1
+    handler_timeout: float = 30.0
+    history_size: int = 1000
+    dead_letter_size: int = 1000
+    shutdown_timeout: float = 5.0
+    check_json: bool = False
+    redis: RedisSettings = field(default_factory=RedisSettings)
+
+    def __post_init__(self) -> None:
+        # Accept the plain strings YAML gives ("redis", "drop_oldest") as well as the enums.
+        object.__setattr__(self, "backend", Backend(self.backend))
+        object.__setattr__(self, "overflow", Overflow(self.overflow))
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None) -> BusSettings:
+        """Validate and normalize an ``event_bus`` section; ValidationError lists every problem."""
+        document, problems = normalize(_plain(section or {}), EVENT_BUS_SCHEMA)
+        if problems:
+            raise ValidationError([_describe(p.path, p.message, p.value, p.has_value) for p in problems])
+        redis = RedisSettings(**document.pop("redis"))
+        return cls(redis=redis, **document)
+
+    def with_changes(self, **changes: Any) -> BusSettings:
+        """A copy with some top-level fields changed (``redis=`` takes a dict of its keys too)."""
+        redis = changes.pop("redis", None)
+        if isinstance(redis, Mapping):
+            changes["redis"] = replace(self.redis, **redis)
+        elif redis is not None:
+            changes["redis"] = redis
+        return replace(self, **changes)
+
+
+def live_keys() -> tuple[str, ...]:
+    """Top-level keys a running bus takes without a restart (``reload: live``)."""
+    return tuple(k for k, rules in EVENT_BUS_SCHEMA.items() if rules.get("reload") == "live")
+
+
+def _plain(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    # Cerberus fills defaults in place: work on a mutable copy of (possibly frozen) config.
+    return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in mapping.items()}
+
+
+def _describe(path: tuple[str, ...], message: str, value: Any, has_value: bool) -> str:
+    full = ("event_bus", *path)
+    shown = MASK if full in _SECRETS else repr(value)
+    suffix = f" (got {shown})" if has_value else ""
+    return f"{'.'.join(full)}: {message}{suffix}"
+

@@ -1,0 +1,156 @@
+"""Metrics: the app's figures in Prometheus text format, from a registry of its own.
+
+Nothing is counted on the hot path: at each scrape a collector reads the statistics the bus,
+the health monitor, the resilience service and the lifecycle already keep. The registry
+belongs to one App (never prometheus-client's global one), so two apps in one process, or
+a test's, never mix their figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from framework.health import HealthStatus
+from framework.resilience import BreakerState
+
+PREFIX = "framework"
+_SEVERITY = {s.value: s.severity for s in HealthStatus}
+
+
+class Metrics:
+    """One app's Prometheus registry; ``render()`` is the ``/metrics`` body."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, app: Any) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(AppCollector(app))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class AppCollector(Collector):
+    """Reads the app's own statistics at scrape time."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._bus()
+        yield from self._health()
+        yield from self._breakers()
+        yield from self._reloads()
+        app = self.app
+        uptime = GaugeMetricFamily(f"{PREFIX}_uptime_seconds", "Seconds since the app started")
+        started = getattr(app, "started_at", None)
+        uptime.add_metric([], time.time() - started if started else 0.0)
+        yield uptime
+        version = GaugeMetricFamily(f"{PREFIX}_config_version", "Version of the running config snapshot")
+        version.add_metric([], float(app.snapshot.version))
+        yield version
+
+    def _bus(self) -> Iterator[Metric]:
+        stats = self.app.bus.statistics()
+        counters = {
+            "events_published": ("Events published on the bus", stats.published),
+            "events_delivered": ("Events a handler took", stats.delivered),
+            "event_handler_errors": ("Failed handler attempts, timeouts included", stats.failed),
+            "events_dead_lettered": ("Events set aside as dead letters", stats.dead_lettered),
+            "events_dropped": ("Events dropped (overflow, cancelled, stopped)", stats.dropped),
+        }
+        for name, (help_text, value) in counters.items():
+            yield CounterMetricFamily(f"{PREFIX}_{name}", help_text, value=value)
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_event_queue_depth", "Events queued per subscriber", labels=["subscriber"]
+        )
+        for subscriber, size in sorted(stats.queue_depths.items()):
+            depth.add_metric([subscriber], size)
+        yield depth
+
+    def _health(self) -> Iterator[Metric]:
+        monitor = self.app.health
+        app_status = GaugeMetricFamily(
+            f"{PREFIX}_health_status", "App health: 0 healthy, 1 degraded, 2 unhealthy"
+        )
+        app_status.add_metric([], monitor.status.severity)
+        yield app_status
+        ready = GaugeMetricFamily(f"{PREFIX}_ready", "1 when the readiness probe passes")
+        ready.add_metric([], 1.0 if monitor.readiness().ok else 0.0)
+        yield ready
+        component = GaugeMetricFamily(
+            f"{PREFIX}_component_health_status",
+            "Component health: 0 healthy, 1 degraded, 2 unhealthy",
+            labels=["component"],
+        )
+        restarts = CounterMetricFamily(
+            f"{PREFIX}_component_restarts",
+            "Restarts by the health monitor (since the last stable period)",
+            labels=["component"],
+        )
+        for name, record in sorted(monitor.records.items()):
+            component.add_metric([name], record.status.severity)
+            restarts.add_metric([name], record.restarts)
+        yield component
+        yield restarts
+        state = GaugeMetricFamily(
+            f"{PREFIX}_component_state",
+            "1 for each component's lifecycle state",
+            labels=["component", "state"],
+        )
+        for name, value in sorted(self.app.lifecycle.states.items()):
+            state.add_metric([name, value.value], 1.0)
+        yield state
+
+    def _breakers(self) -> Iterator[Metric]:
+        resilience = self.app.resilience
+        stats = resilience.statistics()
+        state = GaugeMetricFamily(
+            f"{PREFIX}_breaker_state", "1 for each breaker's current state", labels=["breaker", "state"]
+        )
+        rejected = CounterMetricFamily(
+            f"{PREFIX}_breaker_rejected", "Calls refused by an open breaker", labels=["breaker"]
+        )
+        opened = CounterMetricFamily(f"{PREFIX}_breaker_opened", "Times a breaker opened", labels=["breaker"])
+        for name, breaker in sorted(stats.breakers.items()):
+            for candidate in BreakerState:
+                state.add_metric([name, candidate.value], 1.0 if breaker.state is candidate else 0.0)
+            rejected.add_metric([name], breaker.rejected)
+            opened.add_metric([name], breaker.opened)
+        yield state
+        yield rejected
+        yield opened
+        yield CounterMetricFamily(
+            f"{PREFIX}_retries", "Retries made by resilience.retry", value=stats.retries
+        )
+        yield CounterMetricFamily(f"{PREFIX}_fallbacks", "Fallback values used", value=stats.fallbacks)
+
+    def _reloads(self) -> Iterator[Metric]:
+        reloads = CounterMetricFamily(
+            f"{PREFIX}_config_reloads", "Config reloads by outcome", labels=["outcome"]
+        )
+        history = getattr(self.app, "reload_history", None)
+        counts: dict[str, int] = {}
+        if callable(history):
+            for entry in history():
+                outcome = outcome_of(entry)
+                counts[outcome] = counts.get(outcome, 0) + 1
+        for outcome, count in sorted(counts.items()):
+            reloads.add_metric([outcome], count)
+        yield reloads
+
+
+def outcome_of(entry: Any) -> str:
+    """A reload history entry's outcome, whatever shape the entry has."""
+    for key in ("outcome", "status", "result"):
+        value = entry.get(key) if isinstance(entry, Mapping) else getattr(entry, key, None)
+        if value is not None:
+            return str(getattr(value, "value", value))
+    ok = entry.get("ok") if isinstance(entry, Mapping) else getattr(entry, "ok", None)
+    return "unknown" if ok is None else "applied" if ok else "rejected"

@@ -1,0 +1,111 @@
+"""A consumer process killed with SIGKILL mid-handler: nothing lost, nothing handled twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from framework.events.redis import RedisBus
+from framework.events.settings import BusSettings
+from tests.events.conftest import SIGNING_KEY, run
+
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+SCRIPT = Path(__file__).with_name("consumer_process.py")
+EVENTS, HANDLER_SECONDS = 30, 0.15
+
+
+def _spawn(redis_url: str, prefix: str, consumer: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), redis_url, prefix, consumer, SIGNING_KEY, str(HANDLER_SECONDS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # log lines may come first
+        lines.append(line)
+        if line.strip() == "ready":
+            return process
+    pytest.fail(f"consumer {consumer} exited before it was ready:\n{''.join(lines)}")
+
+
+def _records(client: redis.Redis, key: str) -> list[tuple[str, str]]:
+    return [tuple(item.decode().split(" ", 1)) for item in client.lrange(key, 0, -1)]  # type: ignore[misc]
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def test_sigkilled_consumer_loses_no_event_and_none_is_handled_twice(
+    redis_url: str, prefix: str, raw_redis: redis.Redis, redis_settings: Callable[..., BusSettings]
+) -> None:
+    """SIGKILL one of two consumers while it holds unacked events: the survivor claims them; every id is handled and acked once."""
+    stream = f"{prefix}:jobs.run"
+    victim = _spawn(redis_url, prefix, "victim")
+    survivor = _spawn(redis_url, prefix, "survivor")
+    try:
+
+        async def publish() -> list[str]:
+            async with RedisBus(redis_settings()) as bus:
+                return [(await bus.publish("jobs.run", i)).id for i in range(EVENTS)]
+
+        ids = run(publish())
+
+        def victim_mid_handler() -> bool:
+            started = [i for c, i in _records(raw_redis, f"{prefix}:started") if c == "victim"]
+            handled = {i for c, i in _records(raw_redis, f"{prefix}:handled") if c == "victim"}
+            held = raw_redis.xpending_range(stream, "workers", "-", "+", 100, consumername="victim")
+            return len(started) >= 2 and started[-1] not in handled and len(held) >= 2
+
+        _wait(victim_mid_handler, 10, "the victim to be inside a handler holding unacked entries")
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(5)
+        orphans = {
+            entry["message_id"]
+            for entry in raw_redis.xpending_range(stream, "workers", "-", "+", 100, consumername="victim")
+        }
+
+        def all_handled() -> bool:
+            return {i for _, i in _records(raw_redis, f"{prefix}:handled")} == set(ids)
+
+        _wait(all_handled, 20, "every event to be handled")
+        _wait(lambda: raw_redis.xpending(stream, "workers")["pending"] == 0, 5, "every ack")
+        time.sleep(0.3)  # a duplicate delivery would show up by now
+    finally:
+        for process in (victim, survivor):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in (victim, survivor):
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+    handled = _records(raw_redis, f"{prefix}:handled")
+    handled_ids = [i for _, i in handled]
+    assert len(handled_ids) == len(set(handled_ids)) == EVENTS  # each id exactly once
+    assert orphans, "the victim held unacknowledged entries when it was killed"
+    by_survivor = {i for c, i in handled if c == "survivor"}
+    started_by_victim = {i for c, i in _records(raw_redis, f"{prefix}:started") if c == "victim"}
+    interrupted = started_by_victim - {i for c, i in handled if c == "victim"}
+    assert interrupted and interrupted <= by_survivor  # the killed handler's event was redone
+    assert raw_redis.xpending(stream, "workers")["pending"] == 0
+    assert survivor.returncode == 0

@@ -1,0 +1,230 @@
+"""The health monitor and the admin API's reload endpoint, in process, on a real Lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from framework.component import ComponentSpec
+from framework.config.provenance import Provenance
+from framework.config.snapshot import Snapshot, freeze
+from framework.graph import build_graph
+from framework.health import HealthMonitor, HealthReport, HealthStatus
+from framework.http import create_admin_api
+from framework.lifecycle import Lifecycle
+
+SETTINGS = {"interval": 0.01, "timeout": 0.05, "failure_threshold": 2, "max_restarts": 1, "backoff": 0.01}
+
+
+class Component:
+    def __init__(self, check: Any = None) -> None:
+        self.check = check
+        self.starts = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+
+    async def stop(self) -> None:
+        pass
+
+
+def lifecycle(components: dict[str, Any], optional: tuple[str, ...] = ()) -> Lifecycle:
+    entries = {name: {"class": "x.Y", "optional": name in optional} for name in components}
+    specs = {name: ComponentSpec.from_entry(name, entry, {}) for name, entry in entries.items()}
+    graph, problems = build_graph(specs, {})
+    assert not problems
+    result = Lifecycle(graph, specs)
+    for name, instance in components.items():
+        result.configured(name, instance)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "details"),
+    [
+        (None, HealthStatus.HEALTHY, {}),
+        (True, HealthStatus.HEALTHY, {}),
+        (False, HealthStatus.UNHEALTHY, {}),
+        ("DEGRADED", HealthStatus.DEGRADED, {}),
+        ({"status": "unhealthy", "lag": 3}, HealthStatus.UNHEALTHY, {"lag": 3}),
+        (("healthy", {"n": 1}), HealthStatus.HEALTHY, {"n": 1}),
+    ],
+)
+def test_report_normalizes_what_health_returns(value: Any, status: HealthStatus, details: dict) -> None:
+    """health() may return a status, a string, a bool, None, a dict or a (status, details) pair."""
+    report = HealthReport.of(value)
+    assert (report.status, dict(report.details)) == (status, details)
+
+
+def test_an_unexpected_return_value_is_unhealthy_saying_why() -> None:
+    """A health() returning something unusable is unhealthy, naming the value and what is accepted."""
+    report = HealthReport.of(42)
+    assert report.status is HealthStatus.UNHEALTHY
+    assert "health() returned 42; expected a HealthStatus" in report.details["error"]
+
+
+def test_a_check_that_ignores_cancellation_does_not_block_the_monitor() -> None:
+    """A hung async check that swallows cancellation is reported, and not called again while it hangs."""
+    calls, released = 0, False
+
+    async def stubborn() -> str:
+        nonlocal calls
+        calls += 1
+        while not released:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue
+        return "healthy"
+
+    async def scenario() -> list[str]:
+        nonlocal released
+        component = Component()
+        component.health = stubborn  # type: ignore[attr-defined]
+        life = lifecycle({"a": component})
+        await life.start_all()
+        monitor = HealthMonitor(life, lambda: {**SETTINGS, "failure_threshold": 100})
+        errors = []
+        for _ in range(3):
+            started = time.monotonic()
+            await monitor.check()
+            assert time.monotonic() - started < 0.5
+            errors.append(monitor.records["a"].details["error"])
+        released = True
+        return errors
+
+    errors = asyncio.run(scenario())
+    assert errors[0] == "health() did not answer within 0.05 s (health.timeout)"
+    assert errors[1].startswith("the previous health() call has not returned yet (hung)")
+    assert calls == 1
+
+
+def test_a_slow_plain_check_is_unhealthy_and_says_it_blocks_the_loop() -> None:
+    """A sync check slower than the timeout counts as unhealthy and says how to fix it."""
+
+    def slow() -> str:
+        time.sleep(0.08)
+        return "healthy"
+
+    async def scenario() -> str:
+        component = Component()
+        component.health = slow  # type: ignore[attr-defined]
+        life = lifecycle({"a": component})
+        await life.start_all()
+        monitor = HealthMonitor(life, lambda: SETTINGS)
+        await monitor.check()
+        return str(monitor.records["a"].details["error"])
+
+    assert "blocks the event loop: make it async or quicker" in asyncio.run(scenario())
+
+
+def test_optional_components_do_not_gate_readiness() -> None:
+    """An unhealthy optional component makes the app degraded, not unready; a required one makes it unready."""
+
+    async def scenario() -> tuple[bool, str, bool, str]:
+        sick = Component()
+        sick.health = lambda: "unhealthy"  # type: ignore[attr-defined]
+        life = lifecycle({"extra": sick, "core": Component()}, optional=("extra",))
+        await life.start_all()
+        monitor = HealthMonitor(life, lambda: {**SETTINGS, "failure_threshold": 100})
+        await monitor.check()
+        first = (monitor.readiness().ok, monitor.status.value)
+        life.specs["extra"] = ComponentSpec.from_entry("extra", {"class": "x.Y"}, {})
+        await monitor.check()
+        return (*first, monitor.readiness().ok, monitor.status.value)
+
+    assert asyncio.run(scenario()) == (True, "degraded", False, "unhealthy")
+
+
+def test_transitions_are_published_and_kept_in_history() -> None:
+    """Each status change is published as system.health.changed and kept, component and app alike."""
+    published: list[tuple[str, dict]] = []
+
+    async def scenario() -> HealthMonitor:
+        state = {"value": "healthy"}
+        component = Component()
+        component.health = lambda: state["value"]  # type: ignore[attr-defined]
+        life = lifecycle({"a": component})
+        await life.start_all()
+        monitor = HealthMonitor(
+            life,
+            lambda: {**SETTINGS, "failure_threshold": 100},
+            lambda topic, data: published.append((topic, dict(data))),
+        )
+        await monitor.check()
+        state["value"] = "degraded"
+        await monitor.check()
+        return monitor
+
+    monitor = asyncio.run(scenario())
+    assert [(t, d["scope"], d["status"]) for t, d in published] == [
+        ("system.health.changed", "component", "degraded"),
+        ("system.health.changed", "app", "degraded"),
+    ]
+    assert [c.status for c in monitor.history()] == [HealthStatus.DEGRADED, HealthStatus.DEGRADED]
+
+
+class ReloadingApp:
+    """Just enough of an App for the reload endpoint."""
+
+    def __init__(self, reload: Any = None) -> None:
+        self.snapshot = Snapshot(
+            freeze({"app": {"name": "fake"}, "http": {"token": "a-long-token", "max_body": 1000}}),
+            Provenance({}),
+            1,
+            "0" * 64,
+            frozenset({("http", "token")}),
+        )
+        if reload is not None:
+            self.reload = reload
+
+
+def call_reload(app: Any, count: int = 1) -> list[httpx.Response]:
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_admin_api(app))
+        headers = {"Authorization": "Bearer a-long-token"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
+            return list(
+                await asyncio.gather(*(client.post("/config/reload", headers=headers) for _ in range(count)))
+            )
+
+    return asyncio.run(scenario())
+
+
+def test_a_reload_while_one_is_in_progress_is_409() -> None:
+    """Two reload requests at once: one is applied, the other answered 409, nothing crashes."""
+
+    async def slow_reload(dry_run: bool = False) -> dict[str, Any]:
+        await asyncio.sleep(0.1)
+        return {"outcome": "applied", "version": 2}
+
+    responses = call_reload(ReloadingApp(slow_reload), count=2)
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    conflict = next(r for r in responses if r.status_code == 409)
+    assert "a reload is already in progress" in conflict.json()["detail"]
+
+
+def test_reload_without_app_support_is_501() -> None:
+    """An app without App.reload answers 501 with a clear message."""
+    (response,) = call_reload(ReloadingApp())
+    assert response.status_code == 501
+    assert "no in-process reload" in response.json()["detail"]
+
+
+def test_a_refused_reload_is_409_and_a_rejected_one_422() -> None:
+    """A reload refused by the app's state is 409; one rejected for its config is 422 with the reason."""
+
+    async def stopping(dry_run: bool = False) -> None:
+        raise RuntimeError("the app is stopping; reload refused")
+
+    async def rejected(dry_run: bool = False) -> dict[str, Any]:
+        return {"outcome": "rejected", "reasons": ["app.name: never reloads"]}
+
+    (refused,) = call_reload(ReloadingApp(stopping))
+    assert refused.status_code == 409 and "stopping" in refused.json()["detail"]
+    (bad,) = call_reload(ReloadingApp(rejected))
+    assert bad.status_code == 422 and bad.json()["result"]["reasons"] == ["app.name: never reloads"]
