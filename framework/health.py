@@ -443,8 +443,9 @@ class HealthMonitor:
             self.log.bind(event="health.restarting", subject=name, attempt=record.restarts).info(
                 f"restarting {name}"
             )
-            await self.lifecycle.stop(name)
-            await self.lifecycle.start(name)
+            async with self.lifecycle.changing:  # never in the middle of a reload
+                await self.lifecycle.stop(name)
+                await self.lifecycle.start(name)
         except ComponentStartError as exc:
             self.log.bind(event="health.restart_failed", subject=name, attempt=record.restarts).warning(
                 str(exc)

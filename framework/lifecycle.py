@@ -60,6 +60,9 @@ class Lifecycle:
         self.states = {name: ComponentState.CREATED for name in graph.order}
         self.listeners = listeners or []
         self.parallel = parallel
+        # Held by whoever stops and starts components after launch (a reload, a health
+        # restart), so the two never act on the same component at once.
+        self.changing = asyncio.Lock()
         self._started: list[str] = []  # running ones, kept in dependency order (stop reverses it)
         self.reasons: dict[str, str | None] = {}  # the reason given with each one's last transition
 

@@ -442,7 +442,7 @@ class Reloader:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _serialized(self, dry_run: bool, trigger: str, ticket: int) -> ReloadOutcome:
-        async with self._lock:
+        async with self._lock, self.app.lifecycle.changing:
             if dry_run:
                 outcome = await self._attempt(trigger, dry_run=True)
                 assert outcome is not None
@@ -456,7 +456,7 @@ class Reloader:
             return outcome
 
     async def _watched(self, stamp: Stamp, confirm: Confirm) -> None:
-        async with self._lock:
+        async with self._lock, self.app.lifecycle.changing:
             if self._closed or stamp.digest == self.content_digest:
                 return
             await self._attempt("watch", confirm=confirm, digest=stamp.digest)
