@@ -43,7 +43,7 @@ def wiring_problems(
                 continue
             if param.name in deps:
                 contract = hints.get(param.name)
-                if is_contract(contract):
+                if contract is not None and is_contract(contract):
                     try:
                         check_contract(param.name, classes[param.name], contract)
                     except ContractViolationError as exc:
@@ -67,7 +67,7 @@ def _parameters(cls: type) -> list[inspect.Parameter]:
 
 def _hints(cls: type) -> dict[str, Any]:
     try:
-        return get_type_hints(cls.__init__)
+        return get_type_hints(cls.__init__)  # type: ignore[misc]
     except Exception:  # unresolvable forward references: no contract to check
         return {}
 

@@ -53,7 +53,7 @@ def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = No
         logger.add(lambda message: _write_json(message, out), level=level, diagnose=False, backtrace=False)
     else:
         logger.add(
-            lambda message: out.write(masker(str(message))),
+            lambda message: _write_text(message, out),
             level=level,
             format=TEXT_FORMAT,
             colorize=out.isatty(),
@@ -61,6 +61,10 @@ def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = No
             backtrace=False,
         )
     stdlib_logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+
+
+def _write_text(message: Any, out: TextIO) -> None:
+    out.write(masker(str(message)))
 
 
 def _details(record: Any) -> None:

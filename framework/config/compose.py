@@ -250,7 +250,7 @@ def _env_overrides(
 def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:
     """Map env var segments to config keys case-insensitively."""
     node: Any = config
-    keys = []
+    keys: list[str] = []
     for part in parts:
         candidates = {str(k).lower(): str(k) for k in node} if isinstance(node, DictConfig) else {}
         key = candidates.get(part.lower())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,7 +101,11 @@ def _validate(
         secrets |= secret_paths(schema, (name,))
         policies.update(reload_policies(schema, (name,), Reload.LIVE))
     if "components" in tree:
-        schemas = functools.partial(component_schemas, app=data.get("app", {}))
+        app = data.get("app", {})
+
+        def schemas(name: str, entry: Mapping[str, Any]) -> Schema | None:
+            return component_schemas(name, entry, app)
+
         data["components"] = _validate_components(
             tree["components"], provenance, schemas, problems, secrets, policies
         )
