@@ -17,11 +17,11 @@ from typing import Any
 from loguru import logger
 
 from framework.assembly import Assembly, assemble, load
+from framework.component import ComponentSpec
 from framework.config.compose import ConfigSource
 from framework.config.reload import Reloader, ReloadOutcome
-from framework.config.watch import content_hash
 from framework.config.snapshot import Snapshot, lookup
-from framework.component import ComponentSpec
+from framework.config.watch import content_hash
 from framework.container import ServiceFactory, build_container
 from framework.events.bus import EventBus, ScopedBus, create_bus
 from framework.health import HealthMonitor

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from framework.component import ComponentSpec
@@ -18,7 +18,7 @@ from framework.errors import ComponentStartError
 from framework.graph import Graph
 
 
-class ComponentState(str, Enum):
+class ComponentState(StrEnum):
     CREATED = "created"
     CONFIGURED = "configured"
     STARTING = "starting"
