@@ -32,6 +32,7 @@ class CrossoverAnalyzer:
         self.history: dict[str, deque[float]] = {}
         self.trend: dict[str, int] = {}
         self.signals = 0
+        self.ticks = 0
 
     @staticmethod
     def _check(config: Mapping[str, Any]) -> None:
@@ -54,6 +55,9 @@ class CrossoverAnalyzer:
 
     async def on_tick(self, event: Any) -> None:
         symbol, price = event.data["symbol"], event.data["price"]
+        self.ticks += 1
+        if self.ticks % 50 == 0:
+            self.log.bind(ticks=self.ticks).info(f"analyzed {self.ticks} ticks")
         prices = self.history.setdefault(symbol, deque(maxlen=1000))
         prices.append(price)
         fast, slow = self.config["fast_window"], self.config["slow_window"]
