@@ -6,6 +6,11 @@ Every message names the key, the bad value, where it came from and what would be
 from __future__ import annotations
 
 
+def _listing(title: str, problems: list[str] | list[Exception]) -> str:
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return f"{title} ({count}):\n" + "\n".join(f"  {p}" for p in problems)
+
+
 class ConfigError(ValueError):
     """Raised when configuration cannot be composed, resolved or validated."""
 
@@ -31,8 +36,7 @@ class ValidationError(ConfigError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"invalid configuration ({count}):\n" + "\n".join(f"  {p}" for p in problems))
+        super().__init__(_listing("invalid configuration", problems))
 
 
 class UnknownKeyError(ConfigError, KeyError):
@@ -47,8 +51,7 @@ class ComponentsError(ConfigError):
 
     def __init__(self, errors: list[Exception]) -> None:
         self.errors = errors
-        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
-        super().__init__(f"cannot build the components ({count}):\n" + "\n".join(f"  {e}" for e in errors))
+        super().__init__(_listing("cannot build the components", errors))
 
 
 class ClassNotAllowedError(ConfigError, PermissionError):
