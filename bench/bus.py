@@ -62,7 +62,9 @@ async def _drain(bus: MemoryBus) -> None:
         await asyncio.sleep(0)
 
 
-async def _ours(subscribers: int, wildcards: int) -> Callable[[], Awaitable[float]]:
+async def _ours(
+    subscribers: int, wildcards: int
+) -> tuple[MemoryBus, Callable[[], Awaitable[float]]]:
     bus = MemoryBus(BusSettings(queue_size=BATCH * 2, history_size=1000))
     await bus.start()
     for i in range(wildcards):
@@ -79,7 +81,7 @@ async def _ours(subscribers: int, wildcards: int) -> Callable[[], Awaitable[floa
         await _drain(bus)
         return elapsed
 
-    return batch
+    return bus, batch
 
 
 def _blinker(subscribers: int) -> Callable[[], float]:
@@ -102,9 +104,9 @@ def _blinker(subscribers: int) -> Callable[[], float]:
 def _pyee(subscribers: int, others: int) -> Callable[[], float]:
     emitter = EventEmitter()
     for i in range(others):
-        emitter.on(f"other{i}", noop)
+        emitter.on(f"other{i}", lambda *a: None)
     for _ in range(subscribers):
-        emitter.on(TOPIC, noop)
+        emitter.on(TOPIC, lambda *a: None)  # distinct functions: pyee keys listeners by function
 
     def batch() -> float:
         emit = emitter.emit
@@ -127,11 +129,13 @@ async def memory_publish() -> dict[str, float]:
         best[name] = min(best.get(name, float("inf")), seconds)
 
     for _ in range(ROUNDS):
-        for (subs, wild), batch in ours.items():
+        for (subs, wild), (_, batch) in ours.items():
             keep(f"ours_{subs}" + ("_wild" if wild else ""), await batch())
         for subs in (1, 10):
             keep(f"blinker_{subs}", blinker[subs]())
             keep(f"pyee_{subs}", pyee[subs]())
+    for bus, _ in ours.values():
+        await bus.stop()
     return {name: BATCH / seconds for name, seconds in best.items()}
 
 
@@ -163,14 +167,17 @@ async def _deliver_pyee(subscribers: int) -> float:
     remaining = DELIVERY_EVENTS * subscribers
     emitter = AsyncIOEventEmitter()
 
-    async def handler(data: Any) -> None:
-        nonlocal remaining
-        remaining -= 1
-        if not remaining:
-            done.set()
+    def make_handler() -> Callable[[Any], Awaitable[None]]:
+        async def handler(data: Any) -> None:  # pyee keys listeners by function: one each
+            nonlocal remaining
+            remaining -= 1
+            if not remaining:
+                done.set()
+
+        return handler
 
     for _ in range(subscribers):
-        emitter.on(TOPIC, handler)
+        emitter.on(TOPIC, make_handler())
     started = time.perf_counter()
     for _ in range(DELIVERY_EVENTS):
         emitter.emit(TOPIC, DATA)
@@ -234,6 +241,13 @@ async def _raw_consume(client: aioredis.Redis, stream: str) -> float:
 async def _our_publish(bus: RedisBus) -> float:
     started = time.perf_counter()
     for _ in range(REDIS_EVENTS // REDIS_BURST):
+        await bus.publish_many([(TOPIC, DATA)] * REDIS_BURST)
+    return REDIS_EVENTS / (time.perf_counter() - started)
+
+
+async def _our_concurrent_publish(bus: RedisBus) -> float:
+    started = time.perf_counter()
+    for _ in range(REDIS_EVENTS // REDIS_BURST):
         await asyncio.gather(*(bus.publish(TOPIC, DATA) for _ in range(REDIS_BURST)))
     return REDIS_EVENTS / (time.perf_counter() - started)
 
@@ -281,7 +295,7 @@ async def redis_figures() -> dict[str, float]:
     client = aioredis.Redis.from_url(REDIS_URL)
     results: dict[str, list[float]] = {}
     try:
-        for round_ in range(2):
+        for round_ in range(3):
             raw_stream = f"{prefix}:raw{round_}"
             results.setdefault("raw_publish", []).append(await _raw_publish(client, raw_stream))
             results.setdefault("raw_consume", []).append(await _raw_consume(client, raw_stream))
@@ -290,6 +304,11 @@ async def redis_figures() -> dict[str, float]:
                 subscription.cancel()  # the group now waits at this point of the stream
                 results.setdefault("publish", []).append(await _our_publish(bus))
                 results.setdefault("consume", []).append(await _our_consume(bus))
+            async with RedisBus(_redis_settings(f"{prefix}-concurrent{round_}")) as bus:
+                results.setdefault("publish_concurrent", []).append(
+                    await _our_concurrent_publish(bus)
+                )
+            gc.collect()
         async with RedisBus(_redis_settings(f"{prefix}-latency")) as bus:
             samples = sorted(await _latency(bus))
     finally:
@@ -313,7 +332,9 @@ def _ratio(a: float, b: float) -> float:
 def main() -> None:
     started = time.perf_counter()
     memory = asyncio.run(memory_publish())
+    gc.collect()
     delivery = asyncio.run(async_delivery())
+    gc.collect()
     try:
         redis = asyncio.run(redis_figures())
     except (OSError, ConnectionError) as exc:

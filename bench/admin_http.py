@@ -9,27 +9,23 @@ the event loop with the whole pipeline, which is the cost this measures.
 
 from __future__ import annotations
 
+# Named admin_http.py, not http.py: every script in bench/ has this folder first on sys.path,
+# where an http.py would shadow the standard library's `http` package.
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-# Run as `python bench/http.py`, this folder comes first on sys.path and this file would shadow
-# the standard library's `http` package (which httpx and uvicorn import): take the folder off.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import httpx  # noqa: E402
+import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 READY = "/health/ready"
