@@ -71,12 +71,19 @@ _MEMO_LIMIT = 4096
 _memo: dict[tuple[int, str], tuple[Schema, dict[str, Any], list[Problem]]] = {}
 
 
-def normalize(document: Mapping[str, Any], schema: Schema) -> tuple[dict[str, Any], list[Problem]]:
-    """Validate and normalize one section; return the normalized copy and every problem."""
-    try:
-        key: tuple[int, str] | None = (id(schema), json.dumps(document, sort_keys=True))
-    except (TypeError, ValueError):  # not plain JSON data: no memo
-        key = None
+def normalize(
+    document: Mapping[str, Any], schema: Schema, *, memo: bool = True
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Validate and normalize one section; return the normalized copy and every problem.
+
+    ``memo=False`` for documents that rarely repeat (event payloads): nothing is remembered.
+    """
+    key: tuple[int, str] | None = None
+    if memo:
+        try:
+            key = (id(schema), json.dumps(document, sort_keys=True))
+        except (TypeError, ValueError):  # not plain JSON data: no memo
+            key = None
     hit = _memo.get(key) if key else None
     if hit is None or hit[0] is not schema:
         validator = _validator(schema)

@@ -6,7 +6,7 @@ Backends (``memory``, ``redis``) implement ``EventBus``; ``create_bus`` builds t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
@@ -130,6 +130,15 @@ class EventBus(Protocol):
         metadata: Mapping[str, Any] | None = None,
     ) -> Envelope: ...
 
+    async def publish_many(
+        self,
+        events: Iterable[tuple[str, Any]],
+        *,
+        priority: int = DEFAULT_PRIORITY,
+        source: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[Envelope]: ...
+
     async def subscribe(
         self,
         pattern: str,
@@ -207,6 +216,13 @@ class ScopedBus:
         """``EventBus.publish`` with ``source`` set to the component, if it declared the topic."""
         self._check_publish(topic)
         return await self.bus.publish(topic, data, source=self.component, **options)
+
+    async def publish_many(self, events: Iterable[tuple[str, Any]], **options: Any) -> list[Envelope]:
+        """``EventBus.publish_many`` from the component, if it declared every topic."""
+        pairs = list(events)
+        for topic, _ in pairs:
+            self._check_publish(topic)
+        return await self.bus.publish_many(pairs, source=self.component, **options)
 
     async def subscribe(self, pattern: str, handler: Handler, **options: Any) -> Subscription:
         """``EventBus.subscribe`` (subscriber defaults to the component) within its declaration."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from enum import Enum
 from types import CoroutineType, MappingProxyType, TracebackType
 from typing import Any, Self
@@ -49,9 +49,13 @@ _YIELD_EVERY = 256  # a burst of sync handlers must not starve the event loop
 
 
 class Mailbox:
-    """A bounded queue: highest priority first, FIFO within a priority."""
+    """A bounded queue: highest priority first, FIFO within a priority.
 
-    __slots__ = ("maxsize", "size", "limit", "_buckets", "_top", "_getter", "_putters")
+    ``MemoryBus.publish`` inlines ``offer`` for default-priority events: it appends to
+    ``normal``, bumps ``size`` and wakes a waiting ``getter`` itself.
+    """
+
+    __slots__ = ("maxsize", "size", "limit", "normal", "getter", "_buckets", "_top", "_putters")
 
     def __init__(self, maxsize: int, gated: bool = False) -> None:
         self.maxsize, self.size = maxsize, 0
@@ -59,21 +63,18 @@ class Mailbox:
         # filter to run first) has limit 0, so every event takes the caller's slow path.
         self.limit = 0 if gated else maxsize
         self._buckets: list[deque[Envelope]] = [deque() for _ in range(MAX_PRIORITY + 1)]
-        self._top = 0  # no bucket above this one holds anything
-        self._getter: asyncio.Future[None] | None = None
-        self._putters: deque[asyncio.Future[None]] = deque()
+        self.normal = self._buckets[DEFAULT_PRIORITY]
+        # Buckets above _top are empty, and _top never drops below the default priority, so
+        # adding a default-priority event never has to move it.
+        self._top = DEFAULT_PRIORITY
+        self.getter: asyncio.Future[None] | None = None  # the worker waiting for an event
+        self._putters: deque[tuple[int, asyncio.Future[None]]] = deque()  # (wake at size <=, ...)
 
     def offer(self, envelope: Envelope) -> bool:
         """Add one event if there is room and no gate; False tells the caller to take over."""
         if self.size >= self.limit:
             return False
-        priority = envelope.priority
-        self._buckets[priority].append(envelope)
-        self.size += 1
-        if priority > self._top:
-            self._top = priority
-        if self._getter is not None:
-            self.wake()
+        self.put(envelope)
         return True
 
     def put(self, envelope: Envelope) -> None:
@@ -83,11 +84,8 @@ class Mailbox:
         self.size += 1
         if priority > self._top:
             self._top = priority
-        getter = self._getter
-        if getter is not None:
-            self._getter = None
-            if not getter.done():
-                getter.set_result(None)
+        if self.getter is not None:
+            self.wake()
 
     def pop(self) -> Envelope | None:
         """The next event, or None when empty."""
@@ -96,11 +94,14 @@ class Mailbox:
         buckets, top = self._buckets, self._top
         while not buckets[top]:
             top -= 1
-        self._top = top
+        envelope = buckets[top].popleft()
+        if top > DEFAULT_PRIORITY and not buckets[top]:
+            top -= 1
+        self._top = max(top, DEFAULT_PRIORITY)
         self.size -= 1
-        if self._putters:
+        if self._putters and self.size <= self._putters[0][0]:
             self._wake_putter()
-        return buckets[top].popleft()
+        return envelope
 
     def drop_oldest(self) -> Envelope:
         """Remove and return the oldest event of the lowest priority (the caller checked size)."""
@@ -119,27 +120,30 @@ class Mailbox:
 
     async def wait_item(self) -> None:
         """Return once an event was put (or ``wake`` was called)."""
-        self._getter = asyncio.get_running_loop().create_future()
-        await self._getter
+        self.getter = asyncio.get_running_loop().create_future()
+        await self.getter
 
-    async def wait_space(self) -> None:
-        """Return once an event was taken (the caller re-checks: another publisher may win)."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._putters.append(waiter)
+    async def wait_space(self, below: int | None = None) -> None:
+        """Return once the size dropped to ``below`` (default: room for one more event).
+
+        The caller re-checks: another publisher may have taken the room first.
+        """
+        entry = (self.maxsize - 1 if below is None else below, asyncio.get_running_loop().create_future())
+        self._putters.append(entry)
         try:
-            await waiter
+            await entry[1]
         finally:
-            if waiter in self._putters:
-                self._putters.remove(waiter)
+            if entry in self._putters:
+                self._putters.remove(entry)
 
     def wake(self) -> None:
         """Wake a waiting getter without an event (to let it notice shutdown)."""
-        getter, self._getter = self._getter, None
+        getter, self.getter = self.getter, None
         if getter is not None and not getter.done():
             getter.set_result(None)
 
     def _wake_putter(self) -> None:
-        waiter = self._putters.popleft()
+        _, waiter = self._putters.popleft()
         if not waiter.done():
             waiter.set_result(None)
 
@@ -253,6 +257,10 @@ class Worker:
                     await self._bounded(result)
             except Exception as exc:
                 await self._recover(envelope, exc)
+            except asyncio.CancelledError as exc:
+                if self._cancelled():
+                    raise
+                await self._recover(envelope, exc)  # the handler's own, not ours: a failure
             else:
                 counters.delivered += 1
                 if self.on_success is not None:
@@ -275,6 +283,9 @@ class Worker:
             self._busy = False
         if self._fired:  # the handler swallowed the watchdog's cancellation and finished
             self._take_cancel()
+
+    def _cancelled(self) -> bool:
+        return self.task is None or self.task.cancelling() > 0
 
     def _take_cancel(self) -> int:
         self._fired = False
@@ -303,6 +314,10 @@ class Worker:
             if result is not None and _awaitable(result):
                 await self._bounded(result)
         except Exception as exc:
+            return exc
+        except asyncio.CancelledError as exc:
+            if self._cancelled():
+                raise
             return exc
         return None
 
@@ -461,6 +476,8 @@ class BusCore:
         validate_pattern(pattern)
         if not callable(handler):
             raise TypeError(f"handler for '{pattern}' must be callable, got {handler!r}")
+        if filter is not None and not callable(filter):
+            raise TypeError(f"filter for '{pattern}' must be a callable predicate, got {filter!r}")
         explicit = {
             "queue_size": queue_size,
             "overflow": overflow,
@@ -514,7 +531,7 @@ class BusCore:
             raise PayloadValidationError(
                 topic, [f"data must be a mapping (its schema has fields), got {type(data).__name__}"]
             )
-        document, problems = normalize(data, schema)
+        document, problems = normalize(data, schema, memo=False)  # payloads rarely repeat
         if problems:
             raise PayloadValidationError(
                 topic,
@@ -567,6 +584,17 @@ class BusCore:
         metadata: Mapping[str, Any] | None = None,
     ) -> Envelope:
         """Backend hook: see ``MemoryBus.publish``."""
+        raise NotImplementedError
+
+    async def publish_many(
+        self,
+        events: Iterable[tuple[str, Any]],
+        *,
+        priority: int = DEFAULT_PRIORITY,
+        source: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[Envelope]:
+        """Backend hook: see ``MemoryBus.publish_many``."""
         raise NotImplementedError
 
     async def request(
@@ -747,18 +775,34 @@ class MemoryBus(BusCore):
         EventSerializationError (with ``check_json``) or BusClosedError. With overflow
         ``block``, waits while a matching subscriber's mailbox is full.
         """
-        if self._fast and priority == DEFAULT_PRIORITY and metadata is None:
-            # The hot path: a default-priority event of a type without a schema.
-            envelope = Envelope(topic, data, source, DEFAULT_PRIORITY, correlation_id, causation_id)
-        else:
-            envelope = self._envelope(
+        if not (self._fast and priority == DEFAULT_PRIORITY and metadata is None):
+            checked = self._envelope(
                 topic, data, priority, source, correlation_id, causation_id, metadata
             )
             if self._settings.check_json:
-                envelope.to_json()
+                checked.to_json()
+            return await self._enqueue(checked)
+        # The hot path: a default-priority event of a type without a schema.
+        envelope = Envelope(topic, data, source, DEFAULT_PRIORITY, correlation_id, causation_id)
         mailboxes = self._routes.get(topic)
         if mailboxes is None:
             mailboxes = self._route(topic)
+        self._history.append(envelope)
+        self._counters.published += 1
+        for mailbox in mailboxes:  # Mailbox.offer, inlined for a default-priority event
+            if mailbox.size < mailbox.limit:
+                mailbox.normal.append(envelope)
+                mailbox.size += 1
+                if mailbox.getter is not None:
+                    mailbox.wake()
+            else:
+                await self._offer(self._owners[mailbox], envelope)
+        return envelope
+
+    async def _enqueue(self, envelope: Envelope) -> Envelope:
+        mailboxes = self._routes.get(envelope.type)
+        if mailboxes is None:
+            mailboxes = self._route(envelope.type)
         self._history.append(envelope)
         self._counters.published += 1
         for mailbox in mailboxes:
@@ -772,6 +816,26 @@ class MemoryBus(BusCore):
             self._routes.clear()
         self._routes[topic] = mailboxes
         return mailboxes
+
+    async def publish_many(
+        self,
+        events: Iterable[tuple[str, Any]],
+        *,
+        priority: int = DEFAULT_PRIORITY,
+        source: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[Envelope]:
+        """Publish ``(topic, data)`` pairs in order; all are checked before any is queued."""
+        envelopes = [
+            self._envelope(topic, data, priority, source, None, None, metadata)
+            for topic, data in events
+        ]
+        if self._settings.check_json:
+            for envelope in envelopes:
+                envelope.to_json()
+        for envelope in envelopes:
+            await self._enqueue(envelope)
+        return envelopes
 
     async def _offer(self, worker: Worker, envelope: Envelope) -> None:
         if worker.filter is not None and not await self._passes(worker, worker.filter, envelope):

@@ -603,3 +603,46 @@ def test_live_reconfigure_changes_retries_of_running_subscriptions() -> None:
         return attempts
 
     assert run(scenario()) == [1, 2, 3]
+
+
+def test_handler_raising_cancelled_error_is_a_failure_not_the_end_of_the_worker() -> None:
+    """A handler that raises CancelledError on its own is retried/dead-lettered; delivery goes on."""
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        got: list[Any] = []
+
+        async def handler(envelope: Envelope) -> None:
+            if envelope.data == "bad":
+                raise asyncio.CancelledError()
+            got.append(envelope.data)
+
+        async with memory_bus(max_retries=0) as bus:
+            await bus.subscribe("job.run", handler, subscriber="w")
+            await bus.publish("job.run", "bad")
+            await bus.publish("job.run", "good")
+            await until(lambda: got == ["good"])
+            return got, await bus.dead_letters()
+
+    got, (letter,) = run(scenario())
+    assert "CancelledError" in letter.error
+
+
+def test_publish_many_checks_everything_before_queueing_anything() -> None:
+    """publish_many queues (topic, data) pairs in order, or none if one of them is invalid."""
+
+    async def scenario() -> tuple[list[Any], list[Envelope]]:
+        got: list[Any] = []
+        async with memory_bus() as bus:
+            await bus.subscribe("m.*", lambda e: got.append((e.type, e.data, e.source)))
+            envelopes = await bus.publish_many([("m.a", 1), ("m.b", 2)], source="feed")
+            with pytest.raises(InvalidTopicError):
+                await bus.publish_many([("m.c", 3), ("m..d", 4)])
+            feed = bus.scoped("feed", publishes=["m.*"])
+            await feed.publish_many([("m.e", 5)])
+            with pytest.raises(TopicPermissionError):
+                await feed.publish_many([("m.f", 6), ("x.y", 7)])
+        return got, envelopes
+
+    got, envelopes = run(scenario())
+    assert got == [("m.a", 1, "feed"), ("m.b", 2, "feed"), ("m.e", 5, "feed")]
+    assert [e.type for e in envelopes] == ["m.a", "m.b"]
