@@ -85,14 +85,8 @@ class App:
     def _publish_transition(
         self, name: str, old: ComponentState, new: ComponentState, reason: str | None
     ) -> None:
-        if not self._bus_running:
-            return
         data = {"component": name, "state": new.value, "previous": old.value, "reason": reason}
-        task = asyncio.get_running_loop().create_task(
-            self.bus.publish(f"system.component.{new.value}", data, source="app")
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.emit(f"system.component.{new.value}", data)
 
     def emit(self, topic: str, data: Mapping[str, Any]) -> None:
         """Publish a framework event (``system.*``) without waiting; dropped when the bus is down."""
