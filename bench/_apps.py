@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,3 +78,31 @@ def median_seconds(action: Callable[[], object], repeat: int) -> float:
         action()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def compare(
+    bench: str, goal: float, ours: str, peer: str, measure: Callable[[Path, int], tuple[float, float]]
+) -> dict[str, object]:
+    """Run ``measure(root, count) -> (ours_s, peer_s)`` on apps of 10, 100 and 300 components;
+    print a line per app and return the JSON-ready figures with the worst ratio."""
+    results: dict[str, dict[str, float]] = {}
+    for count in (10, 100, 300):
+        with tempfile.TemporaryDirectory() as tmp:
+            ours_s, peer_s = measure(Path(tmp), count)
+        results[str(count)] = {
+            "ours_s": round(ours_s, 4),
+            "peer_s": round(peer_s, 4),
+            "ratio": round(ours_s / peer_s, 3),
+        }
+        print(
+            f"{count:>4} components: {ours} {ours_s:8.3f} s   {peer} {peer_s:8.3f} s   ratio {ours_s / peer_s:.2f}x"
+        )
+    worst = max(r["ratio"] for r in results.values())
+    return {
+        "bench": bench,
+        "ours": ours,
+        "peer": peer,
+        "goal_ratio": goal,
+        "worst_ratio": worst,
+        "apps": results,
+    }

@@ -11,11 +11,10 @@ import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _apps import bare_hydra_compose, make_app, median_seconds  # noqa: E402
+from _apps import bare_hydra_compose, compare, make_app, median_seconds  # noqa: E402
 
 from framework.cli import main  # noqa: E402
 
@@ -27,26 +26,18 @@ def integrate_check(conf: Path) -> None:
         raise SystemExit(f"integrate check failed with exit code {code}")
 
 
+def measure(root: Path, count: int) -> tuple[float, float]:
+    conf = make_app(root, count)
+    os.chdir(root)
+    repeat = 15 if count <= 100 else 5
+    ours = median_seconds(lambda: integrate_check(conf), repeat)
+    hydra = median_seconds(lambda: bare_hydra_compose(conf), repeat)
+    os.chdir("/")
+    return ours, hydra
+
+
 def run() -> dict[str, object]:
-    results: dict[str, object] = {}
-    for count in (10, 100, 300):
-        with tempfile.TemporaryDirectory() as tmp:
-            conf = make_app(Path(tmp), count)
-            os.chdir(tmp)
-            repeat = 15 if count <= 100 else 5
-            hydra = median_seconds(lambda conf=conf: bare_hydra_compose(conf), repeat)
-            ours = median_seconds(lambda conf=conf: integrate_check(conf), repeat)
-        results[str(count)] = {
-            "check_ms": round(ours * 1000, 1),
-            "hydra_ms": round(hydra * 1000, 1),
-            "ratio": round(ours / hydra, 3),
-        }
-        print(
-            f"{count:>4} components: integrate check {ours * 1000:8.1f} ms   "
-            f"bare hydra compose {hydra * 1000:8.1f} ms   ratio {ours / hydra:.2f}x"
-        )
-    worst = max(r["ratio"] for r in results.values())  # type: ignore[index]
-    return {"bench": "compose", "goal_ratio": 1.3, "worst_ratio": worst, "apps": results}
+    return compare("compose", 1.3, "integrate check", "bare hydra compose", measure)
 
 
 if __name__ == "__main__":

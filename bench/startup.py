@@ -11,12 +11,11 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _apps import make_app  # noqa: E402
+from _apps import compare, make_app  # noqa: E402
 
 BARE = (
     "import sys\n"
@@ -59,25 +58,16 @@ def time_bare_compose(conf: Path) -> float:
     return time.perf_counter() - start
 
 
+def measure(root: Path, count: int) -> tuple[float, float]:
+    conf = make_app(root, count)
+    repeat = 5 if count <= 100 else 3
+    ours = statistics.median(time_to_running(root) for _ in range(repeat))
+    bare = statistics.median(time_bare_compose(conf) for _ in range(repeat))
+    return ours, bare
+
+
 def main() -> dict[str, object]:
-    results: dict[str, object] = {}
-    for count in (10, 100, 300):
-        with tempfile.TemporaryDirectory() as tmp:
-            conf = make_app(Path(tmp), count)
-            repeat = 5 if count <= 100 else 3
-            ours = statistics.median(time_to_running(Path(tmp)) for _ in range(repeat))
-            bare = statistics.median(time_bare_compose(conf) for _ in range(repeat))
-        results[str(count)] = {
-            "run_s": round(ours, 3),
-            "bare_compose_s": round(bare, 3),
-            "ratio": round(ours / bare, 3),
-        }
-        print(
-            f"{count:>4} components: to running {ours:7.3f} s   bare hydra compose {bare:7.3f} s"
-            f"   ratio {ours / bare:.2f}x"
-        )
-    worst = max(r["ratio"] for r in results.values())  # type: ignore[index]
-    return {"bench": "startup", "goal_ratio": 1.5, "worst_ratio": worst, "apps": results}
+    return compare("startup", 1.5, "to running", "bare hydra compose", measure)
 
 
 if __name__ == "__main__":

@@ -594,7 +594,17 @@ class BusCore:
         source: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> list[Envelope]:
-        """Backend hook: see ``MemoryBus.publish_many``."""
+        """Publish ``(topic, data)`` pairs in order; all are checked before any is sent."""
+        envelopes = [
+            self._envelope(topic, data, priority, source, None, None, metadata)
+            for topic, data in events
+        ]
+        if envelopes:
+            await self._publish_checked(envelopes)
+        return envelopes
+
+    async def _publish_checked(self, envelopes: list[Envelope]) -> None:
+        """Backend hook: deliver envelopes that passed every check, in order."""
         raise NotImplementedError
 
     async def request(
@@ -817,25 +827,12 @@ class MemoryBus(BusCore):
         self._routes[topic] = mailboxes
         return mailboxes
 
-    async def publish_many(
-        self,
-        events: Iterable[tuple[str, Any]],
-        *,
-        priority: int = DEFAULT_PRIORITY,
-        source: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> list[Envelope]:
-        """Publish ``(topic, data)`` pairs in order; all are checked before any is queued."""
-        envelopes = [
-            self._envelope(topic, data, priority, source, None, None, metadata)
-            for topic, data in events
-        ]
-        if self._settings.check_json:
+    async def _publish_checked(self, envelopes: list[Envelope]) -> None:
+        if self._settings.check_json:  # all serializable before any is queued
             for envelope in envelopes:
                 envelope.to_json()
         for envelope in envelopes:
             await self._enqueue(envelope)
-        return envelopes
 
     async def _offer(self, worker: Worker, envelope: Envelope) -> None:
         if worker.filter is not None and not await self._passes(worker, worker.filter, envelope):

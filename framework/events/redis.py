@@ -21,7 +21,7 @@ import asyncio
 import hmac
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -231,22 +231,8 @@ class RedisBus(BusCore):
         await self._send([envelope])
         return envelope
 
-    async def publish_many(
-        self,
-        events: Iterable[tuple[str, Any]],
-        *,
-        priority: int = DEFAULT_PRIORITY,
-        source: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> list[Envelope]:
-        """Publish ``(topic, data)`` pairs in one pipeline; all are checked before any is sent."""
-        envelopes = [
-            self._envelope(topic, data, priority, source, None, None, metadata)
-            for topic, data in events
-        ]
-        if envelopes:
-            await self._send(envelopes)
-        return envelopes
+    async def _publish_checked(self, envelopes: list[Envelope]) -> None:
+        await self._send(envelopes)  # one pipeline for the whole burst
 
     def _fields(self, envelope: Envelope) -> dict[bytes, bytes]:
         return {FIELD: self._signed(envelope)}
