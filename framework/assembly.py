@@ -34,9 +34,9 @@ def component_schema(name: str, entry: Mapping[str, Any], app: Mapping[str, Any]
     return Registry.for_app(app).config_schema(ref, name) if isinstance(ref, str) else None
 
 
-def load(source: ConfigSource, version: int = 1) -> Snapshot:
-    """Compose, resolve and validate, component configs included."""
-    return load_snapshot(source, component_schema, version)
+def load(source: ConfigSource, version: int = 1, previous: Snapshot | None = None) -> Snapshot:
+    """Compose, resolve and validate, component configs included (``previous``: see load_snapshot)."""
+    return load_snapshot(source, component_schema, version, previous.composition if previous else None)
 
 
 def assemble(snapshot: Snapshot) -> Assembly:

@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.config.compose import ConfigSource, compose_config
+from framework.config.compose import Composition, ConfigSource, compose_config, recompose
 from framework.config.provenance import KeyPath, Provenance, leaves, trace
 from framework.config.schema import (
     MASK,
@@ -34,15 +34,20 @@ def load_snapshot(
     source: ConfigSource,
     component_schemas: ComponentSchemas | None = None,
     version: int = 1,
+    previous: Composition | None = None,
 ) -> Snapshot:
-    """Compose, resolve and validate the config; raise with every problem at once."""
+    """Compose, resolve and validate the config; raise with every problem at once.
+
+    ``previous``: the running snapshot's composition; when only files without a defaults
+    list were edited, those are re-merged instead of composing everything again.
+    """
     sections = framework_sections()
     schemas = component_schemas or (lambda name, entry, app: None)
 
     def known_key(dotted: str, config: DictConfig) -> bool:
         return _schema_has_key(dotted.split("."), config, sections, schemas)
 
-    composition = compose_config(source, known_key)
+    composition = (previous and recompose(previous, source, known_key)) or compose_config(source, known_key)
     provenance = trace(composition, base=Path.cwd())
     tree = _resolve(composition.config, provenance)
     data, secrets, policies = _validate(tree, provenance, sections, schemas)
@@ -53,6 +58,7 @@ def load_snapshot(
         digest=digest(data),
         secrets=frozenset(secrets),
         reload_policy=policies,
+        composition=composition,
     )
 
 

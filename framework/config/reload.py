@@ -523,7 +523,7 @@ class Reloader:
     def _prepare(self, version: int) -> tuple[Snapshot, Assembly]:
         """Compose, validate and assemble (in a worker thread); _Rejected lists every problem."""
         try:
-            snapshot = load(self.app.source, version)
+            snapshot = load(self.app.source, version, previous=self.app.snapshot)
         except ValidationError as exc:
             raise _Rejected(list(exc.problems)) from exc
         except Exception as exc:  # any failure to compose is a rejection: the app keeps running

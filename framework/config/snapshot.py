@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from framework.config.compose import Composition
 from framework.config.provenance import KeyPath, Provenance
 from framework.config.schema import MASK, Reload
 from framework.errors import UnknownKeyError
@@ -91,6 +92,8 @@ class Snapshot:
     digest: str
     secrets: frozenset[KeyPath] = frozenset()
     reload_policy: Mapping[KeyPath, Reload] = field(default_factory=dict)
+    # How it was composed, so a reload can re-merge only the edited files.
+    composition: Composition | None = field(default=None, compare=False, repr=False)
 
     def get(self, dotted: str) -> Any:
         try:
