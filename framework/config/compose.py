@@ -23,7 +23,7 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf, flag_override
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from framework.errors import CompositionError, ConfigDirNotFoundError, EnvOverrideError
@@ -139,11 +139,13 @@ def recompose(
         edited = True
     if not edited:
         return None  # something else changed (a new file, the primary config): compose in full
-    config = OmegaConf.create()
+    # OmegaConf re-parents the whole growing tree on every merge (quadratic in the number of
+    # files); merging the plain values first and building one config is linear.
+    tree: dict[str, Any] = {}
+    if not all(_merge_plain(tree, merged.values) for merged in files):
+        return None
     try:
-        with flag_override(config, "no_deepcopy_set_nodes", True):
-            for merged in files:
-                config.merge_with(OmegaConf.create(merged.values))
+        config = OmegaConf.create(tree)
         OmegaConf.set_struct(config, True)
         groups = {f.config_path.rsplit("/", 1)[0] for f in files if "/" in f.config_path}
         parsed = OverridesParser.create().parse_overrides(list(previous.sent))
@@ -154,6 +156,31 @@ def recompose(
     except (HydraException, OmegaConfBaseException, CompositionError):
         return None  # the full compose reports it with Hydra's own words
     return Composition(config, tuple(files), previous.overrides, previous.env_prefix, previous.sent)
+
+
+def _merge_plain(target: dict[str, Any], source: Any) -> bool:
+    """Merge YAML values as OmegaConf merges them: mappings key by key, everything else
+    replaced. False where a mapping meets a non-mapping (OmegaConf has its own rules there)."""
+    if not isinstance(source, dict):
+        return False
+    for key, value in source.items():
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            if not _merge_plain(current, value):
+                return False
+        elif key in target and isinstance(value, dict) != isinstance(current, dict):
+            return False
+        else:
+            target[key] = _copy_plain(value)
+    return True
+
+
+def _copy_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_plain(v) for v in value]
+    return value
 
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)

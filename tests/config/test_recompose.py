@@ -70,6 +70,7 @@ def test_edited_leaf_file_matches_full_compose(source: ConfigSource, edit: tuple
         ("site.yaml", "service:\n  host: local\n"),  # package header gone
         ("db/sqlite.yaml", "defaults:\n  - _self_\ndriver: x\n"),  # gains a defaults list
         ("db/sqlite.yaml", "driver: [broken\n"),  # invalid YAML: the full compose reports it
+        ("site.yaml", "# @package _global_\nservice:\n  port: {a: 1}\n"),  # a mapping meets a scalar
     ],
 )
 def test_edits_that_may_change_the_defaults_list_compose_in_full(source: ConfigSource, edit: tuple[str, str]) -> None:
