@@ -218,6 +218,8 @@ def _log_transition(name: str, old: ComponentState, new: ComponentState, reason:
         log = log.bind(reason=reason)
     if new is ComponentState.FAILED:
         log.error(f"{new.value}: {reason}")
+    elif new is ComponentState.CONFIGURED:  # built, nothing run yet: detail for debugging
+        log.debug(new.value)
     else:
         log.info(new.value)
 
