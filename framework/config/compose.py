@@ -26,6 +26,7 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from framework.config.plain import thaw
 from framework.errors import CompositionError, ConfigDirNotFoundError, EnvOverrideError
 
 # GlobalHydra is process-global: one composition at a time.
@@ -171,16 +172,8 @@ def _merge_plain(target: dict[str, Any], source: Any) -> bool:
         elif key in target and isinstance(value, dict) != isinstance(current, dict):
             return False
         else:
-            target[key] = _copy_plain(value)
+            target[key] = thaw(value)
     return True
-
-
-def _copy_plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_plain(v) for v in value]
-    return value
 
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)

@@ -6,9 +6,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from framework.config.plain import thaw
 from framework.config.provenance import KeyPath, leaves
 from framework.config.schema import MASK
-from framework.config.snapshot import Snapshot, is_secret, mask, split_key, thaw
+from framework.config.snapshot import Snapshot, is_secret, mask, split_key
 
 
 def explain(snapshot: Snapshot, dotted: str) -> dict[str, Any]:

@@ -133,7 +133,8 @@ def leaves(value: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
 def _file_origins(merged: MergedFile, base: Path | None) -> Iterator[tuple[KeyPath, Origin]]:
     # Hydra hands over values already placed under the file's package; lines are file-relative.
     package = tuple(p for p in merged.package.split(".") if p and p != "_global_")
-    lines = _line_numbers(merged.path) if merged.path else {}
+    # The text composition already read: the file may have changed on disk since.
+    lines = _line_numbers(merged.text) if merged.text is not None else {}
     shown = _display(merged.path, base) if merged.path else f"pkg:{merged.config_path}"
     values = dict(merged.values) if isinstance(merged.values, Mapping) else {}
     if not package:
@@ -151,9 +152,9 @@ def _display(path: Path, base: Path | None) -> str:
         return str(path)
 
 
-def _line_numbers(path: Path) -> dict[KeyPath, int]:
+def _line_numbers(text: str) -> dict[KeyPath, int]:
     """1-based line of every key in a YAML file (values on their own lines included)."""
-    node = yaml.compose(path.read_text(), Loader=_Loader)
+    node = yaml.compose(text, Loader=_Loader)
     found: dict[KeyPath, int] = {}
     _walk_nodes(node, (), found)
     return found

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from framework.assembly import Assembly, assemble, load
+from framework.config.plain import thaw
 from framework.config.provenance import KeyPath, Layer, leaves
 from framework.config.schema import Reload
 from framework.config.sections import framework_sections
-from framework.config.snapshot import FrozenDict, Snapshot, lookup, mask, thaw
+from framework.config.snapshot import FrozenDict, Snapshot, lookup, mask
 from framework.config.watch import ConfigWatch, Stamp, content_hash
 from framework.container import Providers, rebuild_container
 from framework.errors import ComponentsError, ComponentStartError, ValidationError

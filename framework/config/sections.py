@@ -122,13 +122,15 @@ COMPONENT_ENTRY_SCHEMA: Schema = {
 
 def framework_sections() -> dict[str, Schema]:
     """Every framework section's schema, by top-level key."""
+    from framework.events.settings import EVENT_BUS_SCHEMA
     from framework.health import HEALTH_SCHEMA
     from framework.resilience import ERROR_HANDLING_SCHEMA
 
-    sections = {"app": APP_SCHEMA, "logging": LOGGING_SCHEMA, "health": HEALTH_SCHEMA,
-                "error_handling": ERROR_HANDLING_SCHEMA, "http": HTTP_SCHEMA}
-    try:  # the event bus registers its section once it exists
-        from framework.events.settings import EVENT_BUS_SCHEMA
-    except ImportError:
-        return sections
-    return {**sections, "event_bus": EVENT_BUS_SCHEMA}
+    return {
+        "app": APP_SCHEMA,
+        "logging": LOGGING_SCHEMA,
+        "event_bus": EVENT_BUS_SCHEMA,
+        "health": HEALTH_SCHEMA,
+        "error_handling": ERROR_HANDLING_SCHEMA,
+        "http": HTTP_SCHEMA,
+    }

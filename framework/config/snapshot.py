@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from framework.config.compose import Composition
+from framework.config.plain import thaw
 from framework.config.provenance import KeyPath, Provenance
 from framework.config.schema import MASK, Reload
 from framework.errors import UnknownKeyError
@@ -36,15 +37,6 @@ def freeze(value: Any) -> Any:
         return FrozenDict({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """Deep copy back into plain dicts and lists (for dumping and diffing)."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [thaw(v) for v in value]
     return value
 
 

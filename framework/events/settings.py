@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from framework.config.plain import thaw
 from framework.config.schema import MASK, Schema, normalize, secret_paths
 from framework.errors import ValidationError
 
@@ -146,7 +147,7 @@ class BusSettings:
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> BusSettings:
         """Validate and normalize an ``event_bus`` section; ValidationError lists every problem."""
-        document, problems = normalize(_plain(section or {}), EVENT_BUS_SCHEMA)
+        document, problems = normalize(thaw(section or {}), EVENT_BUS_SCHEMA)  # Cerberus fills defaults in place
         if problems:
             raise ValidationError([_describe(p.path, p.message, p.value, p.has_value) for p in problems])
         redis = RedisSettings(**document.pop("redis"))
@@ -165,11 +166,6 @@ class BusSettings:
 def live_keys() -> tuple[str, ...]:
     """Top-level keys a running bus takes without a restart (``reload: live``)."""
     return tuple(k for k, rules in EVENT_BUS_SCHEMA.items() if rules.get("reload") == "live")
-
-
-def _plain(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    # Cerberus fills defaults in place: work on a mutable copy of (possibly frozen) config.
-    return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in mapping.items()}
 
 
 def _describe(path: tuple[str, ...], message: str, value: Any, has_value: bool) -> str:
