@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -226,6 +224,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _admin(url: str, path: str, method: str = "GET", token: str | None = None) -> tuple[int, Any]:
     """Call a running app's admin API; (status, parsed JSON). AdminUnreachable when none answers."""
+    import urllib.error  # only `status` and `reload` need HTTP: keep it off every start-up
+    import urllib.request
+
     request = urllib.request.Request(
         url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None
     )
