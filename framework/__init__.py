@@ -56,6 +56,7 @@ from framework.events.errors import (
 from framework.health import HealthMonitor, HealthReport, HealthStatus
 from framework.lifecycle import ComponentState
 from framework.resilience import BreakerState, CircuitBreaker, CircuitOpenError, Resilience
+from framework.types import Component
 
 __version__ = "0.1.0"
 
@@ -80,6 +81,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "ClassNotAllowedError",
+    "Component",
     "ComponentImportError",
     "ComponentSpec",
     "ComponentStartError",

@@ -166,10 +166,6 @@ class Lifecycle:
         await call_hook(instance, "on_after_stop")
 
     @property
-    def running(self) -> list[str]:
-        return [n for n in self._started if self.states[n] in ACTIVE]
-
-    @property
     def failed(self) -> list[str]:
         """Enabled components left failed (optional ones at start-up, or given up on)."""
         return [n for n in self.graph.order if self.states.get(n) is ComponentState.FAILED]

@@ -19,6 +19,7 @@ from typing import Any
 
 from framework.config.schema import Schema, check_schema
 from framework.errors import ClassNotAllowedError, ComponentImportError, NotAComponentError
+from framework.types import Component
 
 ENTRY_POINT_GROUP = "framework.components"
 
@@ -98,7 +99,7 @@ def _registry(allowed: tuple[str, ...], dirs: tuple[str, ...]) -> Registry:
 def _as_class(obj: Any, ref: str, where: str) -> type:
     if not inspect.isclass(obj):
         raise NotAComponentError(f"{where}: '{ref}' is a {type(obj).__name__}, not a class")
-    if not callable(getattr(obj, "start", None)) or not callable(getattr(obj, "stop", None)):
+    if not issubclass(obj, Component):  # the framework calls start() and stop()
         raise NotAComponentError(f"{where}: class '{ref}' must define start() and stop() methods")
     schema = getattr(obj, "config_schema", None)
     if schema is not None:
@@ -111,11 +112,6 @@ def _as_class(obj: Any, ref: str, where: str) -> type:
 
 def _entry_points() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def plugin_names() -> list[str]:
-    """Installed component plugins, by the name YAML uses for them."""
-    return sorted(_entry_points())
 
 
 def scan_component_dirs(dirs: Iterable[str]) -> set[str]:

@@ -6,11 +6,8 @@ plain or ``async`` functions.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-Config = Mapping[str, Any]
-Hook = Callable[[], Awaitable[None] | None]
+from collections.abc import Awaitable
+from typing import Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -26,10 +23,3 @@ class Component(Protocol):
     def start(self) -> Awaitable[None] | None: ...
 
     def stop(self) -> Awaitable[None] | None: ...
-
-
-class Versioned(Protocol):
-    version: ClassVar[str]
-
-
-ConfigChangeCallback = Callable[[Config, frozenset[str]], Awaitable[None] | None]
