@@ -1,10 +1,11 @@
 """Declarative, configuration-driven integration framework: the public API.
 
 Everything users (and the shipped components) need is importable from here; the modules
-behind it are private. The admin API (FastAPI) loads on first use, so start-up stays light.
+behind it are private. What an app needs only once it runs (reload, health, resilience, the
+admin API) loads on first use, so that start-up stays light.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.app import App
 from framework.assembly import load as load_config
@@ -12,14 +13,6 @@ from framework.component import ComponentSpec, Dependency
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain
 from framework.config.provenance import Layer, Origin, Provenance
-from framework.config.reload import (
-    ActionKind,
-    ConfigChange,
-    ReloadAction,
-    ReloadOutcome,
-    ReloadStatus,
-    ShadowedEdit,
-)
 from framework.config.schema import Reload
 from framework.config.snapshot import FrozenDict, Snapshot
 from framework.errors import (
@@ -53,14 +46,33 @@ from framework.events.errors import (
     RequestTimeoutError,
     TopicPermissionError,
 )
-from framework.health import HealthMonitor, HealthReport, HealthStatus
 from framework.lifecycle import ComponentState
-from framework.resilience import BreakerState, CircuitBreaker, CircuitOpenError, Resilience
 from framework.types import Component
+
+if TYPE_CHECKING:
+    from framework.config.reload import (
+        ActionKind,
+        ConfigChange,
+        ReloadAction,
+        ReloadOutcome,
+        ReloadStatus,
+        ShadowedEdit,
+    )
+    from framework.health import HealthMonitor, HealthReport, HealthStatus
+    from framework.http import AdminApi, PortInUseError
+    from framework.resilience import BreakerState, CircuitBreaker, CircuitOpenError, Resilience
 
 __version__ = "0.1.0"
 
-_LAZY = {"AdminApi": "framework.http", "PortInUseError": "framework.http"}
+_LAZY = {
+    **dict.fromkeys(
+        ["ActionKind", "ConfigChange", "ReloadAction", "ReloadOutcome", "ReloadStatus", "ShadowedEdit"],
+        "framework.config.reload",
+    ),
+    **dict.fromkeys(["HealthMonitor", "HealthReport", "HealthStatus"], "framework.health"),
+    **dict.fromkeys(["AdminApi", "PortInUseError"], "framework.http"),
+    **dict.fromkeys(["BreakerState", "CircuitBreaker", "CircuitOpenError", "Resilience"], "framework.resilience"),
+}
 
 
 def __getattr__(name: str) -> Any:

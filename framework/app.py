@@ -11,23 +11,26 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from framework.assembly import Assembly, assemble, load
 from framework.component import ComponentSpec
 from framework.config.compose import ConfigSource
-from framework.config.reload import Reloader, ReloadOutcome
 from framework.config.snapshot import Snapshot, lookup
 from framework.config.watch import content_hash
 from framework.container import ServiceFactory, build_container
 from framework.events.bus import EventBus, ScopedBus, create_bus
-from framework.health import HealthMonitor
 from framework.lifecycle import ComponentState, Lifecycle
 from framework.logging import masker
-from framework.resilience import Resilience
+
+if TYPE_CHECKING:
+    from framework.config.reload import Reloader, ReloadOutcome
+    from framework.health import HealthMonitor
+    from framework.resilience import Resilience
 
 
 class App:
@@ -37,7 +40,7 @@ class App:
 
     def __init__(self, source: ConfigSource) -> None:
         self.source = source
-        launch_digest = content_hash([source.config_dir])  # the files as composed now
+        self._launch_digest = content_hash([source.config_dir])  # the files as composed now
         self.snapshot: Snapshot = load(source)
         masker.update(secret_values(self.snapshot))
         self.assembly: Assembly = assemble(self.snapshot)
@@ -49,16 +52,37 @@ class App:
         self._background: set[asyncio.Task[Any]] = set()
         self.bus: EventBus = create_bus(self.snapshot.section("event_bus"))
         self.lifecycle.listeners.append(self._publish_transition)
-        # Both read their section from the current snapshot at each use: a reload applies at once.
-        self.health = HealthMonitor(
-            self.lifecycle, lambda: self.snapshot.section("health"), self.emit, name=app["name"]
-        )
-        self.resilience = Resilience(lambda: self.snapshot.section("error_handling"), self.emit)
         self.started_at: float | None = None
         # Set by the CLI: --log-level/--log-format beat the `logging` section, on reload too.
         # None: the process's logging is not the App's to reconfigure.
         self.logging_overrides: Mapping[str, str | None] | None = None
-        self.reloader = Reloader(self, launch_digest)
+
+    # Health, resilience and reload are built (and their modules imported) on first use, most
+    # often after every component is running: an app is not kept waiting for what it needs later.
+    # Health and resilience read their section from the current snapshot at each use, so a
+    # reload applies at once.
+
+    @cached_property
+    def health(self) -> HealthMonitor:
+        from framework.health import HealthMonitor
+
+        name = self.snapshot.section("app")["name"]
+        return HealthMonitor(self.lifecycle, lambda: self.snapshot.section("health"), self.emit, name=name)
+
+    @cached_property
+    def resilience(self) -> Resilience:
+        from framework.resilience import Resilience
+
+        return Resilience(lambda: self.snapshot.section("error_handling"), self.emit)
+
+    @cached_property
+    def reloader(self) -> Reloader:
+        from framework.config.reload import Reloader
+
+        return Reloader(self, self._launch_digest)
+
+    def _built(self, name: str) -> bool:
+        return name in self.__dict__  # a cached_property not yet used has nothing to stop
 
     def services(self, assembly: Assembly | None = None) -> Mapping[str, ServiceFactory]:
         """Framework services a constructor can ask for by parameter name.
@@ -128,8 +152,10 @@ class App:
 
     async def stop(self) -> None:
         """Stop components in reverse order, then deliver what is still queued and close the bus."""
-        await self.reloader.close()  # no reload runs while (or after) stopping
-        await self.health.stop()
+        if self._built("reloader"):
+            await self.reloader.close()  # no reload runs while (or after) stopping
+        if self._built("health"):
+            await self.health.stop()
         await self.lifecycle.stop_all()
         await self._close_bus()
         self.log.bind(event="app.stopped").info("all components stopped")
@@ -195,7 +221,7 @@ class App:
         loop = asyncio.get_running_loop()
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(number, on_signal, number)
-        loop.add_signal_handler(signal.SIGHUP, self.reloader.request, "signal")
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.reloader.request("signal"))
         started = False
         try:
             await self.start()

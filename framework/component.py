@@ -9,21 +9,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-
 from framework.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class Dependency:
-    """`market_feed>=1.2`: a component name and an optional version constraint."""
+    """`market_feed>=1.2`: a component name and an optional PEP 440 version constraint."""
 
     name: str
-    constraint: SpecifierSet
+    constraint: str  # normalized by packaging, e.g. ">=1.2"; "" when any version will do
 
     @classmethod
     def parse(cls, text: str, owner: str) -> Dependency:
+        if text.isidentifier():  # the common case; packaging costs 20 ms of start-up to import
+            return cls(text, "")
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             requirement = Requirement(text)
         except InvalidRequirement as exc:
@@ -31,7 +32,7 @@ class Dependency:
                 f"components.{owner}.depends_on: '{text}' is not a component name with an"
                 f" optional version constraint such as 'feed>=1.2' ({exc})"
             ) from exc
-        return cls(requirement.name, requirement.specifier)
+        return cls(requirement.name, str(requirement.specifier))
 
     def __str__(self) -> str:
         return f"{self.name}{self.constraint}"

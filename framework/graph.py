@@ -11,8 +11,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
-
 from framework.component import ComponentSpec
 from framework.errors import (
     ConfigError,
@@ -77,7 +75,7 @@ def build_graph(
                 )
             else:
                 kept.append(dep.name)
-                problems.extend(_version_problems(name, dep.name, str(dep.constraint), versions))
+                problems.extend(_version_problems(name, dep.name, dep.constraint, versions))
         edges[name] = tuple(kept)
     cycle = _find_cycle(edges)
     if cycle:
@@ -92,9 +90,12 @@ def _version_problems(
 ) -> list[ConfigError]:
     if not constraint:
         return []
+    from packaging.specifiers import SpecifierSet  # only apps that constrain versions pay for it
+    from packaging.version import InvalidVersion, Version
+
     version = versions.get(dep)
     try:
-        ok = version is not None and Version(version) in _specifier(constraint)
+        ok = version is not None and Version(version) in SpecifierSet(constraint)
     except InvalidVersion:
         ok = False
     if ok:
@@ -105,12 +106,6 @@ def _version_problems(
             f" '{dep}' has version {version or 'none (its class declares no version)'}"
         )
     ]
-
-
-def _specifier(text: str):  # type: ignore[no-untyped-def]
-    from packaging.specifiers import SpecifierSet
-
-    return SpecifierSet(text)
 
 
 def _find_cycle(edges: Mapping[str, tuple[str, ...]]) -> list[str] | None:

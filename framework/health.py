@@ -24,48 +24,10 @@ from typing import Any
 
 from loguru import logger
 
-from framework.config.schema import Schema
 from framework.errors import ComponentStartError
 from framework.lifecycle import ACTIVE, ComponentState, Lifecycle
 
 HEALTH_CHANGED = "system.health.changed"
-
-HEALTH_SCHEMA: Schema = {
-    "enabled": {"type": "boolean", "default": True, "description": "poll component health"},
-    "interval": {"type": "number", "min": 0.01, "default": 5.0, "description": "seconds between rounds"},
-    "timeout": {
-        "type": "number",
-        "min": 0.001,
-        "default": 2.0,
-        "description": "seconds one health() may take; longer counts as unhealthy",
-    },
-    "failure_threshold": {
-        "type": "integer",
-        "min": 1,
-        "default": 3,
-        "description": "failed checks in a row before the component is restarted",
-    },
-    "max_restarts": {
-        "type": "integer",
-        "min": 0,
-        "default": 5,
-        "description": "restarts before the component is left failed (0: never restart)",
-    },
-    "backoff": {
-        "type": "number",
-        "min": 0,
-        "default": 1.0,
-        "description": "first restart delay, doubles each time",
-    },
-    "max_backoff": {"type": "number", "min": 0, "default": 60.0, "description": "longest restart delay"},
-    "stable_after": {
-        "type": "number",
-        "min": 0,
-        "default": 300.0,
-        "description": "seconds healthy after a restart before the restart count resets",
-    },
-    "history_size": {"type": "integer", "min": 1, "default": 100, "description": "transitions kept"},
-}
 
 
 class HealthStatus(StrEnum):

@@ -29,72 +29,9 @@ from tenacity import (
     wait_random,
 )
 
-from framework.config.schema import Schema
-
 P = ParamSpec("P")
 T = TypeVar("T")
 Publish = Callable[[str, Mapping[str, Any]], None]
-
-_BREAKER_RULES: Schema = {
-    "failure_threshold": {
-        "type": "integer",
-        "min": 1,
-        "default": 5,
-        "description": "failures in a row that open the breaker",
-    },
-    "reset_timeout": {
-        "type": "number",
-        "min": 0.001,
-        "default": 30.0,
-        "description": "seconds open before one trial call is let through (half-open)",
-    },
-}
-
-ERROR_HANDLING_SCHEMA: Schema = {
-    "retry": {
-        "type": "dict",
-        "default": {},
-        "schema": {
-            "attempts": {
-                "type": "integer",
-                "min": 1,
-                "default": 3,
-                "description": "calls in all, the first included",
-            },
-            "initial_delay": {
-                "type": "number",
-                "min": 0,
-                "default": 0.1,
-                "description": "first wait, doubles each retry",
-            },
-            "max_delay": {
-                "type": "number",
-                "min": 0,
-                "default": 5.0,
-                "description": "longest wait between attempts",
-            },
-            "jitter": {
-                "type": "number",
-                "min": 0,
-                "default": 0.1,
-                "description": "up to this many seconds added at random",
-            },
-        },
-    },
-    "breaker": {"type": "dict", "default": {}, "schema": _BREAKER_RULES},
-    "breakers": {
-        "type": "dict",
-        "default": {},
-        "keysrules": {"type": "string", "regex": r"^[A-Za-z0-9_.-]+$"},
-        "valuesrules": {
-            "type": "dict",
-            "schema": {
-                k: {r: v for r, v in rules.items() if r != "default"} for k, rules in _BREAKER_RULES.items()
-            },
-        },
-        "description": "per-breaker settings by name; missing keys come from 'breaker'",
-    },
-}
 
 
 class CircuitOpenError(RuntimeError):

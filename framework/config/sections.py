@@ -6,7 +6,9 @@ shows its defaults and reload policy. Top-level keys not listed here pass throug
 
 from __future__ import annotations
 
-from framework.config.schema import Schema
+import functools
+
+from framework.config.schema import Schema, trust
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -58,16 +60,24 @@ APP_SCHEMA: Schema = {
         "schema": {
             "enabled": {"type": "boolean", "default": True, "description": "reload when the YAML changes"},
             "step_ms": {
-                "type": "integer", "min": 1, "max": 5000, "default": 20,
+                "type": "integer",
+                "min": 1,
+                "max": 5000,
+                "default": 20,
                 "description": "watchfiles step: a change is noticed within 1-2 steps",
             },
             "settle_ms": {
-                "type": "integer", "min": 0, "max": 60000, "default": 30,
+                "type": "integer",
+                "min": 0,
+                "max": 60000,
+                "default": 30,
                 "description": "the content must hold still this long before it counts (half-written files)",
             },
             "history_size": {"type": "integer", "min": 1, "default": 50, "description": "reloads remembered"},
             "reload_timeout": {
-                "type": "number", "min": 0.01, "default": 10.0,
+                "type": "number",
+                "min": 0.01,
+                "default": 10.0,
                 "description": "seconds a component's on_config_change may take before the reload is undone",
             },
         },
@@ -86,12 +96,20 @@ LOGGING_SCHEMA: Schema = {
 
 HTTP_SCHEMA: Schema = {
     "host": {
-        "type": "string", "empty": False, "default": "127.0.0.1", "reload": "never",
+        "type": "string",
+        "empty": False,
+        "default": "127.0.0.1",
+        "reload": "never",
         "description": "address the admin API listens on; keep it on loopback unless a proxy guards it",
     },
     "port": {"type": "integer", "min": 0, "max": 65535, "default": 8765, "reload": "never"},
     "token": {
-        "type": "string", "nullable": True, "empty": True, "minlength": 8, "default": None, "secret": True,
+        "type": "string",
+        "nullable": True,
+        "empty": True,
+        "minlength": 8,
+        "default": None,
+        "secret": True,
         "description": "bearer token for the admin endpoints that change anything; null disables them",
     },
     "max_body": {"type": "integer", "min": 1, "default": 65536, "description": "largest request body, bytes"},
@@ -109,10 +127,18 @@ COMPONENT_ENTRY_SCHEMA: Schema = {
     },
     # The scoped bus a component receives is built with it: a change restarts it.
     "publishes": {
-        "type": "list", "schema": {"type": "string"}, "nullable": True, "default": None, "reload": "restart",
+        "type": "list",
+        "schema": {"type": "string"},
+        "nullable": True,
+        "default": None,
+        "reload": "restart",
     },
     "subscribes": {
-        "type": "list", "schema": {"type": "string"}, "nullable": True, "default": None, "reload": "restart",
+        "type": "list",
+        "schema": {"type": "string"},
+        "nullable": True,
+        "default": None,
+        "reload": "restart",
     },
     "start_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
     "stop_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
@@ -120,13 +146,114 @@ COMPONENT_ENTRY_SCHEMA: Schema = {
 }
 
 
-def framework_sections() -> dict[str, Schema]:
-    """Every framework section's schema, by top-level key."""
-    from framework.events.settings import EVENT_BUS_SCHEMA
-    from framework.health import HEALTH_SCHEMA
-    from framework.resilience import ERROR_HANDLING_SCHEMA
+# Read by framework.health at every round; here so validating needs no import of it.
+HEALTH_SCHEMA: Schema = {
+    "enabled": {"type": "boolean", "default": True, "description": "poll component health"},
+    "interval": {"type": "number", "min": 0.01, "default": 5.0, "description": "seconds between rounds"},
+    "timeout": {
+        "type": "number",
+        "min": 0.001,
+        "default": 2.0,
+        "description": "seconds one health() may take; longer counts as unhealthy",
+    },
+    "failure_threshold": {
+        "type": "integer",
+        "min": 1,
+        "default": 3,
+        "description": "failed checks in a row before the component is restarted",
+    },
+    "max_restarts": {
+        "type": "integer",
+        "min": 0,
+        "default": 5,
+        "description": "restarts before the component is left failed (0: never restart)",
+    },
+    "backoff": {
+        "type": "number",
+        "min": 0,
+        "default": 1.0,
+        "description": "first restart delay, doubles each time",
+    },
+    "max_backoff": {"type": "number", "min": 0, "default": 60.0, "description": "longest restart delay"},
+    "stable_after": {
+        "type": "number",
+        "min": 0,
+        "default": 300.0,
+        "description": "seconds healthy after a restart before the restart count resets",
+    },
+    "history_size": {"type": "integer", "min": 1, "default": 100, "description": "transitions kept"},
+}
 
-    return {
+# Read by framework.resilience at call time.
+_BREAKER_RULES: Schema = {
+    "failure_threshold": {
+        "type": "integer",
+        "min": 1,
+        "default": 5,
+        "description": "failures in a row that open the breaker",
+    },
+    "reset_timeout": {
+        "type": "number",
+        "min": 0.001,
+        "default": 30.0,
+        "description": "seconds open before one trial call is let through (half-open)",
+    },
+}
+
+ERROR_HANDLING_SCHEMA: Schema = {
+    "retry": {
+        "type": "dict",
+        "default": {},
+        "schema": {
+            "attempts": {
+                "type": "integer",
+                "min": 1,
+                "default": 3,
+                "description": "calls in all, the first included",
+            },
+            "initial_delay": {
+                "type": "number",
+                "min": 0,
+                "default": 0.1,
+                "description": "first wait, doubles each retry",
+            },
+            "max_delay": {
+                "type": "number",
+                "min": 0,
+                "default": 5.0,
+                "description": "longest wait between attempts",
+            },
+            "jitter": {
+                "type": "number",
+                "min": 0,
+                "default": 0.1,
+                "description": "up to this many seconds added at random",
+            },
+        },
+    },
+    "breaker": {"type": "dict", "default": {}, "schema": _BREAKER_RULES},
+    "breakers": {
+        "type": "dict",
+        "default": {},
+        "keysrules": {"type": "string", "regex": r"^[A-Za-z0-9_.-]+$"},
+        "valuesrules": {
+            "type": "dict",
+            "schema": {
+                k: {r: v for r, v in rules.items() if r != "default"} for k, rules in _BREAKER_RULES.items()
+            },
+        },
+        "description": "per-breaker settings by name; missing keys come from 'breaker'",
+    },
+}
+
+
+@functools.cache
+def framework_sections() -> dict[str, Schema]:
+    """Every framework section's schema, by top-level key (trusted: see ``trust``)."""
+    from framework.events.settings import EVENT_BUS_SCHEMA
+
+    trust(COMPONENT_ENTRY_SCHEMA)
+    sections = {
         "app": APP_SCHEMA,
         "logging": LOGGING_SCHEMA,
         "event_bus": EVENT_BUS_SCHEMA,
@@ -134,3 +261,4 @@ def framework_sections() -> dict[str, Schema]:
         "error_handling": ERROR_HANDLING_SCHEMA,
         "http": HTTP_SCHEMA,
     }
+    return {name: trust(schema) for name, schema in sections.items()}

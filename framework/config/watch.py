@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from watchfiles import awatch
-
 SUFFIX = ".yaml"
 
 
@@ -119,6 +117,8 @@ class ConfigWatch:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _listen(self) -> None:
+        from watchfiles import awatch  # with anyio, 10+ ms: only an app that watches pays it
+
         async for _batch in awatch(
             *self.dirs,
             watch_filter=None,  # every event counts: a ConfigMap swap never names the file
