@@ -202,9 +202,7 @@ class TopicIndex(Generic[Item]):
                     node.double_star = _Node()
                 child = node.double_star
             else:
-                child = node.children.setdefault(segment, _Node()) if create else (
-                    node.children.get(segment)
-                )
+                child = node.children.setdefault(segment, _Node()) if create else (node.children.get(segment))
             if child is None:
                 return None
             node = child

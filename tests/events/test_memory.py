@@ -646,3 +646,37 @@ def test_publish_many_checks_everything_before_queueing_anything() -> None:
     got, envelopes = run(scenario())
     assert got == [("m.a", 1, "feed"), ("m.b", 2, "feed"), ("m.e", 5, "feed")]
     assert [e.type for e in envelopes] == ["m.a", "m.b"]
+
+
+def test_the_fast_publish_path_builds_the_same_envelope_as_the_general_one() -> None:
+    """A default-priority publish (the shortcut) and a checked one give envelopes alike in all
+    but id and time; ids are unique, stable, and drawn once even when threads race to read them."""
+    import threading
+
+    async def scenario() -> tuple[list[Envelope], Envelope]:
+        async with memory_bus() as bus:
+            fast = [await bus.publish("a.b", {"i": i}, source="s", correlation_id="c") for i in range(200)]
+            general = await bus.publish("a.b", {"i": 0}, source="s", correlation_id="c", metadata={})
+            return fast, general
+
+    fast, general = run(scenario())
+    assert all(isinstance(e, Envelope) for e in fast)
+    first = fast[0].to_dict()
+    assert {**first, "id": None, "time": None} == {**general.to_dict(), "id": None, "time": None}
+    assert fast[0].attempts == 1 and fast[0].receipt is None and repr(fast[0]).startswith("Envelope(")
+    assert fast[0].replace(data=1).data == 1 and fast[0].with_metadata(k=1).metadata == {"k": 1}
+    seen: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def read() -> None:
+        barrier.wait()
+        seen.extend(envelope.id for envelope in fast[1:])
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == len(fast) - 1 and len(seen) == 4 * (len(fast) - 1)
+    ids = {e.id for e in fast} | {general.id}
+    assert len(ids) == len(fast) + 1 and fast[0].id == fast[0].id

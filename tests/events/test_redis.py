@@ -445,3 +445,53 @@ def test_publish_many_sends_a_burst_in_one_round_trip(
     assert sorted(i for _, i in got) == list(range(1500))
     assert [i for t, i in got if t == "burst.a"] == list(range(1, 1500, 2))  # per-topic order
     assert raw_redis.xlen(f"{prefix}:burst.a") == raw_redis.xlen(f"{prefix}:burst.b") == 750
+
+
+def test_signer_matches_the_standard_hmac_for_any_key_length() -> None:
+    """Signer's precomputed HMAC-SHA256 equals hmac.digest for short, block-size and long keys."""
+    import hmac
+
+    for key in ("k", "x" * 64, "y" * 65, "z" * 200, "clé-ünïcode-0123456789"):
+        signer = Signer(key)
+        for payload in (b"", b'{"a":1}', b"x" * 1000):
+            expected = hmac.digest(key.encode(), payload, "sha256").hex().encode()
+            assert signer.sign(payload) == expected
+            assert signer.verify(payload, expected) and not signer.verify(payload, expected[::-1])
+
+
+def test_a_backlog_read_in_batches_keeps_order_checks_and_acks(
+    redis_settings: Settings, raw_redis: redis.Redis, prefix: str
+) -> None:
+    """A backlog of many batches (read without blocking after the first) arrives in order; foreign,
+    unsigned and forged entries among it are dead-lettered, and every entry is acknowledged."""
+    stream = f"{prefix}:jobs.run"
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        got: list[Any] = []
+        async with RedisBus(redis_settings(queue_size=4)) as bus:  # a batch is 4 entries
+            sub = await bus.subscribe("jobs.run", lambda e: None, subscriber="w")
+            sub.cancel()  # the group now waits here
+            for i in range(30):
+                await bus.publish("jobs.run", i)
+                if i == 9:
+                    raw_redis.xadd(stream, {b"hello": b"world"})
+                if i == 14:
+                    raw_redis.xadd(stream, {b"e": b'{"id":"x","type":"jobs.run","time":1}'})
+                if i == 19:
+                    raw_redis.xadd(stream, {b"e": b"00" * 32 + b'{"id":"x","type":"jobs.run","time":1}'})
+                if i == 24:  # a signed envelope with an extra field is still an event
+                    signed = bus._signed(Envelope("jobs.run", "extra"))  # type: ignore[attr-defined]
+                    raw_redis.xadd(stream, {b"e": signed, b"x": b"1"})
+            await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="w")
+            await until(lambda: len(got) == 31 and bus.statistics().dead_lettered == 3)
+            await until(lambda: raw_redis.xpending(stream, "w")["pending"] == 0, what="all acked")
+            return got, await bus.dead_letters()
+
+    got, letters = run(scenario())
+    assert got == [*range(25), "extra", *range(25, 30)]
+    assert [letter.reason for letter in letters] == [
+        DeadLetterReason.UNDECODABLE,
+        DeadLetterReason.UNSIGNED,
+        DeadLetterReason.BAD_SIGNATURE,
+    ]
+    assert letters[0].raw is not None and "hello" in letters[0].raw["fields"]
