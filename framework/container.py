@@ -7,18 +7,58 @@ dependencies by their component names. Anything else is an error before any inst
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any, get_type_hints
-
-# Only `providers`: `dependency_injector.containers` imports its wiring module, which imports
-# FastAPI when installed (about 0.3 s of start-up) and we need none of it.
-from dependency_injector import providers
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from framework.component import ComponentSpec
 from framework.contracts import check_contract, is_contract
 from framework.errors import ConfigError, ContractViolationError, UnknownParameterError
 from framework.graph import Graph
+
+
+class _Without:
+    """An import finder that reports the named top-level packages as not installed."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+
+
+def _import_providers() -> ModuleType:
+    """``dependency_injector.providers``, without importing pydantic when that changes nothing.
+
+    Only ``providers``: ``dependency_injector.containers`` imports its wiring module, which
+    imports FastAPI when installed (about 0.3 s of start-up), and we need none of it.
+    At import, ``providers`` looks for pydantic-settings, else imports pydantic only to see
+    whether it is pydantic 1 (whose BaseSettings it supports). We require pydantic 2, so without
+    pydantic-settings it enables nothing either way, yet importing pydantic costs 20-50 ms of
+    every start. When pydantic-settings is installed (or pydantic already imported), nothing
+    is hidden.
+    """
+    if "pydantic" in sys.modules or importlib.util.find_spec("pydantic_settings") is not None:
+        from dependency_injector import providers as module
+
+        return module
+    finder = _Without("pydantic")
+    sys.meta_path.insert(0, finder)
+    try:
+        from dependency_injector import providers as module
+    finally:
+        sys.meta_path.remove(finder)
+    return module
+
+
+if TYPE_CHECKING:
+    from dependency_injector import providers
+else:
+    providers = _import_providers()
 
 # A framework service, made for one component (e.g. its bound logger).
 ServiceFactory = Callable[[ComponentSpec], Any]
