@@ -209,10 +209,13 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level or "INFO", args.log_format or "text")
+    launch = (args.log_level or "INFO", args.log_format or "text")  # until the config is read
+    configure_logging(*launch)
     app = App(_source(args))
     settings = app.snapshot.section("logging")
-    configure_logging(args.log_level or settings["level"], args.log_format or settings["format"])
+    configured = (args.log_level or settings["level"], args.log_format or settings["format"])
+    if configured != launch:  # each loguru handler costs milliseconds to add
+        configure_logging(*configured)
     app.logging_overrides = {"level": args.log_level, "format": args.log_format}  # reloads keep them
     try:
         asyncio.run(app.run(app.snapshot.section("app")["duration"]))

@@ -48,46 +48,33 @@ class Validator(cerberus.Validator):  # type: ignore[misc]
         return value.upper() if isinstance(value, str) else value
 
 
-class _TrustedSchema(cerberus.schema.DefinitionSchema):  # type: ignore[misc]
-    """A trusted root schema whose copy is a plain dict.
+class _PlainCopySchema(cerberus.schema.DefinitionSchema):  # type: ignore[misc]
+    """A root schema, checked once when built, whose copy is a plain dict.
 
-    Cerberus copies the root schema at every normalization and assigns each rule set back
-    into the copy, re-expanding and re-hashing it to look it up in its cache of valid schemas:
-    half the time of normalizing a component entry. Nested schemas are plain dicts already.
+    Cerberus copies the root schema at every normalization and assigns each rule set back into
+    the copy, re-expanding and re-hashing it to look it up in its cache of valid schemas: half
+    the time of normalizing a component entry, to re-check rules it checked when this was built.
+    Nested schemas are plain dicts in Cerberus already.
     """
 
     def copy(self) -> dict[str, Any]:
         return dict(self.schema)
 
 
-_trusted: dict[int, Schema] = {}
-
-
 def trust(schema: Schema) -> Schema:
     """Mark a schema shipped with the framework as valid in Cerberus's own cache of valid schemas.
 
-    Cerberus re-checks a schema's rules against its schema-of-schemas in every new process,
-    nested rule sets one by one: half the cost of validating the framework's sections at start-up.
-    Ours never change at run time, and tests/config/test_sections.py checks each of them with
-    that cache cleared. The cache keys are Cerberus's (its expanded schema, hashed): a Cerberus
-    that keyed differently would only make this a no-op. User schemas are always checked.
+    Cerberus checks a schema's rules against its schema-of-schemas in every new process: more
+    than half the cost of validating the framework's sections at start-up. Ours never change at
+    run time, and tests/config/test_sections.py checks each of them with that cache cleared.
+    The key is Cerberus's (its expanded schema, hashed); nested rule sets need none, since a
+    root copies as a plain dict (``_PlainCopySchema``). User schemas are always checked.
     """
-    _trusted[id(schema)] = schema
-    _seed_valid_schemas(schema)
-    return schema
-
-
-def _seed_valid_schemas(schema: Schema) -> None:
     from cerberus.utils import mapping_hash
 
-    types = mapping_hash(Validator.types_mapping)
     expanded = cerberus.schema.DefinitionSchema.expand(schema)
-    Validator._valid_schemas.add((mapping_hash(expanded), types))
-    for field, rules in expanded.items():
-        Validator._valid_schemas.add((mapping_hash({field: rules}), types))
-        nested = rules.get("schema")
-        if isinstance(nested, Mapping) and all(isinstance(r, Mapping) for r in nested.values()):
-            _seed_valid_schemas(dict(nested))
+    Validator._valid_schemas.add((mapping_hash(expanded), mapping_hash(Validator.types_mapping)))
+    return schema
 
 
 def check_schema(schema: Schema, owner: str) -> None:
@@ -106,11 +93,8 @@ def _validator(schema: Schema) -> Validator:
     cache: dict[int, tuple[Schema, Validator]] = _local.__dict__.setdefault("validators", {})
     entry = cache.get(id(schema))
     if entry is None or entry[0] is not schema:
-        if _trusted.get(id(schema)) is schema:
-            validator = Validator()
-            validator.schema = _TrustedSchema(validator, schema)
-        else:
-            validator = Validator(schema)
+        validator = Validator()
+        validator.schema = _PlainCopySchema(validator, schema)  # checks it, unless trusted
         entry = cache[id(schema)] = (schema, validator)
     return entry[1]
 
