@@ -1,55 +1,19 @@
 """Declarative, configuration-driven integration framework: the public API.
 
 Everything users (and the shipped components) need is importable from here; the modules
-behind it are private. What an app needs only once it runs (reload, health, resilience, the
-admin API) loads on first use, so that start-up stays light.
+behind it are private. Each name loads its module on first use, so start-up pays only for
+what it uses (reload, health, resilience and the admin API wait until an app needs them).
 """
 
 from typing import TYPE_CHECKING, Any
 
-from framework.app import App
-from framework.assembly import load as load_config
-from framework.component import ComponentSpec, Dependency
-from framework.config.compose import ConfigSource
-from framework.config.explain import explain
-from framework.config.provenance import Layer, Origin, Provenance
-from framework.config.schema import Reload
-from framework.config.snapshot import FrozenDict, Snapshot
-from framework.errors import (
-    ClassNotAllowedError,
-    ComponentImportError,
-    ComponentsError,
-    ComponentStartError,
-    CompositionError,
-    ConfigDirNotFoundError,
-    ConfigError,
-    ContractViolationError,
-    DependencyCycleError,
-    EnvOverrideError,
-    InterpolationError,
-    MissingDependencyError,
-    NotAComponentError,
-    OrderConflictError,
-    UnknownKeyError,
-    UnknownParameterError,
-    ValidationError,
-    VersionConflictError,
-)
-from framework.events.bus import DeadLetter, EventBus, ScopedBus, Subscription, create_bus
-from framework.events.envelope import Envelope
-from framework.events.errors import (
-    BusClosedError,
-    BusConnectionError,
-    EventSerializationError,
-    InvalidTopicError,
-    PayloadValidationError,
-    RequestTimeoutError,
-    TopicPermissionError,
-)
-from framework.lifecycle import ComponentState
-from framework.types import Component
-
 if TYPE_CHECKING:
+    from framework.app import App
+    from framework.assembly import load as load_config
+    from framework.component import ComponentSpec, Dependency
+    from framework.config.compose import ConfigSource
+    from framework.config.explain import explain
+    from framework.config.provenance import Layer, Origin, Provenance
     from framework.config.reload import (
         ActionKind,
         ConfigChange,
@@ -58,20 +22,110 @@ if TYPE_CHECKING:
         ReloadStatus,
         ShadowedEdit,
     )
+    from framework.config.schema import Reload
+    from framework.config.snapshot import FrozenDict, Snapshot
+    from framework.errors import (
+        ClassNotAllowedError,
+        ComponentImportError,
+        ComponentsError,
+        ComponentStartError,
+        CompositionError,
+        ConfigDirNotFoundError,
+        ConfigError,
+        ContractViolationError,
+        DependencyCycleError,
+        EnvOverrideError,
+        InterpolationError,
+        MissingDependencyError,
+        NotAComponentError,
+        OrderConflictError,
+        UnknownKeyError,
+        UnknownParameterError,
+        ValidationError,
+        VersionConflictError,
+    )
+    from framework.events.bus import DeadLetter, EventBus, ScopedBus, Subscription, create_bus
+    from framework.events.envelope import Envelope
+    from framework.events.errors import (
+        BusClosedError,
+        BusConnectionError,
+        EventSerializationError,
+        InvalidTopicError,
+        PayloadValidationError,
+        RequestTimeoutError,
+        TopicPermissionError,
+    )
     from framework.health import HealthMonitor, HealthReport, HealthStatus
     from framework.http import AdminApi, PortInUseError
+    from framework.lifecycle import ComponentState
     from framework.resilience import BreakerState, CircuitBreaker, CircuitOpenError, Resilience
+    from framework.types import Component
 
 __version__ = "0.1.0"
 
+# Public name -> (module, name there). Each loads on first use: `integrate` pays only for
+# what a verb needs, and the CLI can set up loguru before anything imports it.
 _LAZY = {
-    **dict.fromkeys(
-        ["ActionKind", "ConfigChange", "ReloadAction", "ReloadOutcome", "ReloadStatus", "ShadowedEdit"],
-        "framework.config.reload",
-    ),
-    **dict.fromkeys(["HealthMonitor", "HealthReport", "HealthStatus"], "framework.health"),
-    **dict.fromkeys(["AdminApi", "PortInUseError"], "framework.http"),
-    **dict.fromkeys(["BreakerState", "CircuitBreaker", "CircuitOpenError", "Resilience"], "framework.resilience"),
+    "ActionKind": ("framework.config.reload", "ActionKind"),
+    "AdminApi": ("framework.http", "AdminApi"),
+    "App": ("framework.app", "App"),
+    "BreakerState": ("framework.resilience", "BreakerState"),
+    "BusClosedError": ("framework.events.errors", "BusClosedError"),
+    "BusConnectionError": ("framework.events.errors", "BusConnectionError"),
+    "CircuitBreaker": ("framework.resilience", "CircuitBreaker"),
+    "CircuitOpenError": ("framework.resilience", "CircuitOpenError"),
+    "ClassNotAllowedError": ("framework.errors", "ClassNotAllowedError"),
+    "Component": ("framework.types", "Component"),
+    "ComponentImportError": ("framework.errors", "ComponentImportError"),
+    "ComponentSpec": ("framework.component", "ComponentSpec"),
+    "ComponentStartError": ("framework.errors", "ComponentStartError"),
+    "ComponentState": ("framework.lifecycle", "ComponentState"),
+    "ComponentsError": ("framework.errors", "ComponentsError"),
+    "CompositionError": ("framework.errors", "CompositionError"),
+    "ConfigChange": ("framework.config.reload", "ConfigChange"),
+    "ConfigDirNotFoundError": ("framework.errors", "ConfigDirNotFoundError"),
+    "ConfigError": ("framework.errors", "ConfigError"),
+    "ConfigSource": ("framework.config.compose", "ConfigSource"),
+    "ContractViolationError": ("framework.errors", "ContractViolationError"),
+    "DeadLetter": ("framework.events.bus", "DeadLetter"),
+    "Dependency": ("framework.component", "Dependency"),
+    "DependencyCycleError": ("framework.errors", "DependencyCycleError"),
+    "EnvOverrideError": ("framework.errors", "EnvOverrideError"),
+    "Envelope": ("framework.events.envelope", "Envelope"),
+    "EventBus": ("framework.events.bus", "EventBus"),
+    "EventSerializationError": ("framework.events.errors", "EventSerializationError"),
+    "FrozenDict": ("framework.config.snapshot", "FrozenDict"),
+    "HealthMonitor": ("framework.health", "HealthMonitor"),
+    "HealthReport": ("framework.health", "HealthReport"),
+    "HealthStatus": ("framework.health", "HealthStatus"),
+    "InterpolationError": ("framework.errors", "InterpolationError"),
+    "InvalidTopicError": ("framework.events.errors", "InvalidTopicError"),
+    "Layer": ("framework.config.provenance", "Layer"),
+    "MissingDependencyError": ("framework.errors", "MissingDependencyError"),
+    "NotAComponentError": ("framework.errors", "NotAComponentError"),
+    "OrderConflictError": ("framework.errors", "OrderConflictError"),
+    "Origin": ("framework.config.provenance", "Origin"),
+    "PayloadValidationError": ("framework.events.errors", "PayloadValidationError"),
+    "PortInUseError": ("framework.http", "PortInUseError"),
+    "Provenance": ("framework.config.provenance", "Provenance"),
+    "Reload": ("framework.config.schema", "Reload"),
+    "ReloadAction": ("framework.config.reload", "ReloadAction"),
+    "ReloadOutcome": ("framework.config.reload", "ReloadOutcome"),
+    "ReloadStatus": ("framework.config.reload", "ReloadStatus"),
+    "RequestTimeoutError": ("framework.events.errors", "RequestTimeoutError"),
+    "Resilience": ("framework.resilience", "Resilience"),
+    "ScopedBus": ("framework.events.bus", "ScopedBus"),
+    "ShadowedEdit": ("framework.config.reload", "ShadowedEdit"),
+    "Snapshot": ("framework.config.snapshot", "Snapshot"),
+    "Subscription": ("framework.events.bus", "Subscription"),
+    "TopicPermissionError": ("framework.events.errors", "TopicPermissionError"),
+    "UnknownKeyError": ("framework.errors", "UnknownKeyError"),
+    "UnknownParameterError": ("framework.errors", "UnknownParameterError"),
+    "ValidationError": ("framework.errors", "ValidationError"),
+    "VersionConflictError": ("framework.errors", "VersionConflictError"),
+    "create_bus": ("framework.events.bus", "create_bus"),
+    "explain": ("framework.config.explain", "explain"),
+    "load_config": ("framework.assembly", "load"),
 }
 
 
@@ -79,7 +133,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module 'framework' has no attribute '{name}'")
 
 

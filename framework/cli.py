@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
 from framework.app import App
 from framework.assembly import assemble, load
 from framework.config.compose import ConfigSource
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if strays:
         args.overrides = [*getattr(args, "overrides", []), *strays]
+    if args.handler is not _run:  # `run` configures logging from --log-* and the config
+        configure_logging("INFO", "text")
     try:
         code: int = args.handler(args)
         return code

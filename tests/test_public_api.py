@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -52,3 +53,21 @@ def test_the_cli_leaves_what_runs_later_unimported() -> None:
     code = f"import sys, framework.cli; print([m for m in {lazy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_cli_imports_loguru_without_its_default_handler() -> None:
+    """Every verb configures logging itself; loguru's own stderr handler would be built for nothing."""
+    code = (
+        "import os, framework.cli\n"
+        "from loguru import logger\n"
+        "print(len(logger._core.handlers), os.environ.get('LOGURU_AUTOINIT'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LOGURU_AUTOINIT"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.split() == ["0", "None"]  # no handler, and the environment as it was
+
+
+def test_importing_the_package_loads_no_module_until_a_name_is_used() -> None:
+    code = "import sys, framework; print('framework.app' in sys.modules, framework.App.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "App"]
