@@ -15,7 +15,7 @@ XREADGROUP while its streams are quiet; after a read that filled a batch (a back
 with a script that runs the same XREADGROUP without blocking and packs each stream's entries
 into one string, since parsing redis-py's usual reply costs more than the rest of delivery.
 
-Delivery inside the process reuses the in-memory workers (priority, retries, timeouts).
+Delivery inside the process reuses the shared core and its workers (priority, retries, timeouts).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from framework.config.schema import Schema
 from framework.events.bus import DeadLetter, DeadLetterReason
+from framework.events.core import BusCore
+from framework.events.delivery import Worker
 from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
 from framework.events.errors import (
     BusConnectionError,
@@ -51,7 +53,6 @@ from framework.events.errors import (
     ReplayError,
     StreamError,
 )
-from framework.events.memory import BusCore, Worker
 from framework.events.settings import BusSettings
 from framework.events.topics import is_pattern, matches, overlaps, validate_topic
 

@@ -1,0 +1,345 @@
+"""Per-subscriber delivery: a bounded priority mailbox and the worker that drains it.
+
+Each subscription gets its own ``Mailbox`` and ``Worker`` task, so a slow or failing handler
+holds up only its own subscriber. Retries with backoff, handler timeouts and the hand-off of
+failed events to the backend's dead-letter sink live here, so every backend delivers alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping
+from types import CoroutineType
+from typing import Any
+
+from framework.events.bus import DeadLetterReason, Filter, Handler, Subscription
+from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
+from framework.events.errors import HandlerTimeoutError
+from framework.events.settings import BusSettings, Overflow
+
+_YIELD_EVERY = 256  # a burst of sync handlers must not starve the event loop
+
+
+class Mailbox:
+    """A bounded queue: highest priority first, FIFO within a priority.
+
+    ``MemoryBus.publish`` inlines ``offer`` for default-priority events: it appends to
+    ``normal``, bumps ``size`` and wakes a waiting ``getter`` itself.
+    """
+
+    __slots__ = ("maxsize", "size", "limit", "normal", "getter", "_buckets", "_top", "_putters")
+
+    def __init__(self, maxsize: int, gated: bool = False) -> None:
+        self.maxsize, self.size = maxsize, 0
+        # ``offer`` takes events while size < limit; a gated mailbox (its subscription has a
+        # filter to run first) has limit 0, so every event takes the caller's slow path.
+        self.limit = 0 if gated else maxsize
+        self._buckets: list[deque[Envelope]] = [deque() for _ in range(MAX_PRIORITY + 1)]
+        self.normal = self._buckets[DEFAULT_PRIORITY]
+        # Buckets above _top are empty, and _top never drops below the default priority, so
+        # adding a default-priority event never has to move it.
+        self._top = DEFAULT_PRIORITY
+        self.getter: asyncio.Future[None] | None = None  # the worker waiting for an event
+        self._putters: deque[tuple[int, asyncio.Future[None]]] = deque()  # (wake at size <=, ...)
+
+    def offer(self, envelope: Envelope) -> bool:
+        """Add one event if there is room and no gate; False tells the caller to take over."""
+        if self.size >= self.limit:
+            return False
+        self.put(envelope)
+        return True
+
+    def put(self, envelope: Envelope) -> None:
+        """Add one event (the caller checked there is room)."""
+        priority = envelope.priority
+        self._buckets[priority].append(envelope)
+        self.size += 1
+        if priority > self._top:
+            self._top = priority
+        if self.getter is not None:
+            self.wake()
+
+    def pop(self) -> Envelope | None:
+        """The next event, or None when empty."""
+        if not self.size:
+            return None
+        buckets, top = self._buckets, self._top
+        while not buckets[top]:
+            top -= 1
+        envelope = buckets[top].popleft()
+        if top > DEFAULT_PRIORITY and not buckets[top]:
+            top -= 1
+        self._top = max(top, DEFAULT_PRIORITY)
+        self.size -= 1
+        if self._putters and self.size <= self._putters[0][0]:
+            self._wake_putter()
+        return envelope
+
+    def drop_oldest(self) -> Envelope:
+        """Remove and return the oldest event of the lowest priority (the caller checked size)."""
+        bucket = next(b for b in self._buckets if b)
+        self.size -= 1
+        return bucket.popleft()
+
+    def clear(self) -> int:
+        """Empty the mailbox and release waiting publishers; return how many events it held."""
+        count, self.size = self.size, 0
+        for bucket in self._buckets:
+            bucket.clear()
+        while self._putters:
+            self._wake_putter()
+        return count
+
+    async def wait_item(self) -> None:
+        """Return once an event was put (or ``wake`` was called)."""
+        self.getter = asyncio.get_running_loop().create_future()
+        await self.getter
+
+    async def wait_space(self, below: int | None = None) -> None:
+        """Return once the size dropped to ``below`` (default: room for one more event).
+
+        The caller re-checks: another publisher may have taken the room first.
+        """
+        entry = (self.maxsize - 1 if below is None else below, asyncio.get_running_loop().create_future())
+        self._putters.append(entry)
+        try:
+            await entry[1]
+        finally:
+            if entry in self._putters:
+                self._putters.remove(entry)
+
+    def wake(self) -> None:
+        """Wake a waiting getter without an event (to let it notice shutdown)."""
+        getter, self.getter = self.getter, None
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    def _wake_putter(self) -> None:
+        _, waiter = self._putters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+class Counters:
+    """The bus-wide counters workers bump (the bus counts published events itself)."""
+
+    __slots__ = ("delivered", "failed", "dead_lettered", "dropped")
+
+    def __init__(self) -> None:
+        self.delivered = self.failed = self.dead_lettered = self.dropped = 0
+
+
+class Options:
+    """One subscription's delivery options: explicit ones, else the bus settings (live)."""
+
+    __slots__ = ("explicit", "queue_size", "overflow", "max_retries", "retry_backoff", "timeout")
+
+    def __init__(self, explicit: Mapping[str, Any], settings: BusSettings) -> None:
+        self.explicit = {k: v for k, v in explicit.items() if v is not None}
+        self.apply(settings)
+
+    def apply(self, settings: BusSettings) -> None:
+        """Take the bus settings for every option not given explicitly."""
+        get = self.explicit.get
+        self.queue_size = _positive_int("queue_size", get("queue_size", settings.queue_size))
+        self.overflow = _overflow(get("overflow", settings.overflow))
+        self.max_retries = _count("max_retries", get("max_retries", settings.max_retries))
+        self.retry_backoff = _seconds("retry_backoff", get("retry_backoff", settings.retry_backoff))
+        self.timeout = _seconds("handler_timeout", get("handler_timeout", settings.handler_timeout))
+
+
+DeadLetterSink = Callable[["Worker", Envelope, DeadLetterReason, str], Coroutine[Any, Any, None]]
+
+
+class Worker:
+    """Delivers one subscription's mailbox to its handler, one event at a time.
+
+    A failed attempt (an exception, or an async handler outliving ``handler_timeout``) is
+    retried with exponential backoff up to ``max_retries``, then dead-lettered. The timeout
+    costs no timer per event: one watchdog timer per worker re-arms itself to the deadline of
+    whatever call is running when it fires.
+    """
+
+    def __init__(
+        self,
+        pattern: str,
+        name: str,
+        handler: Handler,
+        filter: Filter | None,
+        options: Options,
+        counters: Counters,
+        dead_letter: DeadLetterSink,
+        on_success: Callable[[Envelope], None] | None = None,
+    ) -> None:
+        self.pattern, self.name, self.handler, self.filter = pattern, name, handler, filter
+        self.options, self.counters = options, counters
+        self.mailbox = Mailbox(options.queue_size, gated=filter is not None)
+        self.dead_letter, self.on_success = dead_letter, on_success
+        self.handle: Subscription | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.closing = False
+        self._busy, self._deadline, self._fired = False, 0.0, False
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the subscription still takes events."""
+        return self.handle is not None and self.handle.active
+
+    def start(self) -> None:
+        """Run the delivery loop as a task."""
+        self.task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"event-bus:{self.name}:{self.pattern}"
+        )
+
+    def close(self) -> None:
+        """Finish what is queued, then end."""
+        self.closing = True
+        self.mailbox.wake()
+
+    def abort(self) -> int:
+        """End now; return how many queued events are dropped."""
+        self.closing = True
+        if self.task is not None:
+            self.task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return self.mailbox.clear()
+
+    async def _run(self) -> None:
+        mailbox, counters, handler = self.mailbox, self.counters, self.handler
+        since_yield = 0
+        while True:
+            envelope = mailbox.pop()
+            if envelope is None:
+                if self.closing:
+                    return
+                since_yield = 0
+                await mailbox.wait_item()
+                continue
+            since_yield += 1
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                await asyncio.sleep(0)
+            # The first attempt is inlined: this loop is the delivery hot path.
+            try:
+                result = handler(envelope)
+                if result is not None and (type(result) is CoroutineType or _awaitable(result)):
+                    await self._bounded(result)
+            except Exception as exc:
+                await self._recover(envelope, exc)
+            except asyncio.CancelledError as exc:
+                if self._cancelled():
+                    raise
+                await self._recover(envelope, exc)  # the handler's own, not ours: a failure
+            else:
+                counters.delivered += 1
+                if self.on_success is not None:
+                    self.on_success(envelope)
+
+    async def _bounded(self, awaitable: Any) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self.options.timeout
+        self._busy = True
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._watch)
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            # Ours only if the watchdog fired and nobody else (stop, cancel) cancelled too.
+            if self._fired and self._take_cancel() == 0:
+                raise self._timeout_error() from None
+            raise
+        finally:
+            self._busy = False
+        if self._fired:  # the handler swallowed the watchdog's cancellation and finished
+            self._take_cancel()
+
+    def _cancelled(self) -> bool:
+        return self.task is None or self.task.cancelling() > 0
+
+    def _take_cancel(self) -> int:
+        self._fired = False
+        return self.task.uncancel() if self.task is not None else 0
+
+    def _watch(self) -> None:
+        self._timer = None
+        if not self._busy or self.task is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() + 0.001 >= self._deadline:
+            self._fired = True
+            self.task.cancel()
+        else:
+            self._timer = loop.call_at(self._deadline, self._watch)
+
+    def _timeout_error(self) -> HandlerTimeoutError:
+        return HandlerTimeoutError(
+            f"handler of subscriber '{self.name}' ({self.pattern}) ran longer than "
+            f"handler_timeout={self.options.timeout} s"
+        )
+
+    async def _call(self, envelope: Envelope) -> BaseException | None:
+        try:
+            result = self.handler(envelope)
+            if result is not None and _awaitable(result):
+                await self._bounded(result)
+        except Exception as exc:
+            return exc
+        except asyncio.CancelledError as exc:
+            if self._cancelled():
+                raise
+            return exc
+        return None
+
+    async def _recover(self, envelope: Envelope, error: BaseException) -> None:
+        first, tries = envelope.attempts, 1
+        while True:
+            self.counters.failed += 1
+            if tries > self.options.max_retries:
+                text = f"{tries} attempt(s) failed; last: {type(error).__name__}: {error}"
+                await self.dead_letter(self, envelope, DeadLetterReason.HANDLER_FAILED, text)
+                return
+            await asyncio.sleep(self.options.retry_backoff * 2 ** (tries - 1))
+            tries += 1
+            envelope = envelope.with_metadata(attempts=first + tries - 1)
+            failure = await self._call(envelope)
+            if failure is None:
+                self.counters.delivered += 1
+                if self.on_success is not None:
+                    self.on_success(envelope)
+                return
+            error = failure
+
+
+def _awaitable(value: object) -> bool:
+    return inspect.isawaitable(value)
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{key}={value!r} is invalid: use an int >= 1")
+    return value
+
+
+def _count(key: str, value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{key}={value!r} is invalid: use an int >= 0")
+    return value
+
+
+def _seconds(key: str, value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{key}={value!r} is invalid: use a number of seconds >= 0")
+    return float(value)
+
+
+def _overflow(value: Any) -> Overflow:
+    try:
+        return Overflow(value)
+    except ValueError:
+        accepted = ", ".join(o.value for o in Overflow)
+        raise ValueError(f"overflow={value!r} is invalid: use one of {accepted}") from None
