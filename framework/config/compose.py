@@ -20,10 +20,11 @@ from typing import Any
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.plain import thaw
@@ -250,6 +251,7 @@ def _hydra_compose(
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir), version_base=None):
             _record_merged_files(files)
+            _merge_files_linearly(files)
             try:
                 return compose(config_name=config_name, overrides=overrides), files
             except yaml.MarkedYAMLError as exc:
@@ -282,6 +284,59 @@ def _record_merged_files(files: list[MergedFile]) -> None:
         return result
 
     loader._load_single_config = recording
+
+
+def _merge_files_linearly(files: list[MergedFile]) -> None:
+    """Merge the user's YAML files as plain values in one pass, then into Hydra's config once.
+
+    Hydra merges each file into the growing config, and OmegaConf re-parents the whole tree on
+    every merge: quadratic in the number of files, and most of a compose's merge time. Hydra's
+    own configs, which come first in the defaults list, are merged its way; the plain files
+    after them are merged as ``recompose`` merges them. Anything else (a structured schema of
+    the user's, a mapping meeting a scalar, a merge OmegaConf refuses) goes through Hydra's own
+    loop, so it gives Hydra's result and Hydra's error messages.
+    """
+    hydra = GlobalHydra.instance().hydra
+    assert hydra is not None
+    loader: Any = hydra.config_loader
+    hydra_merge = loader._compose_config_from_defaults_list
+
+    def merge(defaults: list[Any], repo: Any) -> DictConfig:
+        first = len(files)
+
+        def by_hydra() -> DictConfig:
+            del files[first:]  # Hydra's loop loads (and so records) every file again
+            config: DictConfig = hydra_merge(defaults, repo)
+            return config
+
+        providers = [repo.load_config(config_path=d.config_path).provider for d in defaults]
+        split = next((i for i, p in enumerate(providers) if p != "hydra"), len(defaults))
+        if "hydra" in providers[split:] or _user_schemas_registered():
+            return by_hydra()
+        config: DictConfig = hydra_merge(defaults[:split], repo)
+        for default in defaults[split:]:
+            loader._load_single_config(default=default, repo=repo)  # recorded into ``files``
+        tree: dict[str, Any] = {}
+        if any(f.path is None for f in files[first:]) or not all(
+            _merge_plain(tree, f.values) for f in files[first:]
+        ):
+            return by_hydra()
+        try:
+            with flag_override(config, "no_deepcopy_set_nodes", True):
+                config.merge_with(OmegaConf.create(tree))
+        except OmegaConfBaseException:
+            return by_hydra()
+        return config
+
+    loader._compose_config_from_defaults_list = merge
+
+
+def _user_schemas_registered() -> bool:
+    """Whether the user registered structured configs (they type the files they match)."""
+    return any(name not in _HYDRA_STORE_ENTRIES for name in ConfigStore.instance().repo)
+
+
+_HYDRA_STORE_ENTRIES = {"hydra", "_dummy_empty_config_.yaml"}  # what Hydra itself stores
 
 
 def _file_of(source_path: str, config_path: str) -> Path | None:
