@@ -57,10 +57,12 @@ class Registry:
 
     def _resolve(self, ref: str, owner: str) -> type:
         where = f"components.{owner}.class"
-        plugins = _entry_points()
+        module_name, _, attribute = ref.replace(":", ".").rpartition(".")
+        # An allowed dotted path is imported as written; only other names are looked up among
+        # the installed plugins (reading entry points scans every installed distribution).
+        plugins = {} if module_name and self._is_allowed(module_name) else _entry_points()
         if ref in plugins:
             return _as_class(plugins[ref].load(), ref, where)
-        module_name, _, attribute = ref.replace(":", ".").rpartition(".")
         if not module_name:
             known = ", ".join(sorted(plugins)) or "none installed"
             raise NotAComponentError(
@@ -110,6 +112,7 @@ def _as_class(obj: Any, ref: str, where: str) -> type:
     return obj
 
 
+@lru_cache(maxsize=1)  # installing a plugin takes a restart, as for any installed code
 def _entry_points() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
