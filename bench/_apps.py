@@ -70,14 +70,18 @@ def bare_hydra_compose(conf: Path) -> None:
         OmegaConf.to_container(compose("config"), resolve=True)
 
 
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    action()  # warm caches and imports
-    times = []
+def alternated_medians(
+    ours: Callable[[], object], peer: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median seconds of each, run in turns, so a busy spell on the machine hits both alike."""
+    ours(), peer()  # warm caches and imports
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for action, samples in zip((ours, peer), times, strict=True):
+            start = time.perf_counter()
+            action()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def compare(

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _apps import bare_hydra_compose, compare, make_app, median_seconds  # noqa: E402
+from _apps import alternated_medians, bare_hydra_compose, compare, make_app  # noqa: E402
 
 from framework.cli import main  # noqa: E402
 
@@ -30,8 +30,7 @@ def measure(root: Path, count: int) -> tuple[float, float]:
     conf = make_app(root, count)
     os.chdir(root)
     repeat = 15 if count <= 100 else 5
-    ours = median_seconds(lambda: integrate_check(conf), repeat)
-    hydra = median_seconds(lambda: bare_hydra_compose(conf), repeat)
+    ours, hydra = alternated_medians(lambda: integrate_check(conf), lambda: bare_hydra_compose(conf), repeat)
     os.chdir("/")
     return ours, hydra
 
