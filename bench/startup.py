@@ -95,7 +95,7 @@ def compile_bytecode(*packages: Path) -> None:
 def measure(root: Path, count: int) -> tuple[float, float]:
     conf = make_app(root, count)
     compile_bytecode(Path(framework.__file__).parent, root / "benchapp")
-    repeat = 7 if count <= 100 else 3
+    repeat = 15 if count <= 10 else 7 if count <= 100 else 3  # the small app is the noisiest
     ours, bare = [], []
     for _ in range(repeat):  # alternated, so a busy moment on the machine hits both alike
         ours.append(time_to_running(root))
