@@ -72,11 +72,19 @@ class Override:
 class Composition:
     """Hydra's result before resolution, with what provenance needs."""
 
-    config: DictConfig
+    config: DictConfig | None  # None when ``resolved`` holds the values
     files: tuple[MergedFile, ...]
     overrides: tuple[Override, ...]  # env first, then CLI: ascending precedence
     env_prefix: str | None
     sent: tuple[str, ...] = ()  # the overrides as handed to Hydra (env, then CLI)
+    resolved: dict[str, Any] | None = None  # plain values with nothing left to resolve
+
+    def values(self, resolve: Callable[[DictConfig], dict[str, Any]]) -> dict[str, Any]:
+        """The composed values, resolved: ``resolve`` is applied to the config when there is one."""
+        if self.config is None:
+            assert self.resolved is not None
+            return self.resolved
+        return resolve(self.config)
 
 
 def compose_config(
@@ -146,6 +154,9 @@ def recompose(
     tree: dict[str, Any] = {}
     if not all(_merge_plain(tree, merged.values) for merged in files):
         return None
+    if not previous.sent and not _needs_resolving(tree):
+        # Nothing for OmegaConf to do: building its tree would be most of a reload.
+        return Composition(None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree)
     try:
         config = OmegaConf.create(tree)
         OmegaConf.set_struct(config, True)
@@ -175,6 +186,15 @@ def _merge_plain(target: dict[str, Any], source: Any) -> bool:
         else:
             target[key] = thaw(value)
     return True
+
+
+def _needs_resolving(node: Any) -> bool:
+    """Whether any string holds an interpolation, an escaped one, or OmegaConf's ``???``."""
+    if isinstance(node, dict):
+        return any(_needs_resolving(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_needs_resolving(v) for v in node)
+    return isinstance(node, str) and ("${" in node or node == "???")
 
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)

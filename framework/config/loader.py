@@ -49,7 +49,7 @@ def load_snapshot(
 
     composition = (previous and recompose(previous, source, known_key)) or compose_config(source, known_key)
     provenance = trace(composition, base=Path.cwd())
-    tree = _resolve(composition.config, provenance)
+    tree = composition.values(lambda config: _resolve(config, provenance))
     data, secrets, policies = _validate(tree, provenance, sections, schemas)
     return Snapshot(
         data=freeze(data),

@@ -9,6 +9,7 @@ import pytest
 from framework.config.compose import ConfigSource, recompose
 from framework.config.loader import load_snapshot
 from framework.config.provenance import leaves
+from framework.errors import InterpolationError
 from framework.testing import write_tree
 
 FILES = {
@@ -81,3 +82,37 @@ def test_edits_that_may_change_the_defaults_list_compose_in_full(source: ConfigS
     (source.config_dir / edit[0]).write_text(textwrap.dedent(edit[1]).lstrip("\n"))
     assert before.composition is not None
     assert recompose(before.composition, source) is None
+
+
+PLAIN_FILES = {
+    "config.yaml": "defaults:\n  - db: sqlite\n  - site\n  - _self_\napp:\n  name: plain\nservice:\n  port: 8000\n",
+    "db/sqlite.yaml": "driver: sqlite\npool: 1\nopts: {wal: true}\n",
+    "site.yaml": "# @package _global_\nservice:\n  host: local\n  tags: [a, b]\n",
+}
+
+
+@pytest.mark.parametrize(
+    "edit, plain",
+    [
+        (("db/sqlite.yaml", "driver: sqlite3\npool: 2\nopts: {wal: false, sync: 1}\n"), True),
+        (("site.yaml", "# @package _global_\nservice:\n  host: other\n"), True),
+        (("db/sqlite.yaml", "driver: sqlite\npool: ${service.port}\n"), False),  # to resolve
+        (("db/sqlite.yaml", "driver: sqlite\npool: ???\n"), False),  # OmegaConf reports it
+    ],
+)
+def test_plain_edits_need_no_omegaconf(config_dir: Path, edit: tuple[str, str], plain: bool) -> None:
+    """With no launch overrides and nothing to resolve, a reload skips OmegaConf and still
+    equals a full compose; an interpolation or a ??? goes through OmegaConf."""
+    write_tree(config_dir, PLAIN_FILES)
+    source = ConfigSource(config_dir, environ={})
+    before = load_snapshot(source)
+    (config_dir / edit[0]).write_text(edit[1])
+    assert before.composition is not None
+    fast = recompose(before.composition, source)
+    assert fast is not None
+    assert (fast.config is None) is plain
+    if edit[1].endswith("???\n"):
+        with pytest.raises(InterpolationError, match="db.pool: mandatory value is missing"):
+            load_snapshot(source, previous=before.composition)
+        return
+    same(source, before)
