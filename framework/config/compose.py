@@ -79,13 +79,6 @@ class Composition:
     sent: tuple[str, ...] = ()  # the overrides as handed to Hydra (env, then CLI)
     resolved: dict[str, Any] | None = None  # plain values with nothing left to resolve
 
-    def values(self, resolve: Callable[[DictConfig], dict[str, Any]]) -> dict[str, Any]:
-        """The composed values, resolved: ``resolve`` is applied to the config when there is one."""
-        if self.config is None:
-            assert self.resolved is not None
-            return self.resolved
-        return resolve(self.config)
-
 
 def compose_config(
     source: ConfigSource, known_key: Callable[[str, DictConfig], bool] | None = None
@@ -149,10 +142,8 @@ def recompose(
         edited = True
     if not edited:
         return None  # something else changed (a new file, the primary config): compose in full
-    # OmegaConf re-parents the whole growing tree on every merge (quadratic in the number of
-    # files); merging the plain values first and building one config is linear.
-    tree: dict[str, Any] = {}
-    if not all(_merge_plain(tree, merged.values) for merged in files):
+    tree = _merged_values(files)
+    if tree is None:
         return None
     if not previous.sent and not _needs_resolving(tree):
         # Nothing for OmegaConf to do: building its tree would be most of a reload.
@@ -169,6 +160,16 @@ def recompose(
     except (HydraException, OmegaConfBaseException, CompositionError):
         return None  # the full compose reports it with Hydra's own words
     return Composition(config, tuple(files), previous.overrides, previous.env_prefix, previous.sent)
+
+
+def _merged_values(files: Sequence[MergedFile]) -> dict[str, Any] | None:
+    """The files' plain values merged in order, or None where OmegaConf has rules of its own.
+
+    OmegaConf re-parents the whole growing tree on every merge (quadratic in the number of
+    files); merging the plain values first and building one config is linear.
+    """
+    tree: dict[str, Any] = {}
+    return tree if all(_merge_plain(tree, merged.values) for merged in files) else None
 
 
 def _merge_plain(target: dict[str, Any], source: Any) -> bool:
@@ -188,13 +189,17 @@ def _merge_plain(target: dict[str, Any], source: Any) -> bool:
     return True
 
 
+def is_unresolved(value: Any) -> bool:
+    """Whether OmegaConf would resolve this value: an interpolation (escaped too) or ``???``."""
+    return isinstance(value, str) and ("${" in value or value == "???")
+
+
 def _needs_resolving(node: Any) -> bool:
-    """Whether any string holds an interpolation, an escaped one, or OmegaConf's ``???``."""
     if isinstance(node, dict):
         return any(_needs_resolving(v) for v in node.values())
     if isinstance(node, list):
         return any(_needs_resolving(v) for v in node)
-    return isinstance(node, str) and ("${" in node or node == "???")
+    return is_unresolved(node)
 
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
@@ -336,10 +341,8 @@ def _merge_files_linearly(files: list[MergedFile]) -> None:
         config: DictConfig = hydra_merge(defaults[:split], repo)
         for default in defaults[split:]:
             loader._load_single_config(default=default, repo=repo)  # recorded into ``files``
-        tree: dict[str, Any] = {}
-        if any(f.path is None for f in files[first:]) or not all(
-            _merge_plain(tree, f.values) for f in files[first:]
-        ):
+        tree = _merged_values(files[first:])
+        if tree is None or any(f.path is None for f in files[first:]):
             return by_hydra()
         try:
             with flag_override(config, "no_deepcopy_set_nodes", True):

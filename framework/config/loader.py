@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.config.compose import Composition, ConfigSource, compose_config, recompose
+from framework.config.compose import Composition, ConfigSource, compose_config, is_unresolved, recompose
 from framework.config.provenance import KeyPath, Provenance, leaves, trace
 from framework.config.schema import (
     MASK,
@@ -49,7 +49,8 @@ def load_snapshot(
 
     composition = (previous and recompose(previous, source, known_key)) or compose_config(source, known_key)
     provenance = trace(composition, base=Path.cwd())
-    tree = composition.values(lambda config: _resolve(config, provenance))
+    resolved = composition.resolved
+    tree = resolved if resolved is not None else _resolve(composition.config, provenance)
     data, secrets, policies = _validate(tree, provenance, sections, schemas)
     return Snapshot(
         data=freeze(data),
@@ -62,8 +63,9 @@ def load_snapshot(
     )
 
 
-def _resolve(config: DictConfig, provenance: Provenance) -> dict[str, Any]:
+def _resolve(config: DictConfig | None, provenance: Provenance) -> dict[str, Any]:
     """Plain data with every interpolation resolved; all failures reported together."""
+    assert config is not None  # a composition without a config carries resolved values
     try:
         resolved: dict[str, Any] = OmegaConf.to_container(config, resolve=True, throw_on_missing=True)  # type: ignore[assignment]
         return resolved
@@ -72,7 +74,7 @@ def _resolve(config: DictConfig, provenance: Provenance) -> dict[str, Any]:
     raw = OmegaConf.to_container(config, resolve=False)
     problems = []
     for path, value in leaves(raw):
-        if not (isinstance(value, str) and ("${" in value or value == "???")):
+        if not is_unresolved(value):
             continue
         try:
             OmegaConf.select(config, ".".join(path), throw_on_missing=True)
