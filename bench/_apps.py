@@ -70,18 +70,26 @@ def bare_hydra_compose(conf: Path) -> None:
         OmegaConf.to_container(compose("config"), resolve=True)
 
 
-def alternated_medians(
-    ours: Callable[[], object], peer: Callable[[], object], repeat: int
-) -> tuple[float, float]:
-    """Median seconds of each, run in turns, so a busy spell on the machine hits both alike."""
-    ours(), peer()  # warm caches and imports
-    times: tuple[list[float], list[float]] = ([], [])
+def timed(action: Callable[[], object]) -> Callable[[], float]:
+    """``action`` as a contender for ``alternated_medians``: returns the seconds it took."""
+
+    def run() -> float:
+        start = time.perf_counter()
+        action()
+        return time.perf_counter() - start
+
+    return run
+
+
+def alternated_medians(ours: Callable[[], float], peer: Callable[[], float], repeat: int) -> tuple[float, float]:
+    """Median seconds of each contender (a callable returning the seconds it measured), run in
+    turns so a busy spell on the machine hits both alike; one untimed warm-up run each first."""
+    ours(), peer()
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        for action, samples in zip((ours, peer), times, strict=True):
-            start = time.perf_counter()
-            action()
-            samples.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+        samples[0].append(ours())
+        samples[1].append(peer())
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def compare(

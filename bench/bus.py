@@ -273,32 +273,38 @@ async def _our_consume(bus: RedisBus) -> float:
     return REDIS_EVENTS / (time.perf_counter() - started)
 
 
+class _Hop:
+    """Times one event at a time from send to arrival, in ms, after a warm-up."""
+
+    def __init__(self) -> None:
+        self._arrival: asyncio.Future[float] | None = None
+
+    def arrived(self) -> None:
+        if self._arrival is not None and not self._arrival.done():
+            self._arrival.set_result(time.perf_counter())
+
+    async def latencies(self, send: Callable[[int], Awaitable[object]]) -> list[float]:
+        loop, samples = asyncio.get_running_loop(), []
+        for i in range(LATENCY_SAMPLES + 50):
+            self._arrival = loop.create_future()
+            started = time.perf_counter()
+            await send(i)
+            received = await asyncio.wait_for(self._arrival, 5)
+            if i >= 50:  # warm-up
+                samples.append((received - started) * 1000)
+        return samples
+
+
 async def _latency(bus: RedisBus) -> list[float]:
-    samples: list[float] = []
-    arrived: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-
-    def handler(envelope: Envelope) -> None:
-        if not arrived.done():
-            arrived.set_result(time.perf_counter())
-
-    await bus.subscribe("bench.latency", handler, subscriber="latency")
-    for i in range(LATENCY_SAMPLES + 50):
-        arrived = asyncio.get_running_loop().create_future()
-        started = time.perf_counter()
-        await bus.publish("bench.latency", i)
-        received = await asyncio.wait_for(arrived, 5)
-        if i >= 50:  # warm-up
-            samples.append((received - started) * 1000)
-    return samples
+    hop = _Hop()
+    await bus.subscribe("bench.latency", lambda envelope: hop.arrived(), subscriber="latency")
+    return await hop.latencies(lambda i: bus.publish("bench.latency", i))
 
 
 async def _raw_latency(client: aioredis.Redis, stream: str) -> list[float]:
     """The same hop done with redis-py by hand: XADD, a blocked XREADGROUP, json.loads, XACK."""
     await client.xgroup_create(stream, "raw", id="$", mkstream=True)
-    loop = asyncio.get_running_loop()
-    arrived: asyncio.Future[float] = loop.create_future()
-
-    done = False
+    hop, done = _Hop(), False
 
     async def consume() -> None:  # ends by itself: cancelling a blocked redis-py read can hang
         while not done:
@@ -306,24 +312,17 @@ async def _raw_latency(client: aioredis.Redis, stream: str) -> list[float]:
             for _, entries in response or []:
                 for entry_id, fields in entries:
                     json.loads(fields[b"e"])
-                    if not arrived.done():
-                        arrived.set_result(time.perf_counter())
+                    hop.arrived()
                     await client.xack(stream, "raw", entry_id)
 
     consumer = asyncio.create_task(consume())
-    samples = []
     try:
-        for i in range(LATENCY_SAMPLES + 50):
-            arrived = loop.create_future()
-            started = time.perf_counter()
-            await client.xadd(stream, {"e": json.dumps(i)}, maxlen=REDIS_EVENTS, approximate=True)
-            received = await asyncio.wait_for(arrived, 5)
-            if i >= 50:  # warm-up
-                samples.append((received - started) * 1000)
+        return await hop.latencies(
+            lambda i: client.xadd(stream, {"e": json.dumps(i)}, maxlen=REDIS_EVENTS, approximate=True)
+        )
     finally:
         done = True
         await asyncio.gather(consumer, return_exceptions=True)
-    return sorted(samples)
 
 
 async def _raw_round_trips(client: aioredis.Redis, stream: str) -> list[float]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _apps import alternated_medians, bare_hydra_compose, compare, make_app  # noqa: E402
+from _apps import alternated_medians, bare_hydra_compose, compare, make_app, timed  # noqa: E402
 
 from framework.cli import main  # noqa: E402
 
@@ -30,7 +30,9 @@ def measure(root: Path, count: int) -> tuple[float, float]:
     conf = make_app(root, count)
     os.chdir(root)
     repeat = 15 if count <= 100 else 5
-    ours, hydra = alternated_medians(lambda: integrate_check(conf), lambda: bare_hydra_compose(conf), repeat)
+    ours, hydra = alternated_medians(
+        timed(lambda: integrate_check(conf)), timed(lambda: bare_hydra_compose(conf)), repeat
+    )
     os.chdir("/")
     return ours, hydra
 

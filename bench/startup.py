@@ -12,14 +12,13 @@ from __future__ import annotations
 import compileall
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _apps import compare, make_app  # noqa: E402
+from _apps import alternated_medians, compare, make_app  # noqa: E402
 
 import framework  # noqa: E402
 
@@ -96,11 +95,7 @@ def measure(root: Path, count: int) -> tuple[float, float]:
     conf = make_app(root, count)
     compile_bytecode(Path(framework.__file__).parent, root / "benchapp")
     repeat = 15 if count <= 10 else 7 if count <= 100 else 3  # the small app is the noisiest
-    ours, bare = [], []
-    for _ in range(repeat):  # alternated, so a busy moment on the machine hits both alike
-        ours.append(time_to_running(root))
-        bare.append(time_bare_compose(conf))
-    return statistics.median(ours), statistics.median(bare)
+    return alternated_medians(lambda: time_to_running(root), lambda: time_bare_compose(conf), repeat)
 
 
 def main() -> dict[str, object]:
