@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from framework.resilience import BreakerState, CircuitBreaker, CircuitOpenError, Resilience
     from framework.types import Component
 
-__version__ = "0.1.0"
+from framework._version import __version__
 
 # Public name -> (module, name there). Each loads on first use: `integrate` pays only for
 # what a verb needs, and the CLI can set up loguru before anything imports it.

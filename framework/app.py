@@ -20,12 +20,12 @@ from loguru import logger
 from framework.assembly import Assembly, assemble, load
 from framework.component import ComponentSpec
 from framework.config.compose import ConfigSource
-from framework.config.snapshot import Snapshot, lookup
+from framework.config.snapshot import Snapshot
 from framework.config.watch import content_hash
 from framework.container import ServiceFactory, build_container
 from framework.events.bus import EventBus, ScopedBus, create_bus
 from framework.lifecycle import ComponentState, Lifecycle
-from framework.logging import masker
+from framework.secrets import masker
 
 if TYPE_CHECKING:
     from framework.config.reload import Reloader, ReloadOutcome
@@ -42,7 +42,7 @@ class App:
         self.source = source
         self._launch_digest = content_hash([source.config_dir])  # the files as composed now
         self.snapshot: Snapshot = load(source)
-        masker.update(secret_values(self.snapshot))
+        masker.update(self.snapshot.secret_values())
         self.assembly: Assembly = assemble(self.snapshot)
         app = self.snapshot.section("app")
         self.lifecycle = Lifecycle(
@@ -249,13 +249,3 @@ def _log_transition(name: str, old: ComponentState, new: ComponentState, reason:
     else:
         log.info(new.value)
 
-
-def secret_values(snapshot: Snapshot) -> list[Any]:
-    """The values at every secret key, so logs can mask them wherever they appear."""
-    values = []
-    for path in snapshot.secrets:
-        try:
-            values.append(lookup(snapshot.data, path))
-        except KeyError:
-            continue
-    return values

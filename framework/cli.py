@@ -18,13 +18,12 @@ from framework.app import App
 from framework.assembly import assemble, load
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text
-from framework.config.provenance import leaves
-from framework.config.schema import MASK
-from framework.config.snapshot import Snapshot, is_secret
+from framework.config.plain import leaves
+from framework.config.snapshot import Snapshot
 from framework.errors import ComponentStartError, ConfigError
 from framework.graph import render
 from framework.logging import configure as configure_logging
-from framework.logging import masker
+from framework.secrets import MASK, is_secret, masker
 
 EXIT_CONFIG = 2  # the config (or the command line) is wrong
 EXIT_RUNTIME = 1  # the app failed while starting or running

@@ -26,6 +26,7 @@ from loguru import logger
 
 from framework.errors import ComponentStartError
 from framework.lifecycle import ACTIVE, ComponentState, Lifecycle
+from framework.types import Publish
 
 HEALTH_CHANGED = "system.health.changed"
 
@@ -170,9 +171,6 @@ class Probe:
     ok: bool
     reasons: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
-
-
-Publish = Callable[[str, Mapping[str, Any]], None]
 
 
 class HealthMonitor:

@@ -16,7 +16,7 @@ import hmac
 import json
 import socket
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from enum import Enum
 from typing import Annotated, Any
 
@@ -26,16 +26,16 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from framework import __version__
+from framework._version import __version__
 from framework.config.explain import explain
-from framework.config.provenance import leaves
-from framework.config.snapshot import Snapshot, is_secret, lookup
+from framework.config.plain import leaves
+from framework.config.snapshot import Snapshot
 from framework.errors import ConfigError, UnknownKeyError
 from framework.events.errors import DeadLetterNotFoundError, InvalidTopicError, ReplayError
 from framework.events.topics import matches, validate_pattern
 from framework.lifecycle import ComponentState
-from framework.logging import SecretMasker
 from framework.metrics import Metrics, outcome_of
+from framework.secrets import SecretMasker, is_secret
 
 TOKEN_KEY = "http.token"
 Responses = dict[int | str, dict[str, Any]]
@@ -439,17 +439,8 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _masked(app: Any, data: Any, status: int = 200) -> Response:
     """JSON with every secret value of the running config replaced, wherever it appears."""
-    masker = SecretMasker()
-    masker.update(_secret_values(app.snapshot))
+    masker = SecretMasker(app.snapshot.secret_values())
     return Response(masker(json.dumps(data, default=str)), status_code=status, media_type=JSON)
-
-
-def _secret_values(snapshot: Snapshot) -> Iterable[Any]:
-    for path in snapshot.secrets:
-        try:
-            yield lookup(snapshot.data, path)
-        except KeyError:
-            continue
 
 
 class BodyLimit:

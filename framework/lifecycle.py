@@ -8,11 +8,11 @@ others from stopping. If a start fails, everything already started is stopped in
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
+from framework.callbacks import call_maybe_async
 from framework.component import ComponentSpec
 from framework.errors import ComponentStartError
 from framework.graph import Graph
@@ -37,11 +37,8 @@ TransitionListener = Callable[[str, ComponentState, ComponentState, str | None],
 async def call_hook(instance: Any, hook: str, *args: Any) -> None:
     """Call an optional sync or async hook."""
     method = getattr(instance, hook, None)
-    if method is None:
-        return
-    result = method(*args)
-    if inspect.isawaitable(result):
-        await result
+    if method is not None:
+        await call_maybe_async(method, *args)
 
 
 class Lifecycle:

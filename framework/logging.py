@@ -10,38 +10,16 @@ import json
 import logging as stdlib_logging
 import sys
 import traceback
-from collections.abc import Iterable
 from typing import Any, TextIO
 
 from loguru import logger
 
-from framework.config.schema import MASK
+from framework.secrets import masker
 
 TEXT_FORMAT = (
     "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
     "<cyan>{extra[component]: <10}</cyan> {message}{extra[_details]}"
 )
-_MIN_SECRET_LENGTH = 3  # masking one- or two-character values would garble every line
-
-
-class SecretMasker:
-    """Replaces known secret values in text; updated when a reload brings new secrets."""
-
-    def __init__(self) -> None:
-        self._secrets: list[str] = []
-
-    def update(self, values: Iterable[Any]) -> None:
-        texts = {str(v) for v in values if v is not None and len(str(v)) >= _MIN_SECRET_LENGTH}
-        self._secrets = sorted(texts, key=len, reverse=True)  # longest first: no partial leaks
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
-
-
-masker = SecretMasker()
 
 
 def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:

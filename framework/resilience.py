@@ -29,9 +29,10 @@ from tenacity import (
     wait_random,
 )
 
+from framework.types import Publish
+
 P = ParamSpec("P")
 T = TypeVar("T")
-Publish = Callable[[str, Mapping[str, Any]], None]
 
 
 class CircuitOpenError(RuntimeError):

@@ -6,8 +6,13 @@ plain or ``async`` functions.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+KeyPath = tuple[str, ...]
+"""A key in the config as its parts: ``("components", "feed", "config")``."""
+Publish = Callable[[str, Mapping[str, Any]], None]
+"""Publish a framework event (topic, data) without waiting for delivery."""
 
 
 @runtime_checkable

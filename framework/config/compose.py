@@ -27,7 +27,7 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.config.plain import thaw
+from framework.config.plain import dotted_keys, thaw
 from framework.errors import CompositionError, ConfigDirNotFoundError, EnvOverrideError
 
 # GlobalHydra is process-global: one composition at a time.
@@ -249,9 +249,7 @@ def _check_changed_keys_exist(
     changed = [(o, o.split("=", 1)) for o, s in zip(originals, sent, strict=True) if o != s]
     if not changed:
         return
-    existing = {
-        ".".join(p[:n]) for f in files for p, _ in _leaf_paths(f.values) for n in range(1, len(p) + 1)
-    }
+    existing = {key for f in files for key in dotted_keys(f.values)}
     for text, (key, value) in changed:
         if key not in existing and not (known_key and known_key(key, config)):
             close = difflib.get_close_matches(key, sorted(existing), n=1, cutoff=0.6)
@@ -260,12 +258,6 @@ def _check_changed_keys_exist(
                 f"cannot override '{key}' (argument {text}): no such key in the config; "
                 f"{hint}to add a new key use +{key}={value}"
             )
-
-
-def _leaf_paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    if isinstance(node, dict) and node:
-        return [lp for k, v in node.items() for lp in _leaf_paths(v, (*prefix, str(k)))]
-    return [(prefix, node)] if prefix else []
 
 
 def _hydra_compose(
@@ -441,19 +433,10 @@ def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:
 
 
 def _unknown_env_message(name: str, key: str, config: DictConfig) -> str:
-    leaves = _dotted_keys(OmegaConf.to_container(config, resolve=False))
-    close = difflib.get_close_matches(key, leaves, n=1, cutoff=0.6)
+    known = dotted_keys(OmegaConf.to_container(config, resolve=False))
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"env var {name} sets '{key}', which is not a key of the config{hint}"
-
-
-def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
-    if not isinstance(node, dict):
-        return [prefix] if prefix else []
-    keys = [prefix] if prefix else []
-    for key, value in node.items():
-        keys.extend(_dotted_keys(value, f"{prefix}.{key}" if prefix else str(key)))
-    return keys
 
 
 def _hydra_literal(value: Any) -> str:

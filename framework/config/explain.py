@@ -6,10 +6,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from framework.config.plain import thaw
-from framework.config.provenance import KeyPath, leaves
-from framework.config.schema import MASK
-from framework.config.snapshot import Snapshot, is_secret, mask, split_key
+from framework.config.plain import leaves, thaw
+from framework.config.snapshot import Snapshot, split_key
+from framework.secrets import MASK, is_secret, mask
+from framework.types import KeyPath
 
 
 def explain(snapshot: Snapshot, dotted: str) -> dict[str, Any]:

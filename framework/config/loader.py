@@ -10,9 +10,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.compose import Composition, ConfigSource, compose_config, is_unresolved, recompose
-from framework.config.provenance import KeyPath, Provenance, leaves, trace
+from framework.config.plain import leaves
+from framework.config.provenance import Provenance, trace
 from framework.config.schema import (
-    MASK,
     Problem,
     Reload,
     Schema,
@@ -22,8 +22,10 @@ from framework.config.schema import (
     walk_rules,
 )
 from framework.config.sections import COMPONENT_ENTRY_SCHEMA, framework_sections
-from framework.config.snapshot import Snapshot, digest, freeze, is_secret
+from framework.config.snapshot import Snapshot, digest, freeze
 from framework.errors import InterpolationError, ValidationError
+from framework.secrets import MASK, is_secret
+from framework.types import KeyPath
 
 # The schema of one component's `config`, given its name, its entry and the `app` section;
 # None when unknown (its class cannot be resolved: the wiring check reports why).

@@ -16,8 +16,9 @@ from typing import Any
 import yaml
 
 from framework.config.compose import Composition, MergedFile
+from framework.config.plain import leaves
+from framework.types import KeyPath
 
-KeyPath = tuple[str, ...]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -119,15 +120,6 @@ def _set(origins: dict[KeyPath, list[Origin]], interior: set[KeyPath], path: Key
 def _drop(origins: dict[KeyPath, list[Origin]], prefix: KeyPath) -> None:
     for path in [p for p in origins if p[: len(prefix)] == prefix]:
         del origins[path]
-
-
-def leaves(value: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
-    """(path, value) of every leaf: scalars, lists and empty mappings."""
-    if isinstance(value, Mapping) and value:
-        for key, child in value.items():
-            yield from leaves(child, (*prefix, str(key)))
-    elif prefix:
-        yield prefix, value
 
 
 def _file_origins(merged: MergedFile, base: Path | None) -> Iterator[tuple[KeyPath, Origin]]:

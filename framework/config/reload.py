@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import inspect
 import re
 import time
 from collections import deque
@@ -24,15 +23,18 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from framework.assembly import Assembly, assemble, load
-from framework.config.plain import thaw
-from framework.config.provenance import KeyPath, Layer, leaves
+from framework.callbacks import call_maybe_async
+from framework.config.plain import leaves, thaw
+from framework.config.provenance import Layer
 from framework.config.schema import Reload
 from framework.config.sections import framework_sections
-from framework.config.snapshot import FrozenDict, Snapshot, lookup, mask
+from framework.config.snapshot import FrozenDict, Snapshot
 from framework.config.watch import ConfigWatch, Stamp, content_hash
 from framework.container import Providers, rebuild_container
 from framework.errors import ComponentsError, ComponentStartError, ValidationError
-from framework.logging import SecretMasker, configure, masker
+from framework.logging import configure
+from framework.secrets import SecretMasker, mask, masker
+from framework.types import KeyPath
 
 if TYPE_CHECKING:
     from framework.app import App
@@ -657,14 +659,12 @@ class Reloader:
             raise _StepFailed("; ".join(problems))
 
     def _commit(self, candidate: Snapshot, assembly: Assembly, built: Providers | None) -> None:
-        from framework.app import secret_values  # app imports this module
-
         self.app.snapshot = candidate
         self.app.assembly = assembly
         self.app.lifecycle.adopt(assembly.graph, assembly.specs)
         if built is not None:
             self.app.container = built
-        masker.update(secret_values(candidate))
+        masker.update(candidate.secret_values())
 
     # framework sections
 
@@ -743,13 +743,8 @@ async def _bounded(
 ) -> None:
     """Call a sync or async change callback within ``timeout``; _StepFailed says why it failed."""
 
-    async def call() -> None:
-        result = callback(config, keys)
-        if inspect.isawaitable(result):
-            await result
-
     try:
-        await asyncio.wait_for(call(), timeout)
+        await call_maybe_async(callback, config, keys, timeout=timeout)
     except TimeoutError:
         raise _StepFailed(
             f"{what}: on_config_change did not finish within {timeout:g} s (app.watch.reload_timeout)",
@@ -779,16 +774,7 @@ def _with_origin(message: str, snapshot: Snapshot) -> str:
 
 def _scrubber(*snapshots: Snapshot) -> Callable[[str], str]:
     """Masks the secret values of the given snapshots in a text (reasons quote exceptions)."""
-    scrub = SecretMasker()
-    values: list[Any] = []
-    for snapshot in snapshots:
-        for path in snapshot.secrets:
-            try:
-                values.append(lookup(snapshot.data, path))
-            except KeyError:
-                continue
-    scrub.update(values)
-    return scrub
+    return SecretMasker(value for snapshot in snapshots for value in snapshot.secret_values())
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

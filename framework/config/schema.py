@@ -18,10 +18,9 @@ import cerberus
 import cerberus.schema
 
 from framework.config.plain import thaw
+from framework.types import KeyPath
 
-MASK = "***"
 Schema = dict[str, Any]
-KeyPath = tuple[str, ...]
 
 
 class Reload(StrEnum):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from framework.config.compose import Composition
 from framework.config.plain import thaw
-from framework.config.provenance import KeyPath, Provenance
-from framework.config.schema import MASK, Reload
+from framework.config.provenance import Provenance
+from framework.config.schema import Reload
 from framework.errors import UnknownKeyError
+from framework.secrets import mask
+from framework.types import KeyPath
 
 
 class FrozenDict(dict[str, Any]):
@@ -58,22 +60,6 @@ def lookup(data: Any, path: KeyPath) -> Any:
     return node
 
 
-def is_secret(path: KeyPath, secrets: Iterable[KeyPath]) -> bool:
-    """A key is secret when it, or an ancestor, is marked secret."""
-    return any(path[: len(s)] == s for s in secrets)
-
-
-def mask(value: Any, path: KeyPath, secrets: frozenset[KeyPath]) -> Any:
-    """A plain copy of ``value`` (found at ``path``) with every secret replaced by the mask."""
-    if is_secret(path, secrets):
-        return MASK if value is not None else None
-    if isinstance(value, Mapping):
-        return {k: mask(v, (*path, k), secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask(v, path, secrets) for v in value]
-    return value
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """An immutable, validated configuration; components only ever see its plain data."""
@@ -98,6 +84,16 @@ class Snapshot:
         result: dict[str, Any] = mask(self.data, (), self.secrets)
         return result
 
+    def secret_values(self) -> list[Any]:
+        """The values at every secret key, so text showing them can be masked."""
+        values = []
+        for path in self.secrets:
+            try:
+                values.append(lookup(self.data, path))
+            except KeyError:
+                continue
+        return values
+
     def policy(self, path: KeyPath) -> Reload:
         """The reload policy of a key (its nearest described ancestor's, else live)."""
         while path:
@@ -118,7 +114,7 @@ def split_key(dotted: str) -> KeyPath:
 def unknown_key_message(dotted: str, data: Any) -> str:
     import difflib
 
-    from framework.config.provenance import leaves
+    from framework.config.plain import leaves
 
     known = [".".join(path) for path, _ in leaves(data)]
     close = difflib.get_close_matches(dotted, known, n=3, cutoff=0.6)

@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from framework.config.plain import thaw
-from framework.config.schema import MASK, Schema, normalize, secret_paths
+from framework.config.schema import Schema, normalize, secret_paths
 from framework.errors import ValidationError
+from framework.secrets import MASK
 
 
 class Backend(StrEnum):

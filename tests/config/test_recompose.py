@@ -8,7 +8,7 @@ import pytest
 
 from framework.config.compose import ConfigSource, recompose
 from framework.config.loader import load_snapshot
-from framework.config.provenance import leaves
+from framework.config.plain import leaves
 from framework.errors import InterpolationError
 from framework.testing import write_tree
 
