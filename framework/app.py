@@ -190,6 +190,11 @@ class App:
         """
         return await self.reloader.reload(dry_run=dry_run)
 
+    @property
+    def reload_in_progress(self) -> bool:
+        """True while a reload attempt runs (the admin API answers 409 meanwhile)."""
+        return self._built("reloader") and self.reloader.busy
+
     def reload_history(self) -> list[dict[str, Any]]:
         """The last ``app.watch.history_size`` reload attempts, oldest first, as plain data."""
         return self.reloader.history.as_list()

@@ -17,13 +17,13 @@ import framework.loguru_bare  # noqa: F401  (first: before any module imports lo
 from framework.app import App
 from framework.assembly import assemble, load
 from framework.config.compose import ConfigSource
-from framework.config.explain import explain, explain_text
+from framework.config.explain import explain, explain_text, provenance_rows
 from framework.config.plain import leaves
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentStartError, ConfigError
 from framework.graph import render
 from framework.logging import configure as configure_logging
-from framework.secrets import MASK, is_secret, masker
+from framework.secrets import masker
 
 EXIT_CONFIG = 2  # the config (or the command line) is wrong
 EXIT_RUNTIME = 1  # the app failed while starting or running
@@ -140,7 +140,7 @@ def _load(args: argparse.Namespace) -> Snapshot:
 def _show(args: argparse.Namespace) -> int:
     snapshot = _load(args)
     if args.provenance:
-        rows = _provenance_rows(snapshot)
+        rows = [{**row, "where": row["where"] or "unknown"} for row in provenance_rows(snapshot)]
         if args.format == "json":
             print(json.dumps(rows, indent=2, default=str))
         else:
@@ -154,22 +154,6 @@ def _show(args: argparse.Namespace) -> int:
     else:
         print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
     return 0
-
-
-def _provenance_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
-    rows = []
-    for path, value in leaves(snapshot.masked()):
-        origin = snapshot.provenance.winner(path)
-        secret = is_secret(path, snapshot.secrets)
-        rows.append(
-            {
-                "key": ".".join(path),
-                "value": MASK if secret else value,
-                "layer": origin.layer.value if origin else None,
-                "where": origin.shown(secret) if origin else "unknown",
-            }
-        )
-    return rows
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -27,15 +27,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from framework._version import __version__
-from framework.config.explain import explain
-from framework.config.plain import leaves
+from framework.config.explain import explain, provenance_rows
 from framework.config.snapshot import Snapshot
 from framework.errors import ConfigError, UnknownKeyError
 from framework.events.errors import DeadLetterNotFoundError, InvalidTopicError, ReplayError
 from framework.events.topics import matches, validate_pattern
 from framework.lifecycle import ComponentState
 from framework.metrics import Metrics, outcome_of
-from framework.secrets import SecretMasker, is_secret
+from framework.secrets import SecretMasker
 
 TOKEN_KEY = "http.token"
 Responses = dict[int | str, dict[str, Any]]
@@ -256,16 +255,14 @@ def create_admin_api(app: Any) -> FastAPI:
     async def config() -> Response:
         """The running config, secrets masked, with where each value came from."""
         snapshot: Snapshot = app.snapshot
-        masked = snapshot.masked()
-        provenance = {}
-        for path, _ in leaves(masked):
-            origin = snapshot.provenance.winner(path)
-            where = origin.shown(is_secret(path, snapshot.secrets)) if origin else None
-            provenance[".".join(path)] = {"layer": origin.layer.value, "where": where} if origin else None
+        provenance = {
+            row["key"]: {"layer": row["layer"], "where": row["where"]} if row["layer"] else None
+            for row in provenance_rows(snapshot)
+        }
         body = {
             "version": snapshot.version,
             "hash": snapshot.digest[:12],
-            "config": masked,
+            "config": snapshot.masked(),
             "provenance": provenance,
         }
         return _masked(app, body)

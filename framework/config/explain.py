@@ -43,6 +43,23 @@ def _leaf(snapshot: Snapshot, path: KeyPath) -> dict[str, Any]:
     }
 
 
+def provenance_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Every leaf key with its (masked) value, the layer that set it and where: ``show --provenance``."""
+    rows = []
+    for path, value in leaves(snapshot.masked()):
+        origin = snapshot.provenance.winner(path)
+        secret = is_secret(path, snapshot.secrets)
+        rows.append(
+            {
+                "key": ".".join(path),
+                "value": MASK if secret else value,
+                "layer": origin.layer.value if origin else None,
+                "where": origin.shown(secret) if origin else None,
+            }
+        )
+    return rows
+
+
 def explain_text(report: dict[str, Any]) -> str:
     if "keys" in report:
         return "\n\n".join(explain_text(leaf) for leaf in report["keys"])

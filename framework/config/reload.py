@@ -384,6 +384,11 @@ class Reloader:
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
 
+    @property
+    def busy(self) -> bool:
+        """True while an attempt (a reload, or a dry run) holds the reload lock."""
+        return self._lock.locked()
+
     # entry points
 
     async def reload(self, dry_run: bool = False, trigger: str = "api") -> ReloadOutcome:
