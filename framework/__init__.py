@@ -9,19 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from framework.app import App
-    from framework.assembly import load as load_config
+    from framework.assembly import load_config
     from framework.component import ComponentSpec, Dependency
     from framework.config.compose import ConfigSource
     from framework.config.explain import explain
     from framework.config.provenance import Layer, Origin, Provenance
-    from framework.config.reload import (
-        ActionKind,
-        ConfigChange,
-        ReloadAction,
-        ReloadOutcome,
-        ReloadStatus,
-        ShadowedEdit,
-    )
     from framework.config.schema import Reload
     from framework.config.snapshot import FrozenDict, Snapshot
     from framework.errors import (
@@ -58,6 +50,14 @@ if TYPE_CHECKING:
     from framework.health import HealthMonitor, HealthReport, HealthStatus
     from framework.http import AdminApi, PortInUseError
     from framework.lifecycle import ComponentState
+    from framework.reload.outcome import (
+        ActionKind,
+        ConfigChange,
+        ReloadAction,
+        ReloadOutcome,
+        ReloadStatus,
+        ShadowedEdit,
+    )
     from framework.resilience import BreakerState, CircuitBreaker, CircuitOpenError, Resilience
     from framework.types import Component
 
@@ -66,7 +66,7 @@ from framework._version import __version__
 # Public name -> (module, name there). Each loads on first use: `integrate` pays only for
 # what a verb needs, and the CLI can set up loguru before anything imports it.
 _LAZY = {
-    "ActionKind": ("framework.config.reload", "ActionKind"),
+    "ActionKind": ("framework.reload.outcome", "ActionKind"),
     "AdminApi": ("framework.http", "AdminApi"),
     "App": ("framework.app", "App"),
     "BreakerState": ("framework.resilience", "BreakerState"),
@@ -82,7 +82,7 @@ _LAZY = {
     "ComponentState": ("framework.lifecycle", "ComponentState"),
     "ComponentsError": ("framework.errors", "ComponentsError"),
     "CompositionError": ("framework.errors", "CompositionError"),
-    "ConfigChange": ("framework.config.reload", "ConfigChange"),
+    "ConfigChange": ("framework.reload.outcome", "ConfigChange"),
     "ConfigDirNotFoundError": ("framework.errors", "ConfigDirNotFoundError"),
     "ConfigError": ("framework.errors", "ConfigError"),
     "ConfigSource": ("framework.config.compose", "ConfigSource"),
@@ -109,13 +109,13 @@ _LAZY = {
     "PortInUseError": ("framework.http", "PortInUseError"),
     "Provenance": ("framework.config.provenance", "Provenance"),
     "Reload": ("framework.config.schema", "Reload"),
-    "ReloadAction": ("framework.config.reload", "ReloadAction"),
-    "ReloadOutcome": ("framework.config.reload", "ReloadOutcome"),
-    "ReloadStatus": ("framework.config.reload", "ReloadStatus"),
+    "ReloadAction": ("framework.reload.outcome", "ReloadAction"),
+    "ReloadOutcome": ("framework.reload.outcome", "ReloadOutcome"),
+    "ReloadStatus": ("framework.reload.outcome", "ReloadStatus"),
     "RequestTimeoutError": ("framework.events.errors", "RequestTimeoutError"),
     "Resilience": ("framework.resilience", "Resilience"),
     "ScopedBus": ("framework.events.bus", "ScopedBus"),
-    "ShadowedEdit": ("framework.config.reload", "ShadowedEdit"),
+    "ShadowedEdit": ("framework.reload.outcome", "ShadowedEdit"),
     "Snapshot": ("framework.config.snapshot", "Snapshot"),
     "Subscription": ("framework.events.bus", "Subscription"),
     "TopicPermissionError": ("framework.events.errors", "TopicPermissionError"),
@@ -125,7 +125,7 @@ _LAZY = {
     "VersionConflictError": ("framework.errors", "VersionConflictError"),
     "create_bus": ("framework.events.bus", "create_bus"),
     "explain": ("framework.config.explain", "explain"),
-    "load_config": ("framework.assembly", "load"),
+    "load_config": ("framework.assembly", "load_config"),
 }
 
 

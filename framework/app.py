@@ -17,19 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from framework.assembly import Assembly, assemble, load
+from framework.assembly import Assembly, Deployment, assemble, load_config
 from framework.component import ComponentSpec
 from framework.config.compose import ConfigSource
-from framework.config.snapshot import Snapshot
+from framework.config.plain import thaw
+from framework.config.snapshot import FrozenDict, Snapshot
 from framework.config.watch import content_hash
-from framework.container import ServiceFactory, build_container
+from framework.container import Providers, ServiceFactory, build_container
 from framework.events.bus import EventBus, ScopedBus, create_bus
+from framework.events.settings import BusSettings
 from framework.lifecycle import ComponentState, Lifecycle
+from framework.logging import configure as configure_logging
 from framework.secrets import masker
 
 if TYPE_CHECKING:
-    from framework.config.reload import Reloader, ReloadOutcome
     from framework.health import HealthMonitor
+    from framework.reload.outcome import ReloadOutcome
+    from framework.reload.reloader import Reloader
     from framework.resilience import Resilience
 
 
@@ -41,9 +45,9 @@ class App:
     def __init__(self, source: ConfigSource) -> None:
         self.source = source
         self._launch_digest = content_hash([source.config_dir])  # the files as composed now
-        self.snapshot: Snapshot = load(source)
-        masker.update(self.snapshot.secret_values())
-        self.assembly: Assembly = assemble(self.snapshot)
+        snapshot = load_config(source)
+        masker.update(snapshot.secret_values())
+        self.deployment = Deployment(snapshot, assemble(snapshot))
         app = self.snapshot.section("app")
         self.lifecycle = Lifecycle(
             self.assembly.graph, self.assembly.specs, [_log_transition], parallel=app["parallel_start"]
@@ -56,6 +60,20 @@ class App:
         # Set by the CLI: --log-level/--log-format beat the `logging` section, on reload too.
         # None: the process's logging is not the App's to reconfigure.
         self.logging_overrides: Mapping[str, str | None] | None = None
+
+    # The running config, its assembly and providers: a reload that commits replaces them.
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.deployment.snapshot
+
+    @property
+    def assembly(self) -> Assembly:
+        return self.deployment.assembly
+
+    @property
+    def container(self) -> Providers:
+        return self.deployment.container
 
     # Health, resilience and reload are built (and their modules imported) on first use, most
     # often after every component is running: an app is not kept waiting for what it needs later.
@@ -77,9 +95,26 @@ class App:
 
     @cached_property
     def reloader(self) -> Reloader:
-        from framework.config.reload import Reloader
+        from framework.reload.reloader import Reloader
 
-        return Reloader(self, self._launch_digest)
+        return Reloader(
+            self.deployment,
+            self.lifecycle,
+            self.source,
+            services=self.services,
+            publish=self.emit,
+            sections={"logging": self._reconfigure_logging, "event_bus": self._reconfigure_bus},
+            launch_digest=self._launch_digest,
+        )
+
+    def _reconfigure_logging(self, section: FrozenDict, keys: frozenset[str]) -> None:
+        forced = self.logging_overrides
+        if forced is None:  # the App does not own this process's logging
+            return
+        configure_logging(forced.get("level") or section["level"], forced.get("format") or section["format"])
+
+    def _reconfigure_bus(self, section: FrozenDict, keys: frozenset[str]) -> None:
+        self.bus.reconfigure(BusSettings.from_config(thaw(section)))
 
     def _built(self, name: str) -> bool:
         return name in self.__dict__  # a cached_property not yet used has nothing to stop
@@ -122,11 +157,11 @@ class App:
 
     def build(self) -> None:
         """Instantiate every enabled component in dependency order (no hook runs yet)."""
-        self.container = build_container(
+        self.deployment.container = build_container(
             self.assembly.specs, self.assembly.classes, self.assembly.graph, self.services()
         )
         for name in self.assembly.graph.order:
-            self.lifecycle.configured(name, self.container[name]())
+            self.lifecycle.register(name, self.container[name]())
 
     async def start(self) -> None:
         self.log.bind(event="app.starting", components=list(self.assembly.graph.order)).info(

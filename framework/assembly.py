@@ -6,17 +6,27 @@ parameters and contracts, and reports every problem at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from framework.component import ComponentSpec, specs_of
+from framework.config import loader
 from framework.config.compose import ConfigSource
-from framework.config.loader import load_snapshot
-from framework.config.schema import Schema
+from framework.config.schema import Schema, trust
+from framework.config.sections import (
+    APP_SCHEMA,
+    COMPONENT_ENTRY_SCHEMA,
+    ERROR_HANDLING_SCHEMA,
+    HEALTH_SCHEMA,
+    HTTP_SCHEMA,
+    LOGGING_SCHEMA,
+)
 from framework.config.snapshot import Snapshot
-from framework.container import wiring_problems
+from framework.container import Providers, wiring_problems
 from framework.errors import ComponentsError, ConfigError
+from framework.events.settings import EVENT_BUS_SCHEMA
 from framework.graph import Graph, build_graph
 from framework.registry import Registry
 
@@ -28,15 +38,46 @@ class Assembly:
     graph: Graph
 
 
+@dataclass
+class Deployment:
+    """What runs now: a snapshot, its checked assembly and the providers built from them.
+
+    The app builds it at launch; a reload that commits replaces the three together.
+    """
+
+    snapshot: Snapshot
+    assembly: Assembly
+    container: Providers = field(default_factory=dict)
+
+
 def component_schema(name: str, entry: Mapping[str, Any], app: Mapping[str, Any]) -> Schema | None:
     """The config schema of a component's class, resolved under the app's import rules."""
     ref = entry.get("class")
     return Registry.for_app(app).config_schema(ref, name) if isinstance(ref, str) else None
 
 
-def load(source: ConfigSource, version: int = 1, previous: Snapshot | None = None) -> Snapshot:
-    """Compose, resolve and validate, component configs included (``previous``: see load_snapshot)."""
-    return load_snapshot(source, component_schema, version, previous.composition if previous else None)
+@functools.cache
+def framework_sections() -> dict[str, Schema]:
+    """Every framework section's schema, by top-level key (trusted: see ``trust``)."""
+    trust(COMPONENT_ENTRY_SCHEMA)
+    sections = {
+        "app": APP_SCHEMA,
+        "logging": LOGGING_SCHEMA,
+        "event_bus": EVENT_BUS_SCHEMA,
+        "health": HEALTH_SCHEMA,
+        "error_handling": ERROR_HANDLING_SCHEMA,
+        "http": HTTP_SCHEMA,
+    }
+    return {name: trust(schema) for name, schema in sections.items()}
+
+
+def load_config(source: ConfigSource, version: int = 1, previous: Snapshot | None = None) -> Snapshot:
+    """Compose, resolve and validate, framework sections and component configs included.
+
+    ``previous``: the running snapshot, whose composition a reload re-merges where it can.
+    """
+    composition = previous.composition if previous else None
+    return loader.load_config(source, framework_sections(), component_schema, version, composition)
 
 
 def assemble(snapshot: Snapshot) -> Assembly:

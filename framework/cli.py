@@ -15,7 +15,7 @@ import yaml
 
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
 from framework.app import App
-from framework.assembly import assemble, load
+from framework.assembly import assemble, load_config
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text, provenance_rows
 from framework.config.plain import leaves
@@ -134,7 +134,7 @@ def _source(args: argparse.Namespace) -> ConfigSource:
 
 
 def _load(args: argparse.Namespace) -> Snapshot:
-    return load(_source(args))
+    return load_config(_source(args))
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -70,7 +70,10 @@ class Lifecycle:
         for listener in self.listeners:
             listener(name, old, state, reason)
 
-    def configured(self, name: str, instance: Any) -> None:
+    def register(self, name: str, instance: Any, spec: ComponentSpec | None = None) -> None:
+        """Take a built instance (and, when a reload rebuilt it, its new spec); nothing runs yet."""
+        if spec is not None:
+            self.specs[name] = spec
         self.instances[name] = instance
         self.set_state(name, ComponentState.CONFIGURED)
 

@@ -24,9 +24,9 @@ import pytest
 
 if TYPE_CHECKING:  # the plugin loads with pytest: keep its import light
     from framework.app import App
-    from framework.config.reload import ReloadOutcome
     from framework.events.bus import EventBus
     from framework.events.envelope import Envelope
+    from framework.reload.outcome import ReloadOutcome
 
 
 def write_tree(root: Path, files: Mapping[str, str]) -> Path:

@@ -39,7 +39,8 @@ def test_the_cli_leaves_what_runs_later_unimported() -> None:
     Importing them up front cost every `integrate` start-up about 0.1 s (bench/startup.py).
     """
     lazy = [
-        "framework.config.reload",
+        "framework.reload.reloader",
+        "framework.reload.apply",
         "framework.health",
         "framework.resilience",
         "framework.http",

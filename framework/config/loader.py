@@ -21,7 +21,7 @@ from framework.config.schema import (
     secret_paths,
     walk_rules,
 )
-from framework.config.sections import COMPONENT_ENTRY_SCHEMA, framework_sections
+from framework.config.sections import COMPONENT_ENTRY_SCHEMA
 from framework.config.snapshot import Snapshot, digest, freeze
 from framework.errors import InterpolationError, ValidationError
 from framework.secrets import MASK, is_secret
@@ -32,18 +32,19 @@ from framework.types import KeyPath
 ComponentSchemas = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Schema | None]
 
 
-def load_snapshot(
+def load_config(
     source: ConfigSource,
+    sections: dict[str, Schema],
     component_schemas: ComponentSchemas | None = None,
     version: int = 1,
     previous: Composition | None = None,
 ) -> Snapshot:
     """Compose, resolve and validate the config; raise with every problem at once.
 
-    ``previous``: the running snapshot's composition; when only files without a defaults
-    list were edited, those are re-merged instead of composing everything again.
+    ``sections``: the schema of each framework section, by top-level key. ``previous``: the
+    running snapshot's composition; when only files without a defaults list were edited, those
+    are re-merged instead of composing everything again.
     """
-    sections = framework_sections()
     schemas = component_schemas or (lambda name, entry, app: None)
 
     def known_key(dotted: str, config: DictConfig) -> bool:

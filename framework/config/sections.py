@@ -1,14 +1,14 @@
 """Schemas of the framework's own config sections.
 
-Each section a later feature adds registers here, so `check` validates it and `explain`
-shows its defaults and reload policy. Top-level keys not listed here pass through untouched.
+Each section a later feature adds is defined here (or beside the feature, as the event bus's
+is) and listed in ``framework.assembly.framework_sections``, the table handed to the loader, so
+`check` validates it and `explain` shows its defaults and reload policy. Top-level keys not
+listed there pass through untouched.
 """
 
 from __future__ import annotations
 
-import functools
-
-from framework.config.schema import Schema, trust
+from framework.config.schema import Schema
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -246,19 +246,3 @@ ERROR_HANDLING_SCHEMA: Schema = {
     },
 }
 
-
-@functools.cache
-def framework_sections() -> dict[str, Schema]:
-    """Every framework section's schema, by top-level key (trusted: see ``trust``)."""
-    from framework.events.settings import EVENT_BUS_SCHEMA
-
-    trust(COMPONENT_ENTRY_SCHEMA)
-    sections = {
-        "app": APP_SCHEMA,
-        "logging": LOGGING_SCHEMA,
-        "event_bus": EVENT_BUS_SCHEMA,
-        "health": HEALTH_SCHEMA,
-        "error_handling": ERROR_HANDLING_SCHEMA,
-        "http": HTTP_SCHEMA,
-    }
-    return {name: trust(schema) for name, schema in sections.items()}

@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from framework.config.sections import framework_sections
+from framework.assembly import framework_sections
 from framework.testing import integrate, write_tree
 
 PLAIN = {

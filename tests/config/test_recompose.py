@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from framework.assembly import load_config
 from framework.config.compose import ConfigSource, recompose
-from framework.config.loader import load_snapshot
 from framework.config.plain import leaves
 from framework.errors import InterpolationError
 from framework.testing import write_tree
@@ -40,8 +40,8 @@ def source(config_dir: Path) -> ConfigSource:
 
 
 def same(fast_source: ConfigSource, previous_snapshot) -> None:  # type: ignore[no-untyped-def]
-    fast = load_snapshot(fast_source, previous=previous_snapshot.composition)
-    full = load_snapshot(fast_source)
+    fast = load_config(fast_source, previous=previous_snapshot)
+    full = load_config(fast_source)
     assert fast.data == full.data
     for path, _ in leaves(full.data):
         assert fast.provenance.history(path) == full.provenance.history(path), path
@@ -57,7 +57,7 @@ def same(fast_source: ConfigSource, previous_snapshot) -> None:  # type: ignore[
 )
 def test_edited_leaf_file_matches_full_compose(source: ConfigSource, edit: tuple[str, str]) -> None:
     """Values and provenance after re-merging equal a full compose of the same files."""
-    before = load_snapshot(source)
+    before = load_config(source)
     (source.config_dir / edit[0]).write_text(edit[1])
     assert before.composition is not None
     assert recompose(before.composition, source) is not None
@@ -78,7 +78,7 @@ def test_edits_that_may_change_the_defaults_list_compose_in_full(source: ConfigS
     """Edits that could change what Hydra merges are not re-merged."""
     import textwrap
 
-    before = load_snapshot(source)
+    before = load_config(source)
     (source.config_dir / edit[0]).write_text(textwrap.dedent(edit[1]).lstrip("\n"))
     assert before.composition is not None
     assert recompose(before.composition, source) is None
@@ -105,7 +105,7 @@ def test_plain_edits_need_no_omegaconf(config_dir: Path, edit: tuple[str, str], 
     equals a full compose; an interpolation or a ??? goes through OmegaConf."""
     write_tree(config_dir, PLAIN_FILES)
     source = ConfigSource(config_dir, environ={})
-    before = load_snapshot(source)
+    before = load_config(source)
     (config_dir / edit[0]).write_text(edit[1])
     assert before.composition is not None
     fast = recompose(before.composition, source)
@@ -113,6 +113,6 @@ def test_plain_edits_need_no_omegaconf(config_dir: Path, edit: tuple[str, str], 
     assert (fast.config is None) is plain
     if edit[1].endswith("???\n"):
         with pytest.raises(InterpolationError, match="db.pool: mandatory value is missing"):
-            load_snapshot(source, previous=before.composition)
+            load_config(source, previous=before)
         return
     same(source, before)

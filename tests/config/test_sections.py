@@ -5,8 +5,9 @@ from __future__ import annotations
 import cerberus
 import pytest
 
+from framework.assembly import framework_sections
 from framework.config.schema import Validator, trust
-from framework.config.sections import COMPONENT_ENTRY_SCHEMA, framework_sections
+from framework.config.sections import COMPONENT_ENTRY_SCHEMA
 
 SCHEMAS = {**framework_sections(), "components.<name>": COMPONENT_ENTRY_SCHEMA}
 

@@ -39,7 +39,7 @@ def lifecycle(components: dict[str, Any], optional: tuple[str, ...] = ()) -> Lif
     assert not problems
     result = Lifecycle(graph, specs)
     for name, instance in components.items():
-        result.configured(name, instance)
+        result.register(name, instance)
     return result
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from framework.app import App
 from framework.config.compose import ConfigSource
-from framework.config.reload import ReloadOutcome, ReloadStatus
+from framework.reload.outcome import ReloadOutcome, ReloadStatus
 from tests.reload.conftest import ALPHA, CONFIG, make_project
 
 Scenario = Callable[[App, Path], Awaitable[None]]

@@ -1,0 +1,301 @@
+"""The reload transaction of a running app: recompose, plan, apply or compensate, commit, report.
+
+snapshot N (running) + files now -> compose in a worker thread -> validate -> assemble
+  -> diff (changed leaf keys) -> plan (reconfigure | restart | start | stop | reject)
+  -> apply in dependency order; any failure compensates the steps already applied
+  -> commit snapshot N+1, or keep N; one log record and one bus event per attempt.
+
+The Reloader is handed what it uses: the running deployment (snapshot, assembly, providers),
+the lifecycle, the launch source, and callables for the framework services, for publishing
+events, and for each framework section whose live keys it hands over. It never sees the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from framework.assembly import Assembly, Deployment, assemble, framework_sections, load_config
+from framework.config.compose import ConfigSource
+from framework.config.snapshot import Snapshot
+from framework.config.watch import ConfigWatch, Stamp, content_hash
+from framework.container import Providers
+from framework.errors import ComponentsError, ValidationError
+from framework.lifecycle import Lifecycle
+from framework.reload.apply import SectionHandler, Services, StepFailed, Transaction
+from framework.reload.outcome import ActionKind, Attempt, ReloadHistory, ReloadOutcome, ReloadStatus
+from framework.reload.plan import COMPONENTS, diff, plan_reload, shadowed_edits
+from framework.secrets import SecretMasker, masker
+from framework.types import Publish
+
+Confirm = Callable[[], Awaitable[bool]]
+
+
+class _Rejected(Exception):
+    """Composition, validation or assembly refused the new files."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("\n".join(reasons))
+        self.reasons = reasons
+
+
+class Reloader:
+    """Reloads one running deployment from its launch source, one attempt at a time.
+
+    Attempts are serialized by a lock; API requests made while one runs are coalesced into the
+    next attempt, which re-reads the files, so the later edit always wins.
+    """
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        lifecycle: Lifecycle,
+        source: ConfigSource,
+        *,
+        services: Services,
+        publish: Publish,
+        sections: Mapping[str, SectionHandler],
+        launch_digest: str,
+    ) -> None:
+        self.deployment, self.lifecycle, self.source = deployment, lifecycle, source
+        self.services, self.publish, self.sections = services, publish, dict(sections)
+        settings = deployment.snapshot.section("app")["watch"]
+        self.dirs = (Path(source.config_dir).absolute(),)
+        self.history = ReloadHistory(settings["history_size"])
+        self.content_digest = launch_digest  # the files as of the last attempt (or launch)
+        self.log = logger.bind(component="app")
+        self._lock = asyncio.Lock()
+        self._requested = self._covered = 0
+        self._last: ReloadOutcome | None = None
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        """True while an attempt (a reload, or a dry run) holds the reload lock."""
+        return self._lock.locked()
+
+    # entry points
+
+    async def reload(self, dry_run: bool = False, trigger: str = "api") -> ReloadOutcome:
+        if self._closed:
+            raise RuntimeError("the app is stopping; reload refused")
+        if not dry_run:
+            self._requested += 1
+        attempt = self._track(self._serialized(dry_run, trigger, self._requested))
+        return await asyncio.shield(attempt)  # a cancelled caller never cuts a transaction short
+
+    def request(self, trigger: str) -> None:
+        """Reload in the background (a signal handler's way in); ignored once stopping."""
+        if not self._closed:
+            self._track(self.reload(trigger=trigger)).add_done_callback(_log_failure)
+
+    def start_watching(self) -> asyncio.Task[None]:
+        self._watcher = asyncio.create_task(self.watch(), name="config-watcher")
+        self._watcher.add_done_callback(_log_failure)
+        return self._watcher
+
+    async def watch(self, started: asyncio.Event | None = None) -> None:
+        """Reload each time the config dir's YAML content changes and settles; until cancelled."""
+        settings = self.deployment.snapshot.section("app")["watch"]
+        watcher = ConfigWatch(
+            self.dirs,
+            step_ms=settings["step_ms"],
+            settle_ms=settings["settle_ms"],
+            initial=self.content_digest,
+        )
+        async with watcher as watch:
+            if started is not None:
+                started.set()
+            async for stamp in watch.changes():
+                if stamp.digest == self.content_digest or self._closed:
+                    continue
+                attempt = self._track(self._watched(stamp, functools.partial(watch.settled, stamp)))
+                attempt.add_done_callback(_log_failure)
+                try:
+                    await asyncio.shield(attempt)
+                except Exception:  # a bug must not end the watch: it is logged, the watch goes on
+                    self.content_digest = stamp.digest
+
+    async def close(self) -> None:
+        """Stop watching and wait for an attempt in progress; later requests are refused."""
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    def _track(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``work`` as a task that ``close`` waits for."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return task
+
+    async def _serialized(self, dry_run: bool, trigger: str, ticket: int) -> ReloadOutcome:
+        async with self._lock, self.lifecycle.changing:
+            if dry_run:
+                outcome = await self._attempt(trigger, dry_run=True)
+                assert outcome is not None
+                return outcome
+            if self._covered >= ticket and self._last is not None:
+                return self._last  # an attempt that began after this request re-read the files
+            covers = self._requested
+            outcome = await self._attempt(trigger)
+            assert outcome is not None
+            self._covered, self._last = covers, outcome
+            return outcome
+
+    async def _watched(self, stamp: Stamp, confirm: Confirm) -> None:
+        async with self._lock, self.lifecycle.changing:
+            if self._closed or stamp.digest == self.content_digest:
+                return
+            await self._attempt("watch", confirm=confirm, digest=stamp.digest)
+
+    # one attempt
+
+    async def _attempt(
+        self, trigger: str, dry_run: bool = False, confirm: Confirm | None = None, digest: str | None = None
+    ) -> ReloadOutcome | None:
+        """None when the files changed again meanwhile (the watcher tries again)."""
+        attempt = Attempt(trigger, dry_run)
+        current = self.deployment.snapshot
+        if not dry_run and not self._built():
+            raise RuntimeError("App.reload() applies to a started app; start it first or pass dry_run=True")
+        if digest is None:
+            digest = await asyncio.to_thread(content_hash, self.dirs)
+        try:
+            candidate, assembly = await asyncio.to_thread(self._prepare, current.version + 1)
+        except _Rejected as exc:
+            if confirm is not None and not await confirm():
+                return None  # half-written files: wait for the writer to finish
+            self._files_handled(digest, dry_run)
+            return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, exc.reasons))
+        self._plan(attempt, current, candidate, assembly)
+        if confirm is not None and not await confirm():
+            return None
+        self._files_handled(digest, dry_run)
+        scrub = SecretMasker([*current.secret_values(), *candidate.secret_values()])
+        rejects = [scrub(a.reason) for a in attempt.actions if a.kind is ActionKind.REJECT]
+        if rejects:
+            return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, rejects))
+        if not attempt.changes:
+            if not dry_run:  # same values; keep the version, take the new provenance (lines, shadows)
+                self.deployment.snapshot = dataclasses.replace(candidate, version=current.version)
+            return self._report(attempt.outcome(ReloadStatus.UNCHANGED, current.version))
+        if dry_run:
+            return attempt.outcome(ReloadStatus.PLANNED, candidate.version)
+        transaction = Transaction(self.deployment, self.lifecycle, self.services, self.sections)
+        try:
+            built = await transaction.apply(attempt.actions, current, candidate, assembly)
+        except StepFailed as failure:
+            reasons = [scrub(str(failure)), *(scrub(n) for n in failure.notes)]
+            return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, reasons))
+        self._commit(candidate, assembly, built)
+        return self._report(attempt.outcome(ReloadStatus.APPLIED, candidate.version))
+
+    def _plan(self, attempt: Attempt, current: Snapshot, candidate: Snapshot, assembly: Assembly) -> None:
+        attempt.changes = diff(current, candidate)
+        attempt.shadowed = shadowed_edits(current, candidate)
+        failed = [n for n in self.lifecycle.failed if n in current.section(COMPONENTS)]
+        attempt.actions = plan_reload(
+            current,
+            self.deployment.assembly,
+            candidate,
+            assembly,
+            attempt.changes,
+            sections=framework_sections(),
+            failed=failed if attempt.changes else (),
+        )
+
+    def _files_handled(self, digest: str, dry_run: bool) -> None:
+        if not dry_run:  # the watcher need not try these files again
+            self.content_digest = digest
+
+    def _built(self) -> bool:
+        return set(self.lifecycle.instances) >= set(self.deployment.assembly.graph.order)
+
+    def _prepare(self, version: int) -> tuple[Snapshot, Assembly]:
+        """Compose, validate and assemble (in a worker thread); _Rejected lists every problem."""
+        try:
+            snapshot = load_config(self.source, version, previous=self.deployment.snapshot)
+        except ValidationError as exc:
+            raise _Rejected(list(exc.problems)) from exc
+        except Exception as exc:  # any failure to compose is a rejection: the app keeps running
+            raise _Rejected([_describe(exc)]) from exc
+        try:
+            return snapshot, assemble(snapshot)
+        except ComponentsError as exc:
+            raise _Rejected([_with_origin(str(e), snapshot) for e in exc.errors]) from exc
+        except Exception as exc:
+            raise _Rejected([_describe(exc)]) from exc
+
+    def _commit(self, candidate: Snapshot, assembly: Assembly, built: Providers | None) -> None:
+        self.deployment.snapshot = candidate
+        self.deployment.assembly = assembly
+        self.lifecycle.adopt(assembly.graph, assembly.specs)
+        if built is not None:
+            self.deployment.container = built
+        masker.update(candidate.secret_values())
+
+    def _report(self, outcome: ReloadOutcome) -> ReloadOutcome:
+        """One log record, one history entry and one bus event per attempt (none for a dry run)."""
+        if outcome.dry_run:
+            return outcome
+        self.history.record(outcome)
+        for edit in outcome.shadowed:
+            self.log.bind(event="config.shadowed", **edit.to_dict()).warning(
+                f"{edit.key}: the edit in {edit.file} has no effect;"
+                f" the {edit.layer} layer wins ({edit.winner})"
+            )
+        data = outcome.to_dict()
+        fields = {k: v for k, v in data.items() if k != "time"}  # `time` is the log line's own
+        version = outcome.version
+        if outcome.status is ReloadStatus.REJECTED:
+            topic = "config.rejected"
+            self.log.bind(event=topic, **fields).warning(
+                f"config change rejected; still running v{version}: " + "; ".join(outcome.reasons)
+            )
+        else:
+            topic = "config.reloaded"
+            summary = ", ".join(f"{a.kind.value} {a.target}" for a in outcome.actions) or "no action"
+            text = f"config v{version} applied ({len(outcome.changes)} change(s): {summary})"
+            if outcome.status is ReloadStatus.UNCHANGED:
+                text = f"config files changed, values did not; still v{version}"
+            self.log.bind(event=topic, **fields).info(text)
+        self.publish(topic, data)  # in the background: a full queue never holds a reload up
+        return outcome
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
+
+
+_KEY = re.compile(r"^(components\.[A-Za-z_][\w.]*?)(?::| )")
+
+
+def _with_origin(message: str, snapshot: Snapshot) -> str:
+    """Append the file:line of the key a message starts with, when known."""
+    match = _KEY.match(message)
+    if not match or "[" in message:
+        return message
+    path = tuple(match.group(1).split("."))
+    where = snapshot.provenance.where(path)
+    return message if where == "origin unknown" else f"{message} [{where}]"
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.bind(component="app", event="config.reload_failed").opt(exception=task.exception()).error(
+            f"reload failed: {task.exception()}"
+        )
