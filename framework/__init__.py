@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         ValidationError,
         VersionConflictError,
     )
-    from framework.events.bus import DeadLetter, EventBus, ScopedBus, Subscription, create_bus
+    from framework.events.bus import EventBus, ScopedBus
     from framework.events.envelope import Envelope
     from framework.events.errors import (
         BusClosedError,
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
         RequestTimeoutError,
         TopicPermissionError,
     )
+    from framework.events.factory import create_bus
+    from framework.events.records import DeadLetter, Subscription
     from framework.health import HealthMonitor, HealthReport, HealthStatus
     from framework.http import AdminApi, PortInUseError
     from framework.lifecycle import ComponentState
@@ -87,7 +89,7 @@ _LAZY = {
     "ConfigError": ("framework.errors", "ConfigError"),
     "ConfigSource": ("framework.config.compose", "ConfigSource"),
     "ContractViolationError": ("framework.errors", "ContractViolationError"),
-    "DeadLetter": ("framework.events.bus", "DeadLetter"),
+    "DeadLetter": ("framework.events.records", "DeadLetter"),
     "Dependency": ("framework.component", "Dependency"),
     "DependencyCycleError": ("framework.errors", "DependencyCycleError"),
     "EnvOverrideError": ("framework.errors", "EnvOverrideError"),
@@ -117,13 +119,13 @@ _LAZY = {
     "ScopedBus": ("framework.events.bus", "ScopedBus"),
     "ShadowedEdit": ("framework.reload.outcome", "ShadowedEdit"),
     "Snapshot": ("framework.config.snapshot", "Snapshot"),
-    "Subscription": ("framework.events.bus", "Subscription"),
+    "Subscription": ("framework.events.records", "Subscription"),
     "TopicPermissionError": ("framework.events.errors", "TopicPermissionError"),
     "UnknownKeyError": ("framework.errors", "UnknownKeyError"),
     "UnknownParameterError": ("framework.errors", "UnknownParameterError"),
     "ValidationError": ("framework.errors", "ValidationError"),
     "VersionConflictError": ("framework.errors", "VersionConflictError"),
-    "create_bus": ("framework.events.bus", "create_bus"),
+    "create_bus": ("framework.events.factory", "create_bus"),
     "explain": ("framework.config.explain", "explain"),
     "load_config": ("framework.assembly", "load_config"),
 }

@@ -39,7 +39,6 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from framework.config.schema import Schema
-from framework.events.bus import DeadLetter, DeadLetterReason
 from framework.events.core import BusCore
 from framework.events.delivery import Worker
 from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
@@ -53,6 +52,7 @@ from framework.events.errors import (
     ReplayError,
     StreamError,
 )
+from framework.events.records import DeadLetter, DeadLetterReason
 from framework.events.settings import BusSettings
 from framework.events.topics import is_pattern, matches, overlaps, validate_topic
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import redis
 
-from framework.events.bus import DeadLetterReason, create_bus
 from framework.events.envelope import Envelope
 from framework.events.errors import (
     BusConnectionError,
@@ -19,6 +18,8 @@ from framework.events.errors import (
     EventSerializationError,
     PayloadValidationError,
 )
+from framework.events.factory import create_bus
+from framework.events.records import DeadLetterReason
 from framework.events.redis import RedisBus, Signer
 from framework.events.settings import BusSettings
 from tests.events.conftest import SIGNING_KEY, run, until
