@@ -36,7 +36,7 @@ def create_bus(
                 "every event is signed with HMAC-SHA256; set a random string of 16+ characters "
                 "(from the environment, not the YAML)"
             )
-        from framework.events.redis import RedisBus  # imported late: redis is only needed here
+        from framework.events.redis.bus import RedisBus  # imported late: redis is only needed here
 
         return RedisBus(settings, schemas=schemas)
     return MemoryBus(settings, schemas=schemas)

@@ -20,7 +20,8 @@ from framework.events.errors import (
 )
 from framework.events.factory import create_bus
 from framework.events.records import DeadLetterReason
-from framework.events.redis import RedisBus, Signer
+from framework.events.redis.bus import RedisBus
+from framework.events.redis.signing import Signer
 from framework.events.settings import BusSettings
 from tests.events.conftest import SIGNING_KEY, run, until
 
@@ -481,7 +482,7 @@ def test_a_backlog_read_in_batches_keeps_order_checks_and_acks(
                 if i == 19:
                     raw_redis.xadd(stream, {b"e": b"00" * 32 + b'{"id":"x","type":"jobs.run","time":1}'})
                 if i == 24:  # a signed envelope with an extra field is still an event
-                    signed = bus._signed(Envelope("jobs.run", "extra"))  # type: ignore[attr-defined]
+                    signed = Signer(SIGNING_KEY).seal(Envelope("jobs.run", "extra"))
                     raw_redis.xadd(stream, {b"e": signed, b"x": b"1"})
             await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="w")
             await until(lambda: len(got) == 31 and bus.statistics().dead_lettered == 3)

@@ -12,7 +12,7 @@ from framework.errors import ConfigError, ValidationError
 from framework.events.errors import MissingSigningKeyError
 from framework.events.factory import create_bus
 from framework.events.memory import MemoryBus
-from framework.events.redis import RedisBus
+from framework.events.redis.bus import RedisBus
 from framework.events.settings import (
     EVENT_BUS_SCHEMA,
     Backend,
