@@ -21,6 +21,7 @@ from framework.events.errors import (
 from framework.events.factory import create_bus
 from framework.events.records import DeadLetterReason
 from framework.events.redis.bus import RedisBus
+from framework.events.redis.scripts import unpack
 from framework.events.redis.signing import Signer
 from framework.events.settings import BusSettings
 from tests.events.conftest import SIGNING_KEY, run, until
@@ -459,6 +460,13 @@ def test_signer_matches_the_standard_hmac_for_any_key_length() -> None:
             expected = hmac.digest(key.encode(), payload, "sha256").hex().encode()
             assert signer.sign(payload) == expected
             assert signer.verify(payload, expected) and not signer.verify(payload, expected[::-1])
+
+
+def test_unpack_splits_a_packed_read_reply_into_entries() -> None:
+    """READ_LUA's packed string yields each entry's id and value; a foreign entry has no value."""
+    packed = b"1-0 3 abc" + b"1-1 -1 " + b"2-0 5 a b c" + b"2-1 0 "
+    assert list(unpack(packed)) == [("1-0", b"abc"), ("1-1", None), ("2-0", b"a b c"), ("2-1", b"")]
+    assert list(unpack(b"")) == []
 
 
 def test_a_backlog_read_in_batches_keeps_order_checks_and_acks(
