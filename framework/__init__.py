@@ -39,11 +39,8 @@ if TYPE_CHECKING:
     from framework.errors import UnknownParameterError as UnknownParameterError
     from framework.errors import ValidationError as ValidationError
     from framework.errors import VersionConflictError as VersionConflictError
-    from framework.events.bus import DeadLetter as DeadLetter
     from framework.events.bus import EventBus as EventBus
     from framework.events.bus import ScopedBus as ScopedBus
-    from framework.events.bus import Subscription as Subscription
-    from framework.events.bus import create_bus as create_bus
     from framework.events.envelope import Envelope as Envelope
     from framework.events.errors import BusClosedError as BusClosedError
     from framework.events.errors import BusConnectionError as BusConnectionError
@@ -59,6 +56,9 @@ if TYPE_CHECKING:
     from framework.events.errors import RequestTimeoutError as RequestTimeoutError
     from framework.events.errors import StreamError as StreamError
     from framework.events.errors import TopicPermissionError as TopicPermissionError
+    from framework.events.factory import create_bus as create_bus
+    from framework.events.records import DeadLetter as DeadLetter
+    from framework.events.records import Subscription as Subscription
     from framework.health import HealthMonitor as HealthMonitor
     from framework.health import HealthReport as HealthReport
     from framework.health import HealthStatus as HealthStatus
@@ -122,13 +122,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "ValidationError",
         "VersionConflictError",
     ),
-    "framework.events.bus": (
-        "DeadLetter",
-        "EventBus",
-        "ScopedBus",
-        "Subscription",
-        "create_bus",
-    ),
+    "framework.events.bus": ("EventBus", "ScopedBus"),
     "framework.events.envelope": ("Envelope",),
     "framework.events.errors": (
         "BusClosedError",
@@ -146,6 +140,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "StreamError",
         "TopicPermissionError",
     ),
+    "framework.events.factory": ("create_bus",),
+    "framework.events.records": ("DeadLetter", "Subscription"),
     "framework.health": (
         "HealthMonitor",
         "HealthReport",

@@ -14,9 +14,9 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import CoroutineType
 from typing import Any
 
-from framework.events.bus import DeadLetterReason, Filter, Handler, Subscription
 from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
 from framework.events.errors import HandlerTimeoutError
+from framework.events.records import DeadLetterReason, Filter, Handler, Subscription
 from framework.events.settings import BusSettings, Overflow
 
 _YIELD_EVERY = 256  # a burst of sync handlers must not starve the event loop
