@@ -228,7 +228,7 @@ class Worker:
             try:
                 result = handler(envelope)
                 if result is not None and (type(result) is CoroutineType or _awaitable(result)):
-                    await self._bounded(result)
+                    await self._await_within_timeout(result)
             except Exception as exc:
                 await self._recover(envelope, exc)
             except asyncio.CancelledError as exc:
@@ -240,7 +240,7 @@ class Worker:
                 if self.on_success is not None:
                     self.on_success(envelope)
 
-    async def _bounded(self, awaitable: Any) -> None:
+    async def _await_within_timeout(self, awaitable: Any) -> None:
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + self.options.timeout
         self._busy = True
@@ -286,7 +286,7 @@ class Worker:
         try:
             result = self.handler(envelope)
             if result is not None and _awaitable(result):
-                await self._bounded(result)
+                await self._await_within_timeout(result)
         except Exception as exc:
             return exc
         except asyncio.CancelledError as exc:
