@@ -213,7 +213,9 @@ class HealthMonitor:
         self.rounds = 0
         self.log = logger.bind(component="health")
 
-    def add_listener(self, listener: HealthListener, *, waits_for: WaitsFor | None = None) -> Callable[[], None]:
+    def add_listener(
+        self, listener: HealthListener, *, waits_for: WaitsFor | None = None
+    ) -> Callable[[], None]:
         """Call ``listener`` with each component's record after every check; returns the undo.
 
         ``waits_for``, if given, names what a component held ``degraded`` waits for: its
