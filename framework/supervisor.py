@@ -98,7 +98,7 @@ class Supervisor:
             self._schedule_restart(record, settings)
 
     def _count(self, record: ComponentHealth, settings: HealthSettings) -> None:
-        """Count a failed check toward a restart; any other ends the streak (and resets restarts once stable)."""
+        """A failed check counts toward a restart; another ends the streak (and, if stable, the restarts)."""
         if record.status is HealthStatus.UNHEALTHY:
             state = self.lifecycle.states.get(record.name)
             if not (record.restarting or record.gave_up or state in _TRANSITIONAL):
