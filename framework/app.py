@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from framework.reload.outcome import ReloadOutcome
     from framework.reload.reloader import Reloader
     from framework.resilience import Resilience
+    from framework.supervisor import Supervisor
 
 
 class App:
@@ -87,6 +88,12 @@ class App:
 
         name = self.snapshot.section("app")["name"]
         return HealthMonitor(self.lifecycle, lambda: self.snapshot.section("health"), self.emit, name=name)
+
+    @cached_property
+    def supervisor(self) -> Supervisor:
+        from framework.supervisor import Supervisor
+
+        return Supervisor(self.lifecycle, self.health)
 
     @cached_property
     def resilience(self) -> Resilience:
@@ -185,11 +192,14 @@ class App:
         else:
             self.log.bind(event="app.started").info("all components running")
         await self.health.start()
+        await self.supervisor.start()
 
     async def stop(self) -> None:
         """Stop components in reverse order, then deliver what is still queued and close the bus."""
         if self._built("reloader"):
             await self.reloader.close()  # no reload runs while (or after) stopping
+        if self._built("supervisor"):
+            await self.supervisor.stop()
         if self._built("health"):
             await self.health.stop()
         await self.lifecycle.stop_all()

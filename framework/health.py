@@ -1,12 +1,11 @@
-"""Health: component checks, the app's aggregate status, readiness, liveness, and restarts.
+"""Health: component checks, the app's aggregate status, readiness and liveness.
 
 A component reports its health with an optional ``health()`` method, plain or ``async``. The
 monitor polls every component on ``health.interval``, bounds each check by ``health.timeout``
 (a check that raises or hangs counts as unhealthy), keeps a short history of transitions and
-publishes ``system.health.changed`` for each one. After ``health.failure_threshold`` failed
-checks in a row a component is restarted through the lifecycle (stop, then start) with
-exponential backoff, at most ``health.max_restarts`` times; it is then left ``failed``. Its
-dependents are marked degraded meanwhile, never stopped.
+publishes ``system.health.changed`` for each one. Listeners (``add_listener``) get every
+component's record after each check: ``framework.supervisor`` acts on them; the monitor only
+observes.
 
 Settings are read at every round, so a reload of the ``health`` section takes effect at once.
 """
@@ -17,14 +16,14 @@ import asyncio
 import inspect
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from loguru import logger
 
-from framework.errors import ComponentStartError
+from framework.callbacks import call_maybe_async
 from framework.lifecycle import ACTIVE, ComponentState, Lifecycle
 from framework.types import Publish
 
@@ -44,13 +43,6 @@ class HealthStatus(StrEnum):
 
 
 _SEVERITY = {HealthStatus.HEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNHEALTHY: 2}
-# Someone (a reload, a restart) is building, starting or stopping it: not a failed check.
-_TRANSITIONAL = (
-    ComponentState.CREATED,
-    ComponentState.CONFIGURED,
-    ComponentState.STARTING,
-    ComponentState.STOPPING,
-)
 _ACCEPTED = "a HealthStatus, 'healthy'/'degraded'/'unhealthy', a bool, None, or a dict with 'status'"
 
 
@@ -85,6 +77,14 @@ class HealthReport:
             HealthStatus.UNHEALTHY, {"error": f"health() returned {value!r:.80}; expected {_ACCEPTED}"}
         )
 
+    @property
+    def reason(self) -> str | None:
+        """The ``error`` (else ``reason``) detail, if any: what a log line or probe names."""
+        for key in ("error", "reason"):
+            if key in self.details:
+                return str(self.details[key])
+        return None
+
 
 def unhealthy(error: str) -> HealthReport:
     return HealthReport(HealthStatus.UNHEALTHY, {"error": error})
@@ -92,42 +92,46 @@ def unhealthy(error: str) -> HealthReport:
 
 @dataclass(frozen=True, slots=True)
 class HealthSettings:
-    """The normalized ``health`` section."""
+    """The normalized ``health`` section: the monitor's keys, then the supervisor's."""
 
     enabled: bool = True
     interval: float = 5.0
     timeout: float = 2.0
+    history_size: int = 100
     failure_threshold: int = 3
     max_restarts: int = 5
     backoff: float = 1.0
     max_backoff: float = 60.0
     stable_after: float = 300.0
-    history_size: int = 100
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> HealthSettings:
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in section.items() if k in known})
 
-    def backoff_for(self, restarts: int) -> float:
-        """Delay before restart number ``restarts + 1``: backoff * 2**restarts, capped."""
-        return float(min(self.backoff * 2 ** min(restarts, 30), self.max_backoff))
-
 
 @dataclass(slots=True)
 class ComponentHealth:
-    """What the monitor knows about one component."""
+    """What is known about one component: its last check, and what a supervisor did about it.
+
+    The monitor writes the check (``status`` to ``duration``); ``failures`` to ``gave_up`` are
+    kept by whoever acts on the checks (``framework.supervisor``) and only shown here.
+    """
 
     name: str
     status: HealthStatus = HealthStatus.HEALTHY
     details: Mapping[str, Any] = field(default_factory=dict)
     checked_at: float | None = None
     duration: float | None = None
-    failures: int = 0  # failed checks in a row
+    failures: int = 0  # failed checks in a row that count toward a restart
     restarts: int = 0
     restarted_at: float | None = None
     restarting: bool = False
     gave_up: bool = False
+
+    @property
+    def reason(self) -> str | None:
+        return HealthReport(self.status, self.details).reason
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -173,8 +177,14 @@ class Probe:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Called with a component's record after each of its checks (after any change is published).
+HealthListener = Callable[[ComponentHealth], None]
+# Names what a component the lifecycle holds ``degraded`` waits for (shown as its reason).
+WaitsFor = Callable[[str], Collection[str]]
+
+
 class HealthMonitor:
-    """Polls component health, aggregates it, and restarts components that stay unhealthy.
+    """Polls component health, aggregates it and answers the probes; listeners act on it.
 
     ``settings`` returns the current ``health`` section; ``publish`` sends a system event
     without waiting (the app's bus). Everything else comes from the lifecycle.
@@ -197,13 +207,28 @@ class HealthMonitor:
         self.status = HealthStatus.HEALTHY
         self._history: deque[HealthChange] = deque(maxlen=100)
         self._task: asyncio.Task[None] | None = None
-        self._restarts: dict[str, asyncio.Task[None]] = {}
         self._checks: dict[str, asyncio.Task[Any]] = {}  # an async check still running (hung)
-        self._degraded_by: dict[str, set[str]] = {}  # dependent -> components it waits for
+        self._listeners: list[tuple[HealthListener, WaitsFor | None]] = []
         self._last_round: float | None = None
         self.rounds = 0
         self.log = logger.bind(component="health")
-        lifecycle.listeners.append(self._on_transition)
+
+    def add_listener(
+        self, listener: HealthListener, *, waits_for: WaitsFor | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` with each component's record after every check; returns the undo.
+
+        ``waits_for``, if given, names what a component held ``degraded`` waits for: its
+        health reason says so (whoever degraded it knows why; the monitor does not).
+        """
+        entry = (listener, waits_for)
+        self._listeners.append(entry)
+
+        def undo() -> None:
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+
+        return undo
 
     # settings and lifecycle of the monitor itself
 
@@ -228,14 +253,13 @@ class HealthMonitor:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="health-monitor")
 
     async def stop(self) -> None:
-        """Stop polling and cancel pending restarts; the lifecycle then stops the components."""
-        tasks = [t for t in (self._task, *self._restarts.values(), *self._checks.values()) if t]
+        """Stop polling and cancel checks still running; the lifecycle then stops the components."""
+        tasks = [t for t in (self._task, *self._checks.values()) if t]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
         self._task = None
-        self._restarts.clear()
         self._checks.clear()
 
     async def _run(self) -> None:
@@ -250,12 +274,12 @@ class HealthMonitor:
     # one round
 
     async def check(self) -> HealthStatus:
-        """Check every enabled component once, act on the results, return the app's status."""
+        """Check every enabled component once, tell the listeners, return the app's status."""
         settings = self.settings
         names = [n for n in self.lifecycle.graph.order if n in self.lifecycle.states]
         reports = await asyncio.gather(*(self._check(n, settings) for n in names))
         for name, (report, duration) in zip(names, reports, strict=True):
-            self._record(name, report, duration, settings)
+            self._record(name, report, duration)
         for gone in set(self.records) - set(names):  # removed by a reload
             del self.records[gone]
         self._aggregate()
@@ -270,15 +294,17 @@ class HealthMonitor:
             return HealthReport(HealthStatus.UNHEALTHY, {"state": state.value, "error": reason}), 0.0
         report = await self._call(name, self.lifecycle.instances.get(name), settings.timeout)
         if state is ComponentState.DEGRADED and report.status is HealthStatus.HEALTHY:
-            waits = sorted(self._degraded_by.get(name, ()))
+            waits = self._waits_for(name)
             reason = f"waits for {', '.join(waits)}" if waits else "degraded"
             report = HealthReport(HealthStatus.DEGRADED, {**report.details, "reason": reason})
         return report, time.monotonic() - started
 
+    def _waits_for(self, name: str) -> list[str]:
+        return sorted({w for _, waits_for in self._listeners if waits_for for w in waits_for(name)})
+
     def lifecycle_reason(self, name: str) -> str | None:
         """The reason recorded with the component's last lifecycle transition, if any."""
-        reasons: Mapping[str, str | None] = getattr(self.lifecycle, "reasons", {})
-        return reasons.get(name)
+        return self.lifecycle.reasons.get(name)
 
     async def _call(self, name: str, instance: Any, timeout: float) -> HealthReport:
         method = getattr(instance, "health", None)
@@ -291,16 +317,13 @@ class HealthMonitor:
             del self._checks[name]
         started = time.monotonic()
         try:
-            result = method()
-            if inspect.isawaitable(result):
-                task = self._checks[name] = asyncio.ensure_future(result)
-                task.add_done_callback(_consume)
-                done, _ = await asyncio.wait({task}, timeout=timeout)
-                if not done:
-                    task.cancel()  # kept in _checks: one that ignores cancel blocks the next calls
-                    return unhealthy(f"health() did not answer within {timeout:g} s (health.timeout)")
-                del self._checks[name]
-                result = task.result()
+            result = await call_maybe_async(self._begin, name, method, timeout=timeout)
+        except TimeoutError as exc:
+            task = self._checks.get(name)
+            if task is None or (task.done() and not task.cancelled() and task.exception() is exc):
+                return unhealthy(f"health() raised TimeoutError: {exc}")  # its own, not ours
+            task.cancel()  # kept in _checks: one that ignores cancel blocks the next calls
+            return unhealthy(f"health() did not answer within {timeout:g} s (health.timeout)")
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -308,6 +331,7 @@ class HealthMonitor:
             return unhealthy("health() was cancelled")
         except Exception as exc:
             return unhealthy(f"health() raised {type(exc).__name__}: {exc}")
+        self._checks.pop(name, None)
         elapsed = time.monotonic() - started
         if elapsed > timeout:
             return unhealthy(
@@ -316,33 +340,30 @@ class HealthMonitor:
             )
         return HealthReport.of(result)
 
-    def _record(self, name: str, report: HealthReport, duration: float, settings: HealthSettings) -> None:
+    def _begin(self, name: str, method: Callable[[], Any]) -> Any:
+        """Call ``health()``; an async one runs as a task kept until it ends, awaited through a shield.
+
+        On timeout only the shield is cancelled, so a check that ignores cancellation cannot
+        hold the round up, and (kept in ``_checks``) it is not called again while it hangs.
+        """
+        result = method()
+        if not inspect.isawaitable(result):
+            return result
+        task = self._checks[name] = asyncio.ensure_future(result)
+        task.add_done_callback(_consume)
+        return asyncio.shield(task)
+
+    def _record(self, name: str, report: HealthReport, duration: float) -> None:
         record = self.records.get(name)
         if record is None:
             record = self.records[name] = ComponentHealth(name)
         previous = record.status
         record.status, record.details = report.status, report.details
         record.checked_at, record.duration = time.time(), duration
-        if report.status is HealthStatus.UNHEALTHY:
-            state = self.lifecycle.states.get(name)
-            if not (record.restarting or record.gave_up or state in _TRANSITIONAL):
-                record.failures += 1
-        else:
-            record.failures = 0
-            if report.status is HealthStatus.HEALTHY:
-                self._recovered(name)
-            now = time.monotonic()
-            if record.restarts and record.restarted_at and now - record.restarted_at >= settings.stable_after:
-                record.restarts = 0
         if report.status is not previous:
-            self._changed("component", name, report.status, previous, _reason(report))
-        if (
-            record.failures >= settings.failure_threshold
-            and not record.restarting
-            and not record.gave_up
-            and self._dependencies_active(name)
-        ):
-            self._schedule_restart(record, settings)
+            self._changed("component", name, report.status, previous, report.reason)
+        for listener, _ in list(self._listeners):
+            listener(record)
 
     def _aggregate(self) -> None:
         worst = HealthStatus.HEALTHY
@@ -372,105 +393,11 @@ class HealthMonitor:
         if self._publish is not None:
             self._publish(HEALTH_CHANGED, change.as_dict())
 
-    # restarts
-
-    def _schedule_restart(self, record: ComponentHealth, settings: HealthSettings) -> None:
-        name = record.name
-        if record.restarts >= settings.max_restarts:
-            self._give_up(record, settings)
-            return
-        delay = settings.backoff_for(record.restarts)
-        record.restarts += 1
-        record.restarting = True
-        self.log.bind(
-            event="health.restart_scheduled",
-            subject=name,
-            attempt=record.restarts,
-            delay=delay,
-            max_restarts=settings.max_restarts,
-        ).warning(
-            f"{name} failed {record.failures} checks in a row; restart {record.restarts}"
-            f"/{settings.max_restarts} in {delay:g} s"
-        )
-        self._degrade_dependents(name)
-        task = asyncio.get_running_loop().create_task(self._restart(record, delay), name=f"restart-{name}")
-        self._restarts[name] = task
-
-    async def _restart(self, record: ComponentHealth, delay: float) -> None:
-        name = record.name
-        try:
-            await asyncio.sleep(delay)
-            self.log.bind(event="health.restarting", subject=name, attempt=record.restarts).info(
-                f"restarting {name}"
-            )
-            async with self.lifecycle.changing:  # never in the middle of a reload
-                await self.lifecycle.stop(name)
-                await self.lifecycle.start(name)
-        except ComponentStartError as exc:
-            self.log.bind(event="health.restart_failed", subject=name, attempt=record.restarts).warning(
-                str(exc)
-            )
-        else:
-            record.failures = 0
-            record.restarted_at = time.monotonic()
-            self.log.bind(event="health.restarted", subject=name, attempt=record.restarts).info(
-                f"{name} restarted"
-            )
-        finally:
-            record.restarting = False
-            self._restarts.pop(name, None)
-
-    def _give_up(self, record: ComponentHealth, settings: HealthSettings) -> None:
-        record.gave_up = True
-        reason = (
-            f"gave up after {record.restarts} restart(s) (health.max_restarts={settings.max_restarts});"
-            f" last: {_reason(HealthReport(record.status, record.details)) or 'unhealthy'}"
-        )
-        self.log.bind(event="health.gave_up", subject=record.name, restarts=record.restarts).error(
-            f"{record.name}: {reason}"
-        )
-        self._degrade_dependents(record.name)
-        task = asyncio.get_running_loop().create_task(self._fail(record.name, reason), name="health-fail")
-        self._restarts[record.name] = task
-
-    async def _fail(self, name: str, reason: str) -> None:
-        try:
-            await self.lifecycle.stop(name)
-            self.lifecycle.set_state(name, ComponentState.FAILED, reason)
-        finally:
-            self._restarts.pop(name, None)
-
-    def _degrade_dependents(self, name: str) -> None:
-        for dependent in self.lifecycle.graph.dependents(name):
-            self._degraded_by.setdefault(dependent, set()).add(name)
-            if self.lifecycle.states.get(dependent) is ComponentState.RUNNING:
-                self.lifecycle.set_state(
-                    dependent, ComponentState.DEGRADED, f"dependency '{name}' is unhealthy"
-                )
-
-    def _recovered(self, name: str) -> None:
-        for dependent, causes in list(self._degraded_by.items()):
-            causes.discard(name)
-            if causes:
-                continue
-            del self._degraded_by[dependent]
-            if self.lifecycle.states.get(dependent) is ComponentState.DEGRADED:
-                self.lifecycle.set_state(dependent, ComponentState.RUNNING, f"dependency '{name}' recovered")
-
-    def _on_transition(self, name: str, old: ComponentState, new: ComponentState, reason: str | None) -> None:
-        """A component started by someone else (a reload, say) gets a clean slate."""
-        record = self.records.get(name)
-        if new is ComponentState.RUNNING and record is not None and not record.restarting:
-            record.failures, record.gave_up = 0, False
-
     # probes and reports
 
     def _optional(self, name: str) -> bool:
         spec = self.lifecycle.specs.get(name)
         return bool(spec is not None and spec.optional)
-
-    def _dependencies_active(self, name: str) -> bool:
-        return all(self.lifecycle.states.get(d) in ACTIVE for d in self.lifecycle.graph.edges.get(name, ()))
 
     def readiness(self) -> Probe:
         """Ready when every enabled, non-optional component is running and not unhealthy."""
@@ -484,7 +411,7 @@ class HealthMonitor:
                 continue
             record = self.records.get(name)
             if record is not None and record.status is HealthStatus.UNHEALTHY:
-                reasons.append(f"{name} is unhealthy: {_reason(HealthReport(record.status, record.details))}")
+                reasons.append(f"{name} is unhealthy: {record.reason}")
         return Probe(not reasons, tuple(reasons), {"status": self.status.value})
 
     def liveness(self) -> Probe:
@@ -524,13 +451,6 @@ class HealthMonitor:
             },
             "history": [c.as_dict() for c in self.history(20)],
         }
-
-
-def _reason(report: HealthReport) -> str | None:
-    for key in ("error", "reason"):
-        if key in report.details:
-            return str(report.details[key])
-    return None
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

@@ -168,6 +168,47 @@ def test_transitions_are_published_and_kept_in_history() -> None:
     assert [c.status for c in monitor.history()] == [HealthStatus.DEGRADED, HealthStatus.DEGRADED]
 
 
+def test_listeners_get_every_record_until_undone() -> None:
+    """add_listener hands each component's record to the listener after every check; the undo stops it."""
+    heard: list[tuple[str, HealthStatus]] = []
+
+    async def scenario() -> None:
+        life = lifecycle({"a": Component(), "b": Component()})
+        await life.start_all()
+        monitor = HealthMonitor(life, lambda: SETTINGS)
+        undo = monitor.add_listener(lambda record: heard.append((record.name, record.status)))
+        await monitor.check()
+        await monitor.check()
+        undo()
+        undo()  # a second undo is harmless
+        await monitor.check()
+
+    asyncio.run(scenario())
+    assert heard == [("a", HealthStatus.HEALTHY), ("b", HealthStatus.HEALTHY)] * 2
+
+
+def test_a_timeout_raised_by_the_check_itself_is_not_taken_for_a_hang() -> None:
+    """A health() that raises TimeoutError is reported as raising it, plain or async."""
+
+    def plain() -> str:
+        raise TimeoutError("upstream slow")
+
+    async def asynchronous() -> str:
+        raise TimeoutError("upstream slow")
+
+    async def scenario() -> list[str]:
+        first, second = Component(), Component()
+        first.health, second.health = plain, asynchronous  # type: ignore[attr-defined]
+        life = lifecycle({"a": first, "b": second})
+        await life.start_all()
+        monitor = HealthMonitor(life, lambda: SETTINGS)
+        await monitor.check()
+        await monitor.check()
+        return [str(monitor.records[name].details["error"]) for name in ("a", "b")]
+
+    assert asyncio.run(scenario()) == ["health() raised TimeoutError: upstream slow"] * 2
+
+
 class ReloadingApp:
     """Just enough of an App for the reload endpoint."""
 
