@@ -8,6 +8,7 @@ what it uses (reload, health, resilience and the admin API wait until an app nee
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from framework.admin.server import AdminApi, PortInUseError
     from framework.app import App
     from framework.assembly import load_config
     from framework.component import ComponentSpec, Dependency
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
         TopicPermissionError,
     )
     from framework.health import HealthMonitor, HealthReport, HealthStatus
-    from framework.http import AdminApi, PortInUseError
     from framework.lifecycle import ComponentState
     from framework.reload.outcome import (
         ActionKind,
@@ -67,7 +67,7 @@ from framework._version import __version__
 # what a verb needs, and the CLI can set up loguru before anything imports it.
 _LAZY = {
     "ActionKind": ("framework.reload.outcome", "ActionKind"),
-    "AdminApi": ("framework.http", "AdminApi"),
+    "AdminApi": ("framework.admin.server", "AdminApi"),
     "App": ("framework.app", "App"),
     "BreakerState": ("framework.resilience", "BreakerState"),
     "BusClosedError": ("framework.events.errors", "BusClosedError"),
@@ -106,7 +106,7 @@ _LAZY = {
     "OrderConflictError": ("framework.errors", "OrderConflictError"),
     "Origin": ("framework.config.provenance", "Origin"),
     "PayloadValidationError": ("framework.events.errors", "PayloadValidationError"),
-    "PortInUseError": ("framework.http", "PortInUseError"),
+    "PortInUseError": ("framework.admin.server", "PortInUseError"),
     "Provenance": ("framework.config.provenance", "Provenance"),
     "Reload": ("framework.config.schema", "Reload"),
     "ReloadAction": ("framework.reload.outcome", "ReloadAction"),
