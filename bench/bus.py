@@ -42,7 +42,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 
 from framework.events.envelope import Envelope
 from framework.events.memory import MemoryBus
-from framework.events.redis import RedisBus
+from framework.events.redis.bus import RedisBus
 from framework.events.settings import Backend, BusSettings
 
 BATCH, ROUNDS = 1000, 150
@@ -268,7 +268,7 @@ async def _our_consume(bus: RedisBus) -> float:
     started = time.perf_counter()
     await bus.subscribe(TOPIC, handler, subscriber="consumer")  # the group already holds N
     await done.wait()
-    while bus._acks or bus._acking:  # count the acknowledgements too
+    while bus._acks.pending:  # count the acknowledgements too
         await asyncio.sleep(0)
     return REDIS_EVENTS / (time.perf_counter() - started)
 

@@ -7,199 +7,178 @@ what it uses (reload, health, resilience and the admin API wait until an app nee
 
 from typing import TYPE_CHECKING, Any
 
+# For type checkers and editors (`X as X` marks a re-export); a test keeps it equal to _PUBLIC.
 if TYPE_CHECKING:
-    from framework.admin.server import AdminApi, PortInUseError
-    from framework.app import App
-    from framework.assembly import load_config
-    from framework.component import ComponentSpec, Dependency
-    from framework.config.compose import ConfigSource
-    from framework.config.explain import explain
-    from framework.config.provenance import Layer, Origin, Provenance
-    from framework.config.schema import Reload
-    from framework.config.snapshot import FrozenDict, Snapshot
-    from framework.errors import (
-        ClassNotAllowedError,
-        ComponentImportError,
-        ComponentsError,
-        ComponentStartError,
-        CompositionError,
-        ConfigDirNotFoundError,
-        ConfigError,
-        ContractViolationError,
-        DependencyCycleError,
-        EnvOverrideError,
-        InterpolationError,
-        MissingDependencyError,
-        NotAComponentError,
-        OrderConflictError,
-        UnknownKeyError,
-        UnknownParameterError,
-        ValidationError,
-        VersionConflictError,
-    )
-    from framework.events.bus import DeadLetter, EventBus, ScopedBus, Subscription, create_bus
-    from framework.events.envelope import Envelope
-    from framework.events.errors import (
-        BusClosedError,
-        BusConnectionError,
-        EventSerializationError,
-        InvalidTopicError,
-        PayloadValidationError,
-        RequestTimeoutError,
-        TopicPermissionError,
-    )
-    from framework.health import HealthMonitor, HealthReport, HealthStatus
-    from framework.lifecycle import ComponentState
-    from framework.reload.outcome import (
-        ActionKind,
-        ConfigChange,
-        ReloadAction,
-        ReloadOutcome,
-        ReloadStatus,
-        ShadowedEdit,
-    )
-    from framework.resilience import BreakerState, CircuitBreaker, CircuitOpenError, Resilience
-    from framework.types import Component
+    from framework.admin.server import AdminApi as AdminApi
+    from framework.admin.server import BindError as BindError
+    from framework.admin.server import PortInUseError as PortInUseError
+    from framework.app import App as App
+    from framework.assembly import load_config as load_config
+    from framework.component import ComponentSpec as ComponentSpec
+    from framework.component import Dependency as Dependency
+    from framework.config.compose import ConfigSource as ConfigSource
+    from framework.config.explain import explain as explain
+    from framework.config.provenance import Layer as Layer
+    from framework.config.provenance import Origin as Origin
+    from framework.config.provenance import Provenance as Provenance
+    from framework.config.schema import Reload as Reload
+    from framework.config.snapshot import FrozenDict as FrozenDict
+    from framework.config.snapshot import Snapshot as Snapshot
+    from framework.errors import ClassNotAllowedError as ClassNotAllowedError
+    from framework.errors import ComponentImportError as ComponentImportError
+    from framework.errors import ComponentsError as ComponentsError
+    from framework.errors import ComponentStartError as ComponentStartError
+    from framework.errors import CompositionError as CompositionError
+    from framework.errors import ConfigDirNotFoundError as ConfigDirNotFoundError
+    from framework.errors import ConfigError as ConfigError
+    from framework.errors import ContractViolationError as ContractViolationError
+    from framework.errors import DependencyCycleError as DependencyCycleError
+    from framework.errors import EnvOverrideError as EnvOverrideError
+    from framework.errors import InterpolationError as InterpolationError
+    from framework.errors import MissingDependencyError as MissingDependencyError
+    from framework.errors import NotAComponentError as NotAComponentError
+    from framework.errors import OrderConflictError as OrderConflictError
+    from framework.errors import UnknownKeyError as UnknownKeyError
+    from framework.errors import UnknownParameterError as UnknownParameterError
+    from framework.errors import ValidationError as ValidationError
+    from framework.errors import VersionConflictError as VersionConflictError
+    from framework.events.bus import EventBus as EventBus
+    from framework.events.bus import ScopedBus as ScopedBus
+    from framework.events.envelope import Envelope as Envelope
+    from framework.events.errors import BusClosedError as BusClosedError
+    from framework.events.errors import BusConnectionError as BusConnectionError
+    from framework.events.errors import DeadLetterNotFoundError as DeadLetterNotFoundError
+    from framework.events.errors import DuplicateSubscriberError as DuplicateSubscriberError
+    from framework.events.errors import EventDecodeError as EventDecodeError
+    from framework.events.errors import EventSerializationError as EventSerializationError
+    from framework.events.errors import HandlerTimeoutError as HandlerTimeoutError
+    from framework.events.errors import InvalidTopicError as InvalidTopicError
+    from framework.events.errors import MissingSigningKeyError as MissingSigningKeyError
+    from framework.events.errors import PayloadValidationError as PayloadValidationError
+    from framework.events.errors import ReplayError as ReplayError
+    from framework.events.errors import RequestTimeoutError as RequestTimeoutError
+    from framework.events.errors import StreamError as StreamError
+    from framework.events.errors import TopicPermissionError as TopicPermissionError
+    from framework.events.factory import create_bus as create_bus
+    from framework.events.records import DeadLetter as DeadLetter
+    from framework.events.records import Subscription as Subscription
+    from framework.health import HealthMonitor as HealthMonitor
+    from framework.health import HealthReport as HealthReport
+    from framework.health import HealthStatus as HealthStatus
+    from framework.lifecycle import ComponentState as ComponentState
+    from framework.reload.outcome import ActionKind as ActionKind
+    from framework.reload.outcome import ConfigChange as ConfigChange
+    from framework.reload.outcome import ReloadAction as ReloadAction
+    from framework.reload.outcome import ReloadOutcome as ReloadOutcome
+    from framework.reload.outcome import ReloadStatus as ReloadStatus
+    from framework.reload.outcome import ShadowedEdit as ShadowedEdit
+    from framework.resilience import BreakerState as BreakerState
+    from framework.resilience import CircuitBreaker as CircuitBreaker
+    from framework.resilience import CircuitOpenError as CircuitOpenError
+    from framework.resilience import Resilience as Resilience
+    from framework.types import Component as Component
 
-from framework._version import __version__
+from framework._version import __version__ as __version__
 
-# Public name -> (module, name there). Each loads on first use: `integrate` pays only for
-# what a verb needs, and the CLI can set up loguru before anything imports it.
-_LAZY = {
-    "ActionKind": ("framework.reload.outcome", "ActionKind"),
-    "AdminApi": ("framework.admin.server", "AdminApi"),
-    "App": ("framework.app", "App"),
-    "BreakerState": ("framework.resilience", "BreakerState"),
-    "BusClosedError": ("framework.events.errors", "BusClosedError"),
-    "BusConnectionError": ("framework.events.errors", "BusConnectionError"),
-    "CircuitBreaker": ("framework.resilience", "CircuitBreaker"),
-    "CircuitOpenError": ("framework.resilience", "CircuitOpenError"),
-    "ClassNotAllowedError": ("framework.errors", "ClassNotAllowedError"),
-    "Component": ("framework.types", "Component"),
-    "ComponentImportError": ("framework.errors", "ComponentImportError"),
-    "ComponentSpec": ("framework.component", "ComponentSpec"),
-    "ComponentStartError": ("framework.errors", "ComponentStartError"),
-    "ComponentState": ("framework.lifecycle", "ComponentState"),
-    "ComponentsError": ("framework.errors", "ComponentsError"),
-    "CompositionError": ("framework.errors", "CompositionError"),
-    "ConfigChange": ("framework.reload.outcome", "ConfigChange"),
-    "ConfigDirNotFoundError": ("framework.errors", "ConfigDirNotFoundError"),
-    "ConfigError": ("framework.errors", "ConfigError"),
-    "ConfigSource": ("framework.config.compose", "ConfigSource"),
-    "ContractViolationError": ("framework.errors", "ContractViolationError"),
-    "DeadLetter": ("framework.events.bus", "DeadLetter"),
-    "Dependency": ("framework.component", "Dependency"),
-    "DependencyCycleError": ("framework.errors", "DependencyCycleError"),
-    "EnvOverrideError": ("framework.errors", "EnvOverrideError"),
-    "Envelope": ("framework.events.envelope", "Envelope"),
-    "EventBus": ("framework.events.bus", "EventBus"),
-    "EventSerializationError": ("framework.events.errors", "EventSerializationError"),
-    "FrozenDict": ("framework.config.snapshot", "FrozenDict"),
-    "HealthMonitor": ("framework.health", "HealthMonitor"),
-    "HealthReport": ("framework.health", "HealthReport"),
-    "HealthStatus": ("framework.health", "HealthStatus"),
-    "InterpolationError": ("framework.errors", "InterpolationError"),
-    "InvalidTopicError": ("framework.events.errors", "InvalidTopicError"),
-    "Layer": ("framework.config.provenance", "Layer"),
-    "MissingDependencyError": ("framework.errors", "MissingDependencyError"),
-    "NotAComponentError": ("framework.errors", "NotAComponentError"),
-    "OrderConflictError": ("framework.errors", "OrderConflictError"),
-    "Origin": ("framework.config.provenance", "Origin"),
-    "PayloadValidationError": ("framework.events.errors", "PayloadValidationError"),
-    "PortInUseError": ("framework.admin.server", "PortInUseError"),
-    "Provenance": ("framework.config.provenance", "Provenance"),
-    "Reload": ("framework.config.schema", "Reload"),
-    "ReloadAction": ("framework.reload.outcome", "ReloadAction"),
-    "ReloadOutcome": ("framework.reload.outcome", "ReloadOutcome"),
-    "ReloadStatus": ("framework.reload.outcome", "ReloadStatus"),
-    "RequestTimeoutError": ("framework.events.errors", "RequestTimeoutError"),
-    "Resilience": ("framework.resilience", "Resilience"),
-    "ScopedBus": ("framework.events.bus", "ScopedBus"),
-    "ShadowedEdit": ("framework.reload.outcome", "ShadowedEdit"),
-    "Snapshot": ("framework.config.snapshot", "Snapshot"),
-    "Subscription": ("framework.events.bus", "Subscription"),
-    "TopicPermissionError": ("framework.events.errors", "TopicPermissionError"),
-    "UnknownKeyError": ("framework.errors", "UnknownKeyError"),
-    "UnknownParameterError": ("framework.errors", "UnknownParameterError"),
-    "ValidationError": ("framework.errors", "ValidationError"),
-    "VersionConflictError": ("framework.errors", "VersionConflictError"),
-    "create_bus": ("framework.events.bus", "create_bus"),
-    "explain": ("framework.config.explain", "explain"),
-    "load_config": ("framework.assembly", "load_config"),
+# The public API, written once: defining module -> the names users import from `framework`.
+# Each name loads its module on first use: `integrate` pays only for what a verb needs, and the
+# CLI can set up loguru before anything imports it.
+_PUBLIC: dict[str, tuple[str, ...]] = {
+    "framework.admin.server": (
+        "AdminApi",
+        "BindError",
+        "PortInUseError",
+    ),
+    "framework.app": ("App",),
+    "framework.assembly": ("load_config",),
+    "framework.component": (
+        "ComponentSpec",
+        "Dependency",
+    ),
+    "framework.config.compose": ("ConfigSource",),
+    "framework.config.explain": ("explain",),
+    "framework.config.provenance": (
+        "Layer",
+        "Origin",
+        "Provenance",
+    ),
+    "framework.config.schema": ("Reload",),
+    "framework.config.snapshot": (
+        "FrozenDict",
+        "Snapshot",
+    ),
+    "framework.errors": (
+        "ClassNotAllowedError",
+        "ComponentImportError",
+        "ComponentStartError",
+        "ComponentsError",
+        "CompositionError",
+        "ConfigDirNotFoundError",
+        "ConfigError",
+        "ContractViolationError",
+        "DependencyCycleError",
+        "EnvOverrideError",
+        "InterpolationError",
+        "MissingDependencyError",
+        "NotAComponentError",
+        "OrderConflictError",
+        "UnknownKeyError",
+        "UnknownParameterError",
+        "ValidationError",
+        "VersionConflictError",
+    ),
+    "framework.events.bus": ("EventBus", "ScopedBus"),
+    "framework.events.envelope": ("Envelope",),
+    "framework.events.errors": (
+        "BusClosedError",
+        "BusConnectionError",
+        "DeadLetterNotFoundError",
+        "DuplicateSubscriberError",
+        "EventDecodeError",
+        "EventSerializationError",
+        "HandlerTimeoutError",
+        "InvalidTopicError",
+        "MissingSigningKeyError",
+        "PayloadValidationError",
+        "ReplayError",
+        "RequestTimeoutError",
+        "StreamError",
+        "TopicPermissionError",
+    ),
+    "framework.events.factory": ("create_bus",),
+    "framework.events.records": ("DeadLetter", "Subscription"),
+    "framework.health": (
+        "HealthMonitor",
+        "HealthReport",
+        "HealthStatus",
+    ),
+    "framework.lifecycle": ("ComponentState",),
+    "framework.reload.outcome": (
+        "ActionKind",
+        "ConfigChange",
+        "ReloadAction",
+        "ReloadOutcome",
+        "ReloadStatus",
+        "ShadowedEdit",
+    ),
+    "framework.resilience": (
+        "BreakerState",
+        "CircuitBreaker",
+        "CircuitOpenError",
+        "Resilience",
+    ),
+    "framework.types": ("Component",),
 }
+_LAZY = {name: module for module, names in _PUBLIC.items() for name in names}
+
+__all__ = sorted([*_LAZY, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        module, attribute = _LAZY[name]
-        value = getattr(importlib.import_module(module), attribute)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module 'framework' has no attribute '{name}'")
-
-
-__all__ = [
-    "ActionKind",
-    "AdminApi",
-    "App",
-    "BreakerState",
-    "BusClosedError",
-    "BusConnectionError",
-    "CircuitBreaker",
-    "CircuitOpenError",
-    "ClassNotAllowedError",
-    "Component",
-    "ComponentImportError",
-    "ComponentSpec",
-    "ComponentStartError",
-    "ComponentState",
-    "ComponentsError",
-    "CompositionError",
-    "ConfigChange",
-    "ConfigDirNotFoundError",
-    "ConfigError",
-    "ConfigSource",
-    "ContractViolationError",
-    "DeadLetter",
-    "Dependency",
-    "DependencyCycleError",
-    "EnvOverrideError",
-    "Envelope",
-    "EventBus",
-    "EventSerializationError",
-    "FrozenDict",
-    "HealthMonitor",
-    "HealthReport",
-    "HealthStatus",
-    "InterpolationError",
-    "InvalidTopicError",
-    "Layer",
-    "MissingDependencyError",
-    "NotAComponentError",
-    "OrderConflictError",
-    "Origin",
-    "PayloadValidationError",
-    "PortInUseError",
-    "Provenance",
-    "Reload",
-    "ReloadAction",
-    "ReloadOutcome",
-    "ReloadStatus",
-    "RequestTimeoutError",
-    "Resilience",
-    "ScopedBus",
-    "ShadowedEdit",
-    "Snapshot",
-    "Subscription",
-    "TopicPermissionError",
-    "UnknownKeyError",
-    "UnknownParameterError",
-    "ValidationError",
-    "VersionConflictError",
-    "__version__",
-    "create_bus",
-    "explain",
-    "load_config",
-]

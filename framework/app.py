@@ -24,7 +24,8 @@ from framework.config.plain import thaw
 from framework.config.snapshot import FrozenDict, Snapshot
 from framework.config.watch import content_hash
 from framework.container import Providers, ServiceFactory, build_container
-from framework.events.bus import EventBus, ScopedBus, create_bus
+from framework.events.bus import EventBus, ScopedBus
+from framework.events.factory import create_bus
 from framework.events.settings import BusSettings
 from framework.lifecycle import ComponentState, Lifecycle
 from framework.logging import configure as configure_logging

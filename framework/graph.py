@@ -95,7 +95,9 @@ def _version_problems(
 
     version = versions.get(dep)
     try:
-        ok = version is not None and Version(version) in SpecifierSet(constraint)
+        # An installed version is checked as found, pre-release or not (as pkg_resources did);
+        # left to packaging's default, packaging < 26 (which we allow) refuses them.
+        ok = version is not None and SpecifierSet(constraint).contains(Version(version), prereleases=True)
     except InvalidVersion:
         ok = False
     if ok:

@@ -12,7 +12,7 @@ from typing import Any
 from framework._version import __version__
 from framework.admin.types import AdminView
 from framework.config.explain import provenance_rows
-from framework.events.bus import DeadLetter
+from framework.events.records import DeadLetter
 from framework.health import Probe
 from framework.lifecycle import ComponentState
 from framework.reload.outcome import ReloadOutcome

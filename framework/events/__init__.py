@@ -1,72 +1,11 @@
 """The event bus: envelope, topic matching, in-memory and Redis Streams backends.
 
-Build one from the ``event_bus`` config section with ``create_bus(section)``, then
+Build one from the ``event_bus`` config section with ``factory.create_bus(section)``, then
 ``async with bus: ...``; components get ``bus.scoped(name, publishes=..., subscribes=...)``.
-The Redis backend (``framework.events.redis.RedisBus``) is imported only when configured.
+The Redis backend (``framework.events.redis``) is imported only when configured.
+
+Modules, lowest first: ``errors``, ``topics``, ``settings``, ``envelope``, ``records`` (what the
+bus hands out), ``bus`` (the ``EventBus`` contract and ``ScopedBus``), ``delivery`` (mailbox and
+worker), ``core`` (what backends share), ``memory`` and ``redis`` (the backends), ``factory``.
+Import each name from the module that defines it; the public ones are in ``framework``.
 """
-
-from framework.events.bus import (
-    BusStatistics,
-    DeadLetter,
-    DeadLetterReason,
-    EventBus,
-    Filter,
-    Handler,
-    ScopedBus,
-    Subscription,
-    SubscriptionInfo,
-    create_bus,
-)
-from framework.events.envelope import Envelope
-from framework.events.errors import (
-    BusClosedError,
-    BusConnectionError,
-    DeadLetterNotFoundError,
-    DuplicateSubscriberError,
-    EventDecodeError,
-    EventSerializationError,
-    HandlerTimeoutError,
-    InvalidTopicError,
-    MissingSigningKeyError,
-    PayloadValidationError,
-    ReplayError,
-    RequestTimeoutError,
-    StreamError,
-    TopicPermissionError,
-)
-from framework.events.memory import MemoryBus
-from framework.events.settings import EVENT_BUS_SCHEMA, Backend, BusSettings, Overflow, RedisSettings
-
-__all__ = [
-    "EVENT_BUS_SCHEMA",
-    "Backend",
-    "BusClosedError",
-    "BusConnectionError",
-    "BusSettings",
-    "BusStatistics",
-    "DeadLetter",
-    "DeadLetterNotFoundError",
-    "DeadLetterReason",
-    "DuplicateSubscriberError",
-    "Envelope",
-    "EventBus",
-    "EventDecodeError",
-    "EventSerializationError",
-    "Filter",
-    "Handler",
-    "HandlerTimeoutError",
-    "InvalidTopicError",
-    "MemoryBus",
-    "MissingSigningKeyError",
-    "Overflow",
-    "PayloadValidationError",
-    "RedisSettings",
-    "ReplayError",
-    "RequestTimeoutError",
-    "ScopedBus",
-    "StreamError",
-    "Subscription",
-    "SubscriptionInfo",
-    "TopicPermissionError",
-    "create_bus",
-]

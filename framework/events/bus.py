@@ -1,108 +1,30 @@
-"""The event bus contract, the records it hands out, a component's scoped view, and the factory.
+"""The event bus contract and a component's scoped view of it.
 
-Backends (``memory``, ``redis``) implement ``EventBus``; ``create_bus`` builds the one the
-``event_bus`` config section names.
+Backends (``memory``, ``redis``) implement ``EventBus``; the records it hands out live in
+``records``, and ``factory.create_bus`` builds the backend the ``event_bus`` section names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from framework.events.envelope import DEFAULT_PRIORITY, Envelope
-from framework.events.errors import MissingSigningKeyError, TopicPermissionError
-from framework.events.settings import Backend, BusSettings, Overflow
+from framework.events.errors import TopicPermissionError
+from framework.events.records import (
+    BusStatistics,
+    DeadLetter,
+    Filter,
+    Handler,
+    Subscription,
+    SubscriptionInfo,
+)
+from framework.events.settings import BusSettings, Overflow
 from framework.events.topics import covers, matches, validate_pattern
 
 if TYPE_CHECKING:
     from framework.config.schema import Schema
-
-Handler = Callable[[Envelope], Awaitable[None] | None]
-"""A subscriber: sync or async, given each matching envelope."""
-Filter = Callable[[Envelope], bool]
-"""A predicate run before delivery: False skips the event for that subscription."""
-
-
-class DeadLetterReason(StrEnum):
-    """Why an event was set aside instead of delivered."""
-
-    HANDLER_FAILED = "handler_failed"  # raised or timed out on every attempt
-    QUEUE_FULL = "queue_full"  # overflow policy dead_letter
-    FILTER_FAILED = "filter_failed"  # the subscription's filter raised
-    MAX_DELIVERIES = "max_deliveries"  # redis: redelivered too often (consumers died)
-    BAD_SIGNATURE = "bad_signature"  # redis: HMAC does not match (forged or wrong key)
-    UNSIGNED = "unsigned"  # redis: entry has no signature
-    UNDECODABLE = "undecodable"  # redis: not an envelope (a foreign producer)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An event (or a foreign entry) that was not delivered to one subscriber, and why."""
-
-    id: str
-    subscriber: str
-    reason: DeadLetterReason
-    error: str
-    envelope: Envelope | None  # None when the entry was not a valid, signed envelope
-    time: float
-    raw: Mapping[str, str] | None = None  # a foreign entry's fields (truncated), for diagnosis
-
-    @property
-    def replayable(self) -> bool:
-        """Whether ``replay_dead_letter`` can deliver it again (foreign entries cannot)."""
-        return self.envelope is not None
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionInfo:
-    """One live subscription, as ``subscriptions()`` reports it."""
-
-    pattern: str
-    subscriber: str
-    queue_depth: int
-    overflow: Overflow
-
-
-@dataclass(frozen=True, slots=True)
-class BusStatistics:
-    """Counters since start, and current queue depths per subscriber."""
-
-    published: int = 0
-    delivered: int = 0
-    failed: int = 0  # failed handler attempts, timeouts included
-    dead_lettered: int = 0
-    dropped: int = 0  # overflow drop_oldest, cancelled or stopped with events queued
-    queue_depths: Mapping[str, int] = field(default_factory=dict)
-
-
-class Subscription:
-    """The undo handle ``subscribe`` returns: ``sub.cancel()`` or ``sub()`` unsubscribes."""
-
-    __slots__ = ("pattern", "subscriber", "_undo", "_active")
-
-    def __init__(self, pattern: str, subscriber: str, undo: Callable[[], None]) -> None:
-        self.pattern, self.subscriber = pattern, subscriber
-        self._undo, self._active = undo, True
-
-    @property
-    def active(self) -> bool:
-        """False once cancelled (or the bus stopped)."""
-        return self._active
-
-    def cancel(self) -> None:
-        """Stop delivering; events still queued for this subscription are dropped. Idempotent."""
-        if self._active:
-            self._active = False
-            self._undo()
-
-    __call__ = cancel
-
-    def __repr__(self) -> str:
-        state = "active" if self._active else "cancelled"
-        return f"Subscription({self.pattern!r}, subscriber={self.subscriber!r}, {state})"
 
 
 class EventBus(Protocol):
@@ -257,29 +179,3 @@ class ScopedBus:
             f"ScopedBus({self.component!r}, publishes={self.publishes}, "
             f"subscribes={self.subscribes})"
         )
-
-
-def create_bus(
-    settings: Mapping[str, Any] | BusSettings | None = None,
-    *,
-    schemas: Mapping[str, Schema] | None = None,
-) -> EventBus:
-    """Build the backend an ``event_bus`` section (raw or normalized) names; start it yourself.
-
-    ``schemas`` maps event types to Cerberus payload schemas checked at publish.
-    """
-    if not isinstance(settings, BusSettings):
-        settings = BusSettings.from_config(settings)
-    if settings.backend is Backend.REDIS:
-        if not settings.redis.signing_key:
-            raise MissingSigningKeyError(
-                "event_bus.redis.signing_key is required when event_bus.backend is 'redis': "
-                "every event is signed with HMAC-SHA256; set a random string of 16+ characters "
-                "(from the environment, not the YAML)"
-            )
-        from framework.events.redis import RedisBus  # imported late: redis is only needed here
-
-        return RedisBus(settings, schemas=schemas)
-    from framework.events.memory import MemoryBus
-
-    return MemoryBus(settings, schemas=schemas)

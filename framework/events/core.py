@@ -16,16 +16,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
 from framework.config.schema import Schema, check_schema, normalize
-from framework.events.bus import (
-    BusStatistics,
-    DeadLetter,
-    DeadLetterReason,
-    Filter,
-    Handler,
-    ScopedBus,
-    Subscription,
-    SubscriptionInfo,
-)
+from framework.events.bus import ScopedBus
 from framework.events.delivery import Counters, Options, Worker
 from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_priority, new_id
 from framework.events.errors import (
@@ -34,6 +25,15 @@ from framework.events.errors import (
     PayloadValidationError,
     ReplayError,
     RequestTimeoutError,
+)
+from framework.events.records import (
+    BusStatistics,
+    DeadLetter,
+    DeadLetterReason,
+    Filter,
+    Handler,
+    Subscription,
+    SubscriptionInfo,
 )
 from framework.events.settings import BusSettings, Overflow
 from framework.events.topics import validate_pattern, validate_topic

@@ -14,9 +14,9 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import CoroutineType
 from typing import Any
 
-from framework.events.bus import DeadLetterReason, Filter, Handler, Subscription
 from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
 from framework.events.errors import HandlerTimeoutError
+from framework.events.records import DeadLetterReason, Filter, Handler, Subscription
 from framework.events.settings import BusSettings, Overflow
 
 _YIELD_EVERY = 256  # a burst of sync handlers must not starve the event loop
@@ -228,7 +228,7 @@ class Worker:
             try:
                 result = handler(envelope)
                 if result is not None and (type(result) is CoroutineType or _awaitable(result)):
-                    await self._bounded(result)
+                    await self._await_within_timeout(result)
             except Exception as exc:
                 await self._recover(envelope, exc)
             except asyncio.CancelledError as exc:
@@ -240,7 +240,7 @@ class Worker:
                 if self.on_success is not None:
                     self.on_success(envelope)
 
-    async def _bounded(self, awaitable: Any) -> None:
+    async def _await_within_timeout(self, awaitable: Any) -> None:
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + self.options.timeout
         self._busy = True
@@ -286,7 +286,7 @@ class Worker:
         try:
             result = self.handler(envelope)
             if result is not None and _awaitable(result):
-                await self._bounded(result)
+                await self._await_within_timeout(result)
         except Exception as exc:
             return exc
         except asyncio.CancelledError as exc:

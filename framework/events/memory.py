@@ -14,7 +14,6 @@ from types import MappingProxyType
 from typing import Any
 
 from framework.config.schema import Schema
-from framework.events.bus import DeadLetter, DeadLetterReason, Filter
 from framework.events.core import BusCore
 from framework.events.delivery import Mailbox, Worker
 from framework.events.envelope import (
@@ -26,6 +25,7 @@ from framework.events.envelope import (
     new_id,
 )
 from framework.events.errors import DeadLetterNotFoundError, ReplayError
+from framework.events.records import DeadLetter, DeadLetterReason, Filter
 from framework.events.settings import BusSettings, Overflow
 from framework.events.topics import TopicIndex, matches
 

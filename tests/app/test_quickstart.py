@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -25,6 +27,7 @@ def test_readme_has_exactly_two_quick_start_commands() -> None:
     assert "python -m pytest" in (REPO / ".ci" / "run").read_text().split("\n")[-2]
 
 
+@pytest.mark.timeout(900)  # two fresh virtualenvs: pip alone can take minutes on a busy machine
 def test_quick_start_commands_run_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     """Both commands succeed in a clean checkout: the app trades, the tests pass."""
     tracked = subprocess.run(

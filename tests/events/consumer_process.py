@@ -15,7 +15,7 @@ import sys
 import redis.asyncio as aioredis
 
 from framework.events.envelope import Envelope
-from framework.events.redis import RedisBus
+from framework.events.redis.bus import RedisBus
 from framework.events.settings import Backend, BusSettings
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from framework.events.bus import DeadLetterReason, ScopedBus, Subscription
+from framework.events.bus import ScopedBus
 from framework.events.envelope import Envelope
 from framework.events.errors import (
     BusClosedError,
@@ -22,6 +22,7 @@ from framework.events.errors import (
     TopicPermissionError,
 )
 from framework.events.memory import MemoryBus
+from framework.events.records import DeadLetterReason, Subscription
 from framework.events.settings import BusSettings, Overflow
 from tests.events.conftest import run, until
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import redis
 
-from framework.events.bus import DeadLetterReason, create_bus
 from framework.events.envelope import Envelope
 from framework.events.errors import (
     BusConnectionError,
@@ -19,7 +18,11 @@ from framework.events.errors import (
     EventSerializationError,
     PayloadValidationError,
 )
-from framework.events.redis import RedisBus, Signer
+from framework.events.factory import create_bus
+from framework.events.records import DeadLetterReason
+from framework.events.redis.bus import RedisBus
+from framework.events.redis.scripts import unpack
+from framework.events.redis.signing import Signer
 from framework.events.settings import BusSettings
 from tests.events.conftest import SIGNING_KEY, run, until
 
@@ -459,6 +462,13 @@ def test_signer_matches_the_standard_hmac_for_any_key_length() -> None:
             assert signer.verify(payload, expected) and not signer.verify(payload, expected[::-1])
 
 
+def test_unpack_splits_a_packed_read_reply_into_entries() -> None:
+    """READ_LUA's packed string yields each entry's id and value; a foreign entry has no value."""
+    packed = b"1-0 3 abc" + b"1-1 -1 " + b"2-0 5 a b c" + b"2-1 0 "
+    assert list(unpack(packed)) == [("1-0", b"abc"), ("1-1", None), ("2-0", b"a b c"), ("2-1", b"")]
+    assert list(unpack(b"")) == []
+
+
 def test_a_backlog_read_in_batches_keeps_order_checks_and_acks(
     redis_settings: Settings, raw_redis: redis.Redis, prefix: str
 ) -> None:
@@ -480,7 +490,7 @@ def test_a_backlog_read_in_batches_keeps_order_checks_and_acks(
                 if i == 19:
                     raw_redis.xadd(stream, {b"e": b"00" * 32 + b'{"id":"x","type":"jobs.run","time":1}'})
                 if i == 24:  # a signed envelope with an extra field is still an event
-                    signed = bus._signed(Envelope("jobs.run", "extra"))  # type: ignore[attr-defined]
+                    signed = Signer(SIGNING_KEY).seal(Envelope("jobs.run", "extra"))
                     raw_redis.xadd(stream, {b"e": signed, b"x": b"1"})
             await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="w")
             await until(lambda: len(got) == 31 and bus.statistics().dead_lettered == 3)

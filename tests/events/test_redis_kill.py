@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from framework.events.redis import RedisBus
+from framework.events.redis.bus import RedisBus
 from framework.events.settings import BusSettings
 from tests.events.conftest import SIGNING_KEY, run
 

@@ -9,10 +9,10 @@ import pytest
 
 from framework.config.schema import Reload, Validator, reload_policies, secret_paths, walk_rules
 from framework.errors import ConfigError, ValidationError
-from framework.events.bus import create_bus
 from framework.events.errors import MissingSigningKeyError
+from framework.events.factory import create_bus
 from framework.events.memory import MemoryBus
-from framework.events.redis import RedisBus
+from framework.events.redis.bus import RedisBus
 from framework.events.settings import (
     EVENT_BUS_SCHEMA,
     Backend,

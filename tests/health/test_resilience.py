@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from framework.events.bus import create_bus
+from framework.events.factory import create_bus
 from framework.resilience import BreakerState, CircuitOpenError, Resilience
 
 

@@ -1,0 +1,98 @@
+"""The records the event bus hands out: handler aliases, dead letters, statistics, subscriptions.
+
+Plain values and the ``Subscription`` undo handle, shared by the contract (``bus``), the
+delivery machinery and every backend; below them all, it needs only the envelope and settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from framework.events.envelope import Envelope
+from framework.events.settings import Overflow
+
+Handler = Callable[[Envelope], Awaitable[None] | None]
+"""A subscriber: sync or async, given each matching envelope."""
+Filter = Callable[[Envelope], bool]
+"""A predicate run before delivery: False skips the event for that subscription."""
+
+
+class DeadLetterReason(StrEnum):
+    """Why an event was set aside instead of delivered."""
+
+    HANDLER_FAILED = "handler_failed"  # raised or timed out on every attempt
+    QUEUE_FULL = "queue_full"  # overflow policy dead_letter
+    FILTER_FAILED = "filter_failed"  # the subscription's filter raised
+    MAX_DELIVERIES = "max_deliveries"  # redis: redelivered too often (consumers died)
+    BAD_SIGNATURE = "bad_signature"  # redis: HMAC does not match (forged or wrong key)
+    UNSIGNED = "unsigned"  # redis: entry has no signature
+    UNDECODABLE = "undecodable"  # redis: not an envelope (a foreign producer)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event (or a foreign entry) that was not delivered to one subscriber, and why."""
+
+    id: str
+    subscriber: str
+    reason: DeadLetterReason
+    error: str
+    envelope: Envelope | None  # None when the entry was not a valid, signed envelope
+    time: float
+    raw: Mapping[str, str] | None = None  # a foreign entry's fields (truncated), for diagnosis
+
+    @property
+    def replayable(self) -> bool:
+        """Whether ``replay_dead_letter`` can deliver it again (foreign entries cannot)."""
+        return self.envelope is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionInfo:
+    """One live subscription, as ``subscriptions()`` reports it."""
+
+    pattern: str
+    subscriber: str
+    queue_depth: int
+    overflow: Overflow
+
+
+@dataclass(frozen=True, slots=True)
+class BusStatistics:
+    """Counters since start, and current queue depths per subscriber."""
+
+    published: int = 0
+    delivered: int = 0
+    failed: int = 0  # failed handler attempts, timeouts included
+    dead_lettered: int = 0
+    dropped: int = 0  # overflow drop_oldest, cancelled or stopped with events queued
+    queue_depths: Mapping[str, int] = field(default_factory=dict)
+
+
+class Subscription:
+    """The undo handle ``subscribe`` returns: ``sub.cancel()`` or ``sub()`` unsubscribes."""
+
+    __slots__ = ("pattern", "subscriber", "_undo", "_active")
+
+    def __init__(self, pattern: str, subscriber: str, undo: Callable[[], None]) -> None:
+        self.pattern, self.subscriber = pattern, subscriber
+        self._undo, self._active = undo, True
+
+    @property
+    def active(self) -> bool:
+        """False once cancelled (or the bus stopped)."""
+        return self._active
+
+    def cancel(self) -> None:
+        """Stop delivering; events still queued for this subscription are dropped. Idempotent."""
+        if self._active:
+            self._active = False
+            self._undo()
+
+    __call__ = cancel
+
+    def __repr__(self) -> str:
+        state = "active" if self._active else "cancelled"
+        return f"Subscription({self.pattern!r}, subscriber={self.subscriber!r}, {state})"

@@ -1,0 +1,252 @@
+"""``RedisBus``: the shared bus core routed over Redis Streams.
+
+The bus puts the backend's parts together: it signs what it publishes and hands it to the
+outbox, gives each subscription a stream reader, and keeps the dead-letter and reply streams.
+The parts share the bus's ``Connection``; none of them imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from loguru import logger
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from framework.config.schema import Schema
+from framework.events.core import BusCore
+from framework.events.delivery import Worker
+from framework.events.envelope import DEFAULT_PRIORITY, Envelope
+from framework.events.errors import (
+    DuplicateSubscriberError,
+    MissingSigningKeyError,
+    ReplayError,
+    StreamError,
+)
+from framework.events.records import DeadLetter, DeadLetterReason
+from framework.events.redis.acks import Acknowledger
+from framework.events.redis.connection import CONNECTION_ERRORS, Connection, safe_url
+from framework.events.redis.deadletters import DeadLetterStream
+from framework.events.redis.outbox import Outbox
+from framework.events.redis.reader import StreamReader
+from framework.events.redis.replies import ReplyChannel
+from framework.events.redis.signing import Signer
+from framework.events.settings import BusSettings
+from framework.events.topics import overlaps
+
+log = logger.bind(component="event_bus")
+
+
+class RedisBus(BusCore):
+    """The event bus over Redis Streams; same API and semantics as ``MemoryBus``, plus:
+
+    - delivery is at least once: a consumer that dies mid-handler has its entries redelivered;
+    - ``overflow`` does not apply (a stream is the buffer; MAXLEN trims its oldest entries);
+    - priority orders the events one read brings in, not a stream;
+    - ``history()`` lists the events this process published; dead letters live in a stream.
+    """
+
+    def __init__(
+        self, settings: BusSettings | None = None, *, schemas: Mapping[str, Schema] | None = None
+    ) -> None:
+        super().__init__(settings, schemas=schemas)
+        redis = self._settings.redis
+        if not redis.signing_key:
+            raise MissingSigningKeyError(
+                "event_bus.redis.signing_key is required for the redis backend (HMAC-SHA256 "
+                "signs every event); set a random string of 16+ characters"
+            )
+        self._signer = Signer(redis.signing_key)
+        self._connection = connection = Connection(redis, self.node, self._require_running)
+        self.consumer = connection.consumer
+        self._outbox = Outbox(connection)
+        self._acks = Acknowledger(connection)
+        self._dead = DeadLetterStream(
+            connection, self._signer, self._counters, self._settings.dead_letter_size
+        )
+        self._reply_channel = ReplyChannel(connection, self._signer, self._resolve_reply)
+        self._readers: dict[Worker, StreamReader] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # connection
+
+    @property
+    def client(self) -> Redis:
+        """The redis-py client (after ``start``)."""
+        return self._connection.client
+
+    async def _open(self) -> None:
+        await self._connection.open()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._outbox.run(), name="event-bus:publish"),
+            loop.create_task(self._acks.run(), name="event-bus:ack"),
+        ]
+
+    async def _close_intake(self, deadline: float) -> None:
+        for reader in self._readers.values():
+            reader.closed = True
+        readers = [r.task for r in self._readers.values() if r.task is not None]
+        for task in readers:
+            task.cancel()
+        if readers:
+            await asyncio.wait(readers, timeout=1.0)
+        loop = asyncio.get_running_loop()
+        while not self._outbox.idle and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+
+    async def _close(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while self._acks.pending and loop.time() < deadline + 1.0:  # handled: ack them
+            await asyncio.sleep(0.001)
+        self._connection.closing = True
+        replies = self._reply_channel.task
+        tasks = [*self._tasks, *([replies] if replies else [])]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        self._readers.clear()
+        await self._reply_channel.forget()
+        await self._connection.close()
+
+    # publishing
+
+    async def publish(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        priority: int = DEFAULT_PRIORITY,
+        source: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """Publish an event; return its envelope once Redis has stored it.
+
+        Raises what ``MemoryBus.publish`` raises, EventSerializationError for data that is
+        not JSON, and BusConnectionError when Redis cannot be reached.
+        """
+        envelope = self._envelope(topic, data, priority, source, correlation_id, causation_id, metadata)
+        await self._send([envelope])
+        return envelope
+
+    async def _publish_checked(self, envelopes: list[Envelope]) -> None:
+        await self._send(envelopes)  # one script call for the whole burst
+
+    async def _send(self, envelopes: list[Envelope]) -> None:
+        seal = self._signer.seal
+        await self._outbox.send([(envelope.type, seal(envelope)) for envelope in envelopes])
+        self._history.extend(envelopes)
+        self._published += len(envelopes)
+
+    # subscribing
+
+    async def _attach(self, worker: Worker) -> None:
+        self._refuse_overlap(worker)
+        reader = StreamReader(
+            worker, self._settings.redis, self._connection, self._signer, self._acks, self._dead
+        )
+        try:
+            await reader.prepare()
+        except ResponseError as exc:
+            raise StreamError(f"Redis refused to set up '{worker.pattern}': {exc}") from exc
+        except CONNECTION_ERRORS as exc:
+            raise self._connection.unreachable(exc) from exc
+        worker.on_success = reader.delivered
+        self._readers[worker] = reader
+        reader.start()
+
+    def _refuse_overlap(self, worker: Worker) -> None:
+        """On Redis a subscriber is one consumer group: two overlapping patterns would split it."""
+        for other in self._workers:
+            if other.name == worker.name and overlaps(other.pattern, worker.pattern):
+                raise DuplicateSubscriberError(
+                    f"subscriber '{worker.name}' already subscribes to '{other.pattern}', which "
+                    f"overlaps '{worker.pattern}': on Redis a subscriber is one consumer group, so "
+                    "the two handlers would split events; pass a distinct subscriber= to one"
+                )
+
+    def _detach(self, worker: Worker) -> None:
+        reader = self._readers.pop(worker, None)
+        if reader is not None and reader.task is not None:
+            reader.closed = True
+            reader.task.cancel()
+        super()._detach(worker)
+
+    # dead letters
+
+    async def _dead_letter(
+        self, worker: Worker, envelope: Envelope, reason: DeadLetterReason, error: str
+    ) -> None:
+        stream, entry_id = envelope.receipt or ("", "")
+        try:
+            await self._dead.store(worker.name, reason, error, stream, entry_id, envelope)
+        except (RedisError, OSError) as exc:
+            # Left unacknowledged, the entry comes back once Redis does.
+            log.warning(f"could not dead-letter '{envelope.type}' ({reason.value}): {exc}")
+            return
+        reader = self._readers.get(worker)
+        if reader is not None and entry_id:
+            reader.release(stream, entry_id)
+
+    async def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """The dead-letter stream, oldest first (at most ``limit``, the newest ones)."""
+        return await self._dead.letters(limit)
+
+    async def replay_dead_letter(self, dead_letter_id: str) -> None:
+        """Publish a dead letter again, for its subscriber only, and delete it.
+
+        Other subscribers of the topic skip the replayed entry. Raises
+        DeadLetterNotFoundError for an unknown id, ReplayError for a foreign entry.
+        """
+        self._require_running("replay a dead letter")
+        letter = await self._dead.fetch(dead_letter_id)
+        if letter.envelope is None:
+            raise ReplayError(
+                f"dead letter {dead_letter_id} ({letter.reason.value}) is not a signed envelope "
+                "of this bus; it cannot be replayed"
+            )
+        await self._send([letter.envelope.with_metadata(replay_for=letter.subscriber)])
+        await self._dead.delete(dead_letter_id)
+
+    def reconfigure(self, settings: BusSettings) -> None:
+        """``BusCore.reconfigure``; the dead-letter stream's bound follows ``dead_letter_size``."""
+        super().reconfigure(settings)
+        self._dead.maxlen = settings.dead_letter_size  # as MemoryBus's store does
+
+    # request / reply
+
+    async def request(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        timeout: float = 5.0,
+        priority: int = DEFAULT_PRIORITY,
+        source: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Envelope:
+        """``MemoryBus.request``; replies travel on a stream private to this bus instance."""
+        self._require_running(f"request '{topic}'")
+        self._reply_channel.listen()
+        return await super().request(
+            topic, data, timeout=timeout, priority=priority, source=source, metadata=metadata
+        )
+
+    async def _send_reply(self, reply_to: str, response: Envelope) -> None:
+        if reply_to == self.node:
+            self._resolve_reply(response)
+        else:
+            await self._reply_channel.send(reply_to, response)
+
+    def __repr__(self) -> str:
+        connection = self._connection
+        return (
+            f"RedisBus({self._state.value}, {safe_url(connection.settings.url)}, "
+            f"prefix={connection.keys.prefix!r}, consumer={self.consumer!r}, "
+            f"{len(self._workers)} subscription(s))"
+        )

@@ -1,0 +1,133 @@
+"""One bus's link to Redis: the client and its scripts, the key names, and what losing it means.
+
+Every part of the Redis backend (outbox, acknowledgements, readers, dead letters, replies)
+talks to Redis through the bus's ``Connection``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from framework.events.errors import BusConnectionError
+from framework.events.redis.scripts import Scripts
+from framework.events.settings import RedisSettings
+
+CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+"""Errors that mean Redis is out of reach for now: loops back off and try again."""
+MAX_BACKOFF = 2.0  # seconds: the longest wait between retries while Redis stays out of reach
+
+
+class Keys:
+    """The names the bus uses in Redis: ``{prefix}:{topic}`` streams, and ``@`` keys of its own."""
+
+    __slots__ = ("prefix", "registry", "dead", "replies")
+
+    def __init__(self, prefix: str, node: str) -> None:
+        self.prefix = prefix
+        # '@' cannot occur in a topic, so these never collide with a topic stream.
+        self.registry = f"{prefix}:@topics"  # the set of every topic published to
+        self.dead = f"{prefix}:@dead"
+        self.replies = self.replies_of(node)  # where replies to this bus instance arrive
+
+    def stream(self, topic: str) -> str:
+        """The stream of a topic."""
+        return f"{self.prefix}:{topic}"
+
+    def replies_of(self, node: str) -> str:
+        """The reply stream of the bus instance ``node``."""
+        return f"{self.prefix}:@reply:{node}"
+
+
+class Connection:
+    """The client (between ``open`` and ``close``) and what the bus knows of the server.
+
+    ``require_running`` is the bus's check, called when the client is asked for while there is
+    none: it raises the error that names the bus and its state.
+    """
+
+    def __init__(
+        self, settings: RedisSettings, node: str, require_running: Callable[[str], None]
+    ) -> None:
+        self.settings = settings
+        self.consumer = settings.consumer_name
+        self.keys = Keys(settings.stream_prefix, node)
+        self.registered: set[str] = set()  # topics known to be in the registry set
+        self.closing = False  # loops end when set, even if a cancellation went missing
+        self._require_running = require_running
+        self._client: Redis | None = None
+        self._scripts: Scripts | None = None
+
+    @property
+    def client(self) -> Redis:
+        """The redis-py client (after ``open``)."""
+        if self._client is None:
+            self._require_running("use Redis")
+        return self._client  # type: ignore[return-value]
+
+    @property
+    def scripts(self) -> Scripts:
+        """The Lua scripts, registered with the client (after ``open``)."""
+        if self._scripts is None:
+            self._require_running("use Redis")
+        return self._scripts  # type: ignore[return-value]
+
+    @property
+    def connected(self) -> bool:
+        """Between a successful ``open`` and ``close``."""
+        return self._client is not None
+
+    def unreachable(self, exc: BaseException) -> BusConnectionError:
+        """The error to raise when a command failed with one of ``CONNECTION_ERRORS``."""
+        return BusConnectionError(f"Redis at {self.settings.address} unreachable: {exc}")
+
+    async def open(self) -> None:
+        """Connect and check that Redis answers; BusConnectionError (URL without password) if not."""
+        settings = self.settings
+        client = Redis.from_url(
+            settings.url,
+            socket_connect_timeout=settings.connect_timeout,
+            # No socket_timeout: redis-py then wraps each send in asyncio.wait_for, which on
+            # Python 3.11 can swallow a cancellation and leave a reader running after stop().
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 1),  # one immediate retry replaces a stale pooled connection
+            client_name=f"event-bus:{self.consumer}",
+        )
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            await client.aclose()
+            raise BusConnectionError(
+                f"Redis at {settings.address} unreachable: {exc} "
+                f"(event_bus.redis.url = {safe_url(settings.url)})"
+            ) from exc
+        self._client = client
+        self._scripts = Scripts(client)
+
+    async def close(self) -> None:
+        """Close the client (its pool of connections)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def pause(backoff: float) -> float:
+    """Sleep ``backoff`` seconds; return the next, longer one (up to ``MAX_BACKOFF``)."""
+    await asyncio.sleep(backoff)
+    return min(backoff * 2, MAX_BACKOFF)
+
+
+def safe_url(url: str) -> str:
+    """The URL without user or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
