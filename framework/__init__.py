@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 # For type checkers and editors (`X as X` marks a re-export); a test keeps it equal to _PUBLIC.
 if TYPE_CHECKING:
+    from framework.admin.server import AdminApi as AdminApi
+    from framework.admin.server import BindError as BindError
+    from framework.admin.server import PortInUseError as PortInUseError
     from framework.app import App as App
     from framework.assembly import load_config as load_config
     from framework.component import ComponentSpec as ComponentSpec
@@ -62,9 +65,6 @@ if TYPE_CHECKING:
     from framework.health import HealthMonitor as HealthMonitor
     from framework.health import HealthReport as HealthReport
     from framework.health import HealthStatus as HealthStatus
-    from framework.http import AdminApi as AdminApi
-    from framework.http import BindError as BindError
-    from framework.http import PortInUseError as PortInUseError
     from framework.lifecycle import ComponentState as ComponentState
     from framework.reload.outcome import ActionKind as ActionKind
     from framework.reload.outcome import ConfigChange as ConfigChange
@@ -84,6 +84,11 @@ from framework._version import __version__ as __version__
 # Each name loads its module on first use: `integrate` pays only for what a verb needs, and the
 # CLI can set up loguru before anything imports it.
 _PUBLIC: dict[str, tuple[str, ...]] = {
+    "framework.admin.server": (
+        "AdminApi",
+        "BindError",
+        "PortInUseError",
+    ),
     "framework.app": ("App",),
     "framework.assembly": ("load_config",),
     "framework.component": (
@@ -146,11 +151,6 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "HealthMonitor",
         "HealthReport",
         "HealthStatus",
-    ),
-    "framework.http": (
-        "AdminApi",
-        "BindError",
-        "PortInUseError",
     ),
     "framework.lifecycle": ("ComponentState",),
     "framework.reload.outcome": (

@@ -28,7 +28,6 @@ from framework.secrets import masker
 EXIT_CONFIG = 2  # the config (or the command line) is wrong
 EXIT_RUNTIME = 1  # the app failed while starting or running
 ADMIN_URL = "http://127.0.0.1:8765"
-TOKEN_ENV = "MARKET_ADMIN_TOKEN"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,13 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(handler=_status)
 
-    reload_verb = verbs.add_parser("reload", help="ask a running app to reload its config")
+    reload_verb = verbs.add_parser("reload", parents=[common], help="ask a running app to reload its config")
     reload_verb.add_argument("--dry-run", action="store_true", help="only print the plan")
     reload_verb.add_argument("--url", default=ADMIN_URL, help=f"the app's admin API (default: {ADMIN_URL})")
     reload_verb.add_argument(
-        "--token", default=None, help=f"bearer token (http.token; default: ${TOKEN_ENV})"
+        "--token", default=None, help="bearer token (default: http.token of the config in --config-dir)"
     )
     reload_verb.add_argument("--format", choices=["text", "json"], default="text")
+    _add_overrides(reload_verb)
     reload_verb.set_defaults(handler=_reload)
     return parser
 
@@ -280,8 +280,17 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if ready_code == 200 else EXIT_RUNTIME
 
 
+def _admin_token(args: argparse.Namespace) -> str | None:
+    """``--token``, else ``http.token`` of the config in --config-dir, composed as `run` would:
+    the app's own YAML (or env prefix) names the variable that holds it."""
+    if args.token or not Path(args.config_dir).is_dir():
+        return args.token or None
+    token = _load(args).section("http").get("token")
+    return str(token) if token else None
+
+
 def _reload(args: argparse.Namespace) -> int:
-    token = args.token or os.environ.get(TOKEN_ENV)
+    token = _admin_token(args)
     path = "/config/reload" + ("?dry_run=true" if args.dry_run else "")
     try:
         code, body = _admin(args.url, path, "POST", token)
@@ -294,7 +303,7 @@ def _reload(args: argparse.Namespace) -> int:
         _print_outcome(body)
     else:
         detail = body.get("detail") if isinstance(body, dict) else body
-        hint = f" (pass --token or set {TOKEN_ENV})" if code == 401 and not token else ""
+        hint = f" (pass --token, or set http.token in {args.config_dir})" if code == 401 and not token else ""
         _fail(f"reload refused ({code}): {detail}{hint}")
     return 0 if code == 200 else EXIT_RUNTIME
 

@@ -48,7 +48,7 @@ def test_the_cli_leaves_what_runs_later_unimported() -> None:
         "framework.reload.apply",
         "framework.health",
         "framework.resilience",
-        "framework.http",
+        "framework.admin.server",
         "fastapi",
         "packaging.requirements",
         "tenacity",

@@ -406,7 +406,7 @@ def _env_overrides(
     for name in sorted(n for n in environ if n.startswith(head)):
         parts = name[len(head) :].split(_ENV_SEPARATOR)
         group = "/".join(p.lower() for p in parts)
-        if (config_dir / group).is_dir():  # MARKET__PROFILE=fast selects a group option
+        if (config_dir / group).is_dir():  # <PREFIX>__PROFILE=fast selects a group option
             result.append((name, f"{group}={environ[name]}"))
             continue
         key, exists = _match_key(config, parts)

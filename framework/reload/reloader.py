@@ -49,8 +49,9 @@ class _Rejected(Exception):
 class Reloader:
     """Reloads one running deployment from its launch source, one attempt at a time.
 
-    Attempts are serialized by a lock; API requests made while one runs are coalesced into the
-    next attempt, which re-reads the files, so the later edit always wins.
+    Attempts are serialized by a lock; requests made while one runs are coalesced into the
+    next attempt, which re-reads the files, so the later edit always wins. ``busy`` is the one
+    answer to "is a reload under way?": the admin API refuses a request with 409 while it is true.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class Reloader:
         self.log = logger.bind(component="app")
         self._lock = asyncio.Lock()
         self._requested = self._covered = 0
+        self._pending = 0  # requests made and not yet answered, dry runs included
         self._last: ReloadOutcome | None = None
         self._inflight: set[asyncio.Future[Any]] = set()
         self._watcher: asyncio.Task[None] | None = None
@@ -80,8 +82,9 @@ class Reloader:
 
     @property
     def busy(self) -> bool:
-        """True while an attempt (a reload, or a dry run) holds the reload lock."""
-        return self._lock.locked()
+        """True from the moment a reload (or dry run) is requested until it is answered, and
+        while the watcher's attempt runs: two requests made at once never both see False."""
+        return self._pending > 0 or self._lock.locked()
 
     # entry points
 
@@ -90,8 +93,13 @@ class Reloader:
             raise RuntimeError("the app is stopping; reload refused")
         if not dry_run:
             self._requested += 1
+        self._pending += 1  # before the first await: busy at once, not when the lock is taken
         attempt = self._track(self._serialized(dry_run, trigger, self._requested))
+        attempt.add_done_callback(self._answered)
         return await asyncio.shield(attempt)  # a cancelled caller never cuts a transaction short
+
+    def _answered(self, attempt: asyncio.Future[Any]) -> None:
+        self._pending -= 1
 
     def request(self, trigger: str) -> None:
         """Reload in the background (a signal handler's way in); ignored once stopping."""

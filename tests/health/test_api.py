@@ -35,7 +35,7 @@ def test_token_is_enforced(project: Path) -> None:
         ok = app.post(
             "/config/reload", params={"dry_run": "true"}, headers={"Authorization": f"Bearer {TOKEN}"}
         )
-        assert ok.status_code in (200, 501), ok.text
+        assert ok.status_code == 200, ok.text
         assert app.post(
             "/events/dead-letters/replay", headers={"Authorization": f"Bearer {TOKEN}"}
         ).json() == {"replayed": 0}
@@ -109,7 +109,7 @@ def test_status_and_reload_verbs(project: Path) -> None:
         reload = integrate("reload", "--dry-run", "--url", app.url, "--token", TOKEN, cwd=project)
         assert reload.returncode == 0, reload.stderr + reload.stdout
         assert reload.stdout.startswith("dry run: unchanged")
-        refused = integrate("reload", "--url", app.url, cwd=project, env={"MARKET_ADMIN_TOKEN": ""})
+        refused = integrate("reload", "--url", app.url, cwd=project)  # the project sets no http.token
         assert refused.returncode == 1 and "reload refused (401)" in refused.stderr
     nobody = f"http://127.0.0.1:{free_port()}"
     for verb in ("status", "reload"):

@@ -1,4 +1,4 @@
-"""The health monitor and the admin API's reload endpoint, in process, on a real Lifecycle."""
+"""The health monitor, in process, on a real Lifecycle."""
 
 from __future__ import annotations
 
@@ -6,15 +6,11 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from framework.component import ComponentSpec
-from framework.config.provenance import Provenance
-from framework.config.snapshot import Snapshot, freeze
 from framework.graph import build_graph
 from framework.health import HealthMonitor, HealthReport, HealthStatus
-from framework.http import create_admin_api
 from framework.lifecycle import Lifecycle
 
 SETTINGS = {"interval": 0.01, "timeout": 0.05, "failure_threshold": 2, "max_restarts": 1, "backoff": 0.01}
@@ -207,65 +203,3 @@ def test_a_timeout_raised_by_the_check_itself_is_not_taken_for_a_hang() -> None:
         return [str(monitor.records[name].details["error"]) for name in ("a", "b")]
 
     assert asyncio.run(scenario()) == ["health() raised TimeoutError: upstream slow"] * 2
-
-
-class ReloadingApp:
-    """Just enough of an App for the reload endpoint."""
-
-    def __init__(self, reload: Any = None) -> None:
-        self.snapshot = Snapshot(
-            freeze({"app": {"name": "fake"}, "http": {"token": "a-long-token", "max_body": 1000}}),
-            Provenance({}),
-            1,
-            "0" * 64,
-            frozenset({("http", "token")}),
-        )
-        if reload is not None:
-            self.reload = reload
-
-
-def call_reload(app: Any, count: int = 1) -> list[httpx.Response]:
-    async def scenario() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=create_admin_api(app))
-        headers = {"Authorization": "Bearer a-long-token"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
-            return list(
-                await asyncio.gather(*(client.post("/config/reload", headers=headers) for _ in range(count)))
-            )
-
-    return asyncio.run(scenario())
-
-
-def test_a_reload_while_one_is_in_progress_is_409() -> None:
-    """Two reload requests at once: one is applied, the other answered 409, nothing crashes."""
-
-    async def slow_reload(dry_run: bool = False) -> dict[str, Any]:
-        await asyncio.sleep(0.1)
-        return {"outcome": "applied", "version": 2}
-
-    responses = call_reload(ReloadingApp(slow_reload), count=2)
-    assert sorted(r.status_code for r in responses) == [200, 409]
-    conflict = next(r for r in responses if r.status_code == 409)
-    assert "a reload is already in progress" in conflict.json()["detail"]
-
-
-def test_reload_without_app_support_is_501() -> None:
-    """An app without App.reload answers 501 with a clear message."""
-    (response,) = call_reload(ReloadingApp())
-    assert response.status_code == 501
-    assert "no in-process reload" in response.json()["detail"]
-
-
-def test_a_refused_reload_is_409_and_a_rejected_one_422() -> None:
-    """A reload refused by the app's state is 409; one rejected for its config is 422 with the reason."""
-
-    async def stopping(dry_run: bool = False) -> None:
-        raise RuntimeError("the app is stopping; reload refused")
-
-    async def rejected(dry_run: bool = False) -> dict[str, Any]:
-        return {"outcome": "rejected", "reasons": ["app.name: never reloads"]}
-
-    (refused,) = call_reload(ReloadingApp(stopping))
-    assert refused.status_code == 409 and "stopping" in refused.json()["detail"]
-    (bad,) = call_reload(ReloadingApp(rejected))
-    assert bad.status_code == 422 and bad.json()["result"]["reasons"] == ["app.name: never reloads"]

@@ -9,18 +9,17 @@ a test's, never mix their figures.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from framework.health import HealthStatus
+from framework.admin.types import AdminView
 from framework.resilience import BreakerState
 
 PREFIX = "framework"
-_SEVERITY = {s.value: s.severity for s in HealthStatus}
 
 
 class Metrics:
@@ -28,7 +27,7 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: AdminView) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(AppCollector(app))
 
@@ -39,7 +38,7 @@ class Metrics:
 class AppCollector(Collector):
     """Reads the app's own statistics at scrape time."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: AdminView) -> None:
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
@@ -49,7 +48,7 @@ class AppCollector(Collector):
         yield from self._reloads()
         app = self.app
         uptime = GaugeMetricFamily(f"{PREFIX}_uptime_seconds", "Seconds since the app started")
-        started = getattr(app, "started_at", None)
+        started = app.started_at
         uptime.add_metric([], time.time() - started if started else 0.0)
         yield uptime
         version = GaugeMetricFamily(f"{PREFIX}_config_version", "Version of the running config snapshot")
@@ -135,22 +134,8 @@ class AppCollector(Collector):
         reloads = CounterMetricFamily(
             f"{PREFIX}_config_reloads", "Config reloads by outcome", labels=["outcome"]
         )
-        history = getattr(self.app, "reload_history", None)
-        counts: dict[str, int] = {}
-        if callable(history):
-            for entry in history():
-                outcome = outcome_of(entry)
-                counts[outcome] = counts.get(outcome, 0) + 1
+        counts = Counter(entry["outcome"] for entry in self.app.reload_history())
         for outcome, count in sorted(counts.items()):
             reloads.add_metric([outcome], count)
         yield reloads
 
-
-def outcome_of(entry: Any) -> str:
-    """A reload history entry's outcome, whatever shape the entry has."""
-    for key in ("outcome", "status", "result"):
-        value = entry.get(key) if isinstance(entry, Mapping) else getattr(entry, key, None)
-        if value is not None:
-            return str(getattr(value, "value", value))
-    ok = entry.get("ok") if isinstance(entry, Mapping) else getattr(entry, "ok", None)
-    return "unknown" if ok is None else "applied" if ok else "rejected"

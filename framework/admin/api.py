@@ -1,0 +1,28 @@
+"""The admin FastAPI app of one running app, composed from the routers in ``routes``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from framework._version import __version__
+from framework.admin.body_limit import BodyLimit
+from framework.admin.metrics import Metrics
+from framework.admin.routes import app, config, events, health
+from framework.admin.types import AdminView
+
+ROUTERS = (health.router, app.router, config.router, events.router)
+
+
+def create_admin_api(view: AdminView) -> FastAPI:
+    """The admin API for one running app; handlers reach it through ``context.View``."""
+    api = FastAPI(
+        title=f"{view.snapshot.section('app').get('name', 'app')} admin API",
+        version=__version__,
+        description="Health probes, components, configuration, events and metrics of a running app.",
+    )
+    api.state.view = view
+    api.state.metrics = Metrics(view)
+    api.add_middleware(BodyLimit, limit=lambda: int(view.snapshot.section("http").get("max_body", 65536)))
+    for router in ROUTERS:
+        api.include_router(router)
+    return api

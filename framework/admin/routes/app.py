@@ -1,0 +1,30 @@
+"""The app as a whole: what runs (info, components) and its Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse, Response
+
+from framework.admin.context import AppMetrics, View
+from framework.admin.responses import json_response
+from framework.admin.views import component_rows, info_view
+
+router = APIRouter(tags=["app"])
+
+
+@router.get("/info")
+async def info(app: View) -> Response:
+    """App name and version, framework version, uptime and config version."""
+    return json_response(info_view(app))
+
+
+@router.get("/components")
+async def components(app: View) -> Response:
+    """Every component entry: state, version, dependencies, health."""
+    return json_response(component_rows(app))
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def prometheus(metrics: AppMetrics) -> Response:
+    """Prometheus text format: events, handler errors, reloads, health, breakers."""
+    return Response(metrics.render(), media_type=metrics.content_type)

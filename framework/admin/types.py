@@ -1,0 +1,47 @@
+"""What the admin API reads from a running app, as a Protocol: the App satisfies it."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from framework.assembly import Assembly
+from framework.config.snapshot import Snapshot
+from framework.events.bus import EventBus
+from framework.health import HealthMonitor
+from framework.lifecycle import Lifecycle
+from framework.reload.outcome import ReloadOutcome
+from framework.resilience import Resilience
+
+
+class AdminView(Protocol):
+    """The running app as the admin API sees it: read-only, plus reload."""
+
+    @property
+    def snapshot(self) -> Snapshot: ...
+
+    @property
+    def assembly(self) -> Assembly: ...
+
+    @property
+    def lifecycle(self) -> Lifecycle: ...
+
+    @property
+    def health(self) -> HealthMonitor: ...
+
+    @property
+    def resilience(self) -> Resilience: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def started_at(self) -> float | None: ...
+
+    @property
+    def reload_in_progress(self) -> bool:
+        """True from the moment a reload is requested until it is answered."""
+        ...
+
+    async def reload(self, dry_run: bool = False) -> ReloadOutcome: ...
+
+    def reload_history(self) -> list[dict[str, Any]]: ...
