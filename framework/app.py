@@ -46,7 +46,7 @@ class App:
 
     def __init__(self, source: ConfigSource) -> None:
         self.source = source
-        self._launch_digest = content_hash([source.config_dir])  # the files as composed now
+        self._launch_digest = content_hash([source.config_dir], source.max_file_bytes)  # as composed now
         snapshot = load_config(source)
         masker.update(snapshot.secret_values())
         self.deployment = Deployment(snapshot, assemble(snapshot))

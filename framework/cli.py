@@ -18,6 +18,7 @@ from framework.app import App
 from framework.assembly import assemble, load_config
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text, provenance_rows
+from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.plain import leaves
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentStartError, ConfigError
@@ -64,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
         "--config-name", default="config", help="primary config file, no .yaml (default: config)"
     )
     common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
+    common.add_argument(
+        "--max-file-bytes",
+        type=_byte_count,
+        default=DEFAULT_MAX_FILE_BYTES,
+        help="larger config files are refused unread, at launch and on reload (default: 1 MiB)",
+    )
     parser = argparse.ArgumentParser(
         prog="integrate", description="Run and inspect a configuration-driven integration app."
     )
@@ -114,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _byte_count(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of bytes, got {text!r}")
+    return int(text)
+
+
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     """Overrides come after a verb's own positionals (`explain KEY [overrides]`)."""
     parser.add_argument(
@@ -130,6 +143,7 @@ def _source(args: argparse.Namespace) -> ConfigSource:
         overrides=tuple(args.overrides),
         env_prefix=args.env_prefix,
         environ=dict(os.environ),
+        max_file_bytes=args.max_file_bytes,
     )
 
 

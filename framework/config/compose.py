@@ -27,7 +27,9 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.config.plain import dotted_keys, thaw
+from framework.config.files import DEFAULT_MAX_FILE_BYTES, read_text
+from framework.config.hydra_files import read_files_safely
+from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
 from framework.errors import CompositionError, ConfigDirNotFoundError, EnvOverrideError
 
 # GlobalHydra is process-global: one composition at a time.
@@ -44,6 +46,7 @@ class ConfigSource:
     overrides: tuple[str, ...] = ()
     env_prefix: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # a larger config file is refused, never read
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def compose_config(
             f"config dir '{source.config_dir}' does not exist; pass --config-dir pointing to the"
             " folder that holds your config.yaml"
         )
-    if not (config_dir / f"{source.config_name}.yaml").is_file():
+    if not (config_dir / f"{source.config_name}.yaml").exists():  # a FIFO is refused when read
         options = sorted(p.stem for p in config_dir.glob("*.yaml"))
         raise ConfigDirNotFoundError(
             f"config '{source.config_name}.yaml' not found in {config_dir}; available: "
@@ -100,11 +103,13 @@ def compose_config(
     # `++key=value` and do Hydra's "no such key" check ourselves, schema-aware.
     _check_override_syntax(source.overrides)
     cli = [_force(text, config_dir) for text in source.overrides]
-    config, files = _hydra_compose(config_dir, source.config_name, cli)
+    config, files = _hydra_compose(config_dir, source.config_name, cli, source.max_file_bytes)
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
     env = _env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
     if env:  # env sits below the CLI: compose again with it first
-        config, files = _hydra_compose(config_dir, source.config_name, [o for _, o in env] + cli)
+        config, files = _hydra_compose(
+            config_dir, source.config_name, [o for _, o in env] + cli, source.max_file_bytes
+        )
     _check_changed_keys_exist(source.overrides, cli, files, config, known_key)
     parsed = _describe_overrides(env, list(source.overrides), cli, files)
     return Composition(config, tuple(files), tuple(parsed), prefix, tuple(o for _, o in env) + tuple(cli))
@@ -129,7 +134,7 @@ def recompose(
             files.append(merged)
             continue
         try:
-            text = merged.path.read_text()
+            text = read_text(merged.path, source.max_file_bytes)
         except OSError:
             return None
         if text == merged.text:
@@ -217,8 +222,8 @@ def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
         return None
     try:
         loaded = OmegaConf.create(text)
-    except (yaml.YAMLError, OmegaConfBaseException):
-        return None
+    except (yaml.YAMLError, OmegaConfBaseException, RecursionError):
+        return None  # the full compose reports it, naming the file
     if not isinstance(loaded, DictConfig):
         return None
     package = merged.package
@@ -226,7 +231,8 @@ def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
         placed = OmegaConf.create()
         OmegaConf.update(placed, package, loaded, merge=False)
         loaded = placed
-    return OmegaConf.to_container(loaded, resolve=False)
+    values = OmegaConf.to_container(loaded, resolve=False)
+    return None if too_deep(values) else values  # the full compose names the file
 
 
 def _force(text: str, config_dir: Path) -> str:
@@ -261,13 +267,14 @@ def _check_changed_keys_exist(
 
 
 def _hydra_compose(
-    config_dir: Path, config_name: str, overrides: list[str]
+    config_dir: Path, config_name: str, overrides: list[str], max_file_bytes: int
 ) -> tuple[DictConfig, list[MergedFile]]:
     files: list[MergedFile] = []
     with _HYDRA_LOCK:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir), version_base=None):
-            _record_merged_files(files)
+            texts = read_files_safely(max_file_bytes)
+            _record_merged_files(files, texts)
             _merge_files_linearly(files)
             try:
                 return compose(config_name=config_name, overrides=overrides), files
@@ -277,7 +284,7 @@ def _hydra_compose(
                 raise CompositionError(_hydra_message(exc)) from exc
 
 
-def _record_merged_files(files: list[MergedFile]) -> None:
+def _record_merged_files(files: list[MergedFile], texts: Mapping[Path, str]) -> None:
     # Hydra has no public hook for the files it merges; wrapping the loader of this
     # (fresh, per-composition) instance is the cheapest exact record of merge order.
     hydra = GlobalHydra.instance().hydra
@@ -291,7 +298,9 @@ def _record_merged_files(files: list[MergedFile]) -> None:
             return result
         path = _file_of(result.path, default.config_path)
         values = OmegaConf.to_container(result.config, resolve=False)
-        text = path.read_text() if path is not None else None
+        text = texts[path] if path is not None else None  # as Hydra parsed it
+        if too_deep(values):
+            raise CompositionError(f"{path or default.config_path}: {TOO_DEEP}; flatten the structure")
         if text is not None and not text.strip():
             raise CompositionError(
                 f"{path}: the file is empty; a config file must hold a YAML mapping"
@@ -364,7 +373,9 @@ def _check_override_syntax(overrides: Sequence[str]) -> None:
     parser = OverridesParser.create()
     for text in overrides:
         try:
-            parser.parse_override(text)
+            deep = too_deep(parser.parse_override(text).value())
+        except RecursionError:  # the override grammar recurses once per level
+            deep = True
         except (OverrideParseException, HydraException) as exc:
             reason = str(exc).split("\n")[0]
             column = len(text)  # ANTLR names the input it choked on; point at its end
@@ -377,6 +388,8 @@ def _check_override_syntax(overrides: Sequence[str]) -> None:
                 "accepted forms: key=value, +key=value, ++key=value, ~key, group=option,"
                 " key=[a,b], key={a:1}"
             ) from exc
+        if deep:
+            raise CompositionError(f"argument {text.split('=', 1)[0]}=...: {TOO_DEEP}; flatten the value")
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError, config_dir: Path) -> str:
@@ -412,9 +425,21 @@ def _env_overrides(
         key, exists = _match_key(config, parts)
         if not exists and not (known_key and known_key(key, config)):
             raise EnvOverrideError(_unknown_env_message(name, key, config))
-        literal = _hydra_literal(yaml.safe_load(environ[name]) if environ[name] else "")
+        literal = _hydra_literal(_env_value(name, environ[name]))
         result.append((name, f"{'' if exists else '++'}{key}={literal}"))
     return result
+
+
+def _env_value(name: str, text: str) -> Any:
+    """The env var's text parsed as a YAML value, held to the nesting limit."""
+    try:
+        value = yaml.safe_load(text) if text else ""
+        deep = too_deep(value)
+    except RecursionError:  # PyYAML recurses once per level: thousands of them
+        deep = True
+    if deep:
+        raise EnvOverrideError(f"env var {name}: {TOO_DEEP}, or it refers to itself through a YAML alias")
+    return value
 
 
 def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:

@@ -1,8 +1,10 @@
-"""Plain data: deep copies of nested mappings and sequences, and their leaves.
+"""Plain data: deep copies of nested mappings and sequences, their leaves, their depth.
 
 One helper for every place that hands data on (to Cerberus, which fills defaults in place; out
-of a FrozenDict snapshot; out of a memo), several times faster than ``copy.deepcopy``; and one
-way to walk a nested mapping down to its leaves.
+of a FrozenDict snapshot; out of a memo), several times faster than ``copy.deepcopy``; one way
+to walk a nested mapping down to its leaves; and the nesting limit every source of values
+(file, env var, argument) is held to before OmegaConf, which recurses about ten frames per
+level, runs out of stack.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from framework.types import KeyPath
+
+MAX_DEPTH = 32  # levels of mappings and lists one value may nest; OmegaConf fails near 70
+TOO_DEEP = f"mappings and lists nest more than {MAX_DEPTH} levels"
 
 
 def thaw(value: Any) -> Any:
@@ -35,3 +40,18 @@ def dotted_keys(value: Any) -> list[str]:
     """Every key of a nested mapping, leaves and the mappings above them, as dotted strings."""
     keys = (".".join(path[:depth]) for path, _ in leaves(value) for depth in range(1, len(path) + 1))
     return list(dict.fromkeys(keys))
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether mappings and lists nest more than ``limit`` levels in ``value``; a value that
+    contains itself (a YAML alias cycle) does. Iterative: any depth is measured safely."""
+    stack = [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, Mapping) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if level >= limit:
+            return True
+        stack.extend((child, level + 1) for child in children if isinstance(child, Mapping | list))
+    return False

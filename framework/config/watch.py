@@ -5,7 +5,14 @@ recursively, and every event of any kind leads to a re-hash of the YAML under th
 that rename, tools that write a temp file and ``os.replace`` it, Kubernetes ConfigMap volumes
 that swap a ``..data`` symlink without ever naming the file. Only a changed content hash counts
 as a change, and only once it has held still for ``settle_ms`` (a half-written file is not a
-config yet).
+config yet). The hash reads files as composition does (``files.read_bytes``): a FIFO, a device
+or a file over the size limit is never read; its kind, size and time stand in for its bytes.
+
+A watch follows a directory's inode, so it would go on watching a directory that was replaced
+(``rm -rf conf && cp -r new conf``, a ``mv`` swap, a re-pointed symlink) without a word: each
+batch of events, and each second without one, compares the directories' identity with the one
+they had when the watch began. A watch that ends, for that or any other reason, ends
+``changes()`` with the exception: the consumer logs it and watches anew.
 """
 
 from __future__ import annotations
@@ -19,10 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from framework.config.files import DEFAULT_MAX_FILE_BYTES, file_problem, read_bytes
+from framework.errors import CompositionError
+
 SUFFIX = ".yaml"
+Identity = tuple[tuple[int, int] | None, ...]  # (device, inode) of each watched dir; None: missing
 
 
-def content_hash(dirs: Iterable[Path]) -> str:
+class DirReplacedError(RuntimeError):
+    """Raised by ``ConfigWatch.changes()`` when a watched directory was replaced or removed."""
+
+
+def content_hash(dirs: Iterable[Path], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
     """sha256 of sorted (relative path, bytes) of every YAML file under ``dirs``, symlinks followed.
 
     Hidden entries (``.git``, editor lock files, a ConfigMap's ``..data`` and its timestamped
@@ -31,13 +46,13 @@ def content_hash(dirs: Iterable[Path]) -> str:
     """
     digest = hashlib.sha256()
     for root in dirs:
-        for relative, data in sorted(_yaml_files(Path(root))):
-            digest.update(relative.encode() + b"\0" + hashlib.sha256(data).digest())
+        for relative, data in sorted(_yaml_files(Path(root), max_file_bytes)):
+            digest.update(os.fsencode(relative) + b"\0" + hashlib.sha256(data).digest())
         digest.update(b"\1")
     return digest.hexdigest()
 
 
-def _yaml_files(root: Path) -> Iterable[tuple[str, bytes]]:
+def _yaml_files(root: Path, limit: int) -> Iterable[tuple[str, bytes]]:
     seen: set[str] = set()  # real paths of the dirs walked: symlink loops end here
     for folder, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
@@ -50,12 +65,34 @@ def _yaml_files(root: Path) -> Iterable[tuple[str, bytes]]:
             if name.startswith(".") or not name.endswith(SUFFIX):
                 continue
             path = os.path.join(folder, name)
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError:  # deleted or a dangling symlink: absent
-                continue
-            yield os.path.relpath(path, root), data
+            data = _content(Path(path), limit)
+            if data is not None:
+                yield os.path.relpath(path, root), data
+
+
+def _content(path: Path, limit: int) -> bytes | None:
+    """The file's bytes; for a file never read, what it is (kind, size, time), so that a change
+    to it still counts and composition gets to say why it is refused; None when it is gone."""
+    try:
+        info = os.stat(path)
+        if file_problem(info, limit) is None:
+            return read_bytes(path, limit)
+    except (OSError, CompositionError):  # deleted, a dangling symlink, replaced mid-read
+        return None
+    return f"never read: mode {info.st_mode:o}, {info.st_size} bytes, {info.st_mtime_ns} ns".encode()
+
+
+def identity(dirs: Iterable[Path]) -> Identity:
+    """Which directories the paths name now: a replaced one has another (device, inode)."""
+    found: list[tuple[int, int] | None] = []
+    for path in dirs:
+        try:
+            info = os.stat(path)
+        except OSError:
+            found.append(None)
+        else:
+            found.append((info.st_dev, info.st_ino))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -80,7 +117,8 @@ class ConfigWatch:
 
     Use as an async context manager. ``settled(stamp)`` tells whether a stamp's content has
     held still for ``settle_ms``; a consumer that composes speculatively calls it before
-    trusting what it composed.
+    trusting what it composed. ``changes()`` raises what ended the watch: DirReplacedError, the
+    error of a hash, or watchfiles' own (FileNotFoundError for a missing directory).
     """
 
     def __init__(
@@ -90,10 +128,13 @@ class ConfigWatch:
         step_ms: int = 20,
         settle_ms: int = 30,
         initial: str | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.dirs = tuple(Path(d).absolute() for d in dirs)
         self.step_ms = step_ms
         self.settle = settle_ms / 1000
+        self.max_file_bytes = max_file_bytes
+        self.identity = identity(self.dirs)  # what the watch follows, from the start
         # watchfiles groups events until `step` ms pass quietly, but never longer than this.
         self.debounce_ms = max(5 * step_ms, 50)
         self._last = initial
@@ -119,27 +160,48 @@ class ConfigWatch:
     async def _listen(self) -> None:
         from watchfiles import awatch  # with anyio, 10+ ms: only an app that watches pays it
 
-        async for _batch in awatch(
-            *self.dirs,
-            watch_filter=None,  # every event counts: a ConfigMap swap never names the file
-            step=self.step_ms,
-            debounce=self.debounce_ms,
-            recursive=True,
-            rust_timeout=1000,
-        ):
-            self._batches += 1
-            self._pending.set()
+        try:
+            async for batch in awatch(
+                *self.dirs,
+                watch_filter=None,  # every event counts: a ConfigMap swap never names the file
+                step=self.step_ms,
+                debounce=self.debounce_ms,
+                recursive=True,
+                rust_timeout=1000,
+                yield_on_timeout=True,  # an empty batch each quiet second: time to check identity
+            ):
+                if batch:
+                    self._batches += 1
+                    self._pending.set()
+                if identity(self.dirs) != self.identity:
+                    raise DirReplacedError(f"config dir {self._moved()} was replaced or removed")
+        finally:
+            self._pending.set()  # wake `changes()`: it raises what ended the watch
+
+    def _moved(self) -> str:
+        now = identity(self.dirs)
+        return ", ".join(str(d) for d, was, new in zip(self.dirs, self.identity, now, strict=True) if was != new)
+
+    def _raise_if_ended(self) -> None:
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return
+        error = task.exception() or RuntimeError("the file-system watch ended")
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]  # watchfiles runs in a task group: say what went wrong
+        raise error
 
     async def digest(self) -> str:
         """The content hash now (computed in a worker thread)."""
         self._hashes += 1
-        return await asyncio.to_thread(content_hash, self.dirs)
+        return await asyncio.to_thread(content_hash, self.dirs, self.max_file_bytes)
 
     async def changes(self) -> AsyncIterator[Stamp]:
         """A Stamp each time an event leaves the content different from the last stamp."""
         while True:
             await self._pending.wait()
             self._pending.clear()
+            self._raise_if_ended()
             digest = await self.digest()
             if digest != self._last:
                 self._last = digest

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import functools
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from loguru import logger
 from framework.assembly import Assembly, Deployment, assemble, framework_sections, load_config
 from framework.config.compose import ConfigSource
 from framework.config.snapshot import Snapshot
-from framework.config.watch import ConfigWatch, Stamp, content_hash
+from framework.config.watch import ConfigWatch, DirReplacedError, Stamp, content_hash
 from framework.container import Providers
 from framework.errors import ComponentsError, ValidationError
 from framework.lifecycle import Lifecycle
@@ -36,6 +37,8 @@ from framework.secrets import SecretMasker, masker
 from framework.types import Publish
 
 Confirm = Callable[[], Awaitable[bool]]
+# A watch that fails is started anew after a pause that doubles while it keeps failing.
+WATCH_RETRY_FIRST, WATCH_RETRY_MAX, WATCH_RETRY_RESET = 0.1, 5.0, 30.0  # seconds
 
 
 class _Rejected(Exception):
@@ -112,13 +115,46 @@ class Reloader:
         return self._watcher
 
     async def watch(self, started: asyncio.Event | None = None) -> None:
-        """Reload each time the config dir's YAML content changes and settles; until cancelled."""
+        """Reload each time the config dir's YAML content changes and settles; until cancelled.
+
+        Nothing ends it but cancellation: a watch that fails (the dir replaced or removed, a
+        hash that raised) is logged and started anew, and its first hash reloads what changed
+        meanwhile. While it keeps failing, the pause before the next one doubles up to
+        WATCH_RETRY_MAX seconds; it starts at WATCH_RETRY_FIRST again once a watch has lasted
+        WATCH_RETRY_RESET seconds.
+        """
+        failures = 0
+        while True:
+            began = time.monotonic()
+            try:
+                await self._watch_once(started)
+            except Exception as exc:
+                failures = 1 if time.monotonic() - began > WATCH_RETRY_RESET else failures + 1
+                pause = min(WATCH_RETRY_MAX, WATCH_RETRY_FIRST * 2 ** (failures - 1))
+                self._watch_failed(exc, failures, pause)
+                await asyncio.sleep(pause)
+            started = None  # set by the first watch only
+
+    def _watch_failed(self, exc: Exception, failures: int, pause: float) -> None:
+        if isinstance(exc, DirReplacedError):  # a deployment's way to swap files: watch the new dir
+            self.log.bind(event="config.watch_restarted", retry_in=pause).warning(
+                f"{exc}; watching the directory at that path in {pause:g} s"
+            )
+            return
+        dirs = ", ".join(map(str, self.dirs))
+        log = self.log.bind(event="config.watch_failed", failures=failures, retry_in=pause)
+        if failures == 1 and not isinstance(exc, OSError):  # maybe a bug: its traceback helps
+            log = log.opt(exception=exc)
+        log.error(f"watching {dirs} failed ({_describe(exc)}); watching again in {pause:g} s")
+
+    async def _watch_once(self, started: asyncio.Event | None) -> None:
         settings = self.deployment.snapshot.section("app")["watch"]
         watcher = ConfigWatch(
             self.dirs,
             step_ms=settings["step_ms"],
             settle_ms=settings["settle_ms"],
             initial=self.content_digest,
+            max_file_bytes=self.source.max_file_bytes,
         )
         async with watcher as watch:
             if started is not None:
@@ -180,7 +216,7 @@ class Reloader:
         if not dry_run and not self._built():
             raise RuntimeError("App.reload() applies to a started app; start it first or pass dry_run=True")
         if digest is None:
-            digest = await asyncio.to_thread(content_hash, self.dirs)
+            digest = await asyncio.to_thread(content_hash, self.dirs, self.source.max_file_bytes)
         try:
             candidate, assembly = await asyncio.to_thread(self._prepare, current.version + 1)
         except _Rejected as exc:

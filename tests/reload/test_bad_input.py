@@ -7,6 +7,7 @@ that nothing changed, then makes a good edit that must still apply.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ class Running:
         after = [(e["component"], e["config"]) for e in self.app.lines[position:] if "config" in e]
         assert all(config == before[name] for name, config in after)  # only ever the old config
         return line
+
+    def regular_again(self, relative: str) -> None:
+        """Put a regular file holding the good config in place of a special one, at once."""
+        good = self.conf / "good.tmp"
+        good.write_text({"components/alpha.yaml": ALPHA, "components/beta.yaml": BETA}[relative])
+        line = edit_and_wait(self.app, lambda: os.replace(good, self.file(relative)))
+        assert line["event"] == "config.reloaded", line
 
     def recovers(self) -> None:
         """Restore the good files with a new alpha value; it applies and alpha observes it."""
@@ -136,6 +144,61 @@ def test_missing_env_var(running: Running) -> None:
     )
     assert "RX_NEVER_SET_ANYWHERE" in line["reasons"][0]
     assert "[conf/components/alpha.yaml:5]" in line["reasons"][0]
+    running.recovers()
+
+
+@pytest.mark.parametrize("special", ["fifo", "device"])
+def test_special_file_in_place_of_a_config_file(running: Running, special: str) -> None:
+    """A FIFO, or a symlink to /dev/zero, put in place of a config file is rejected unread,
+    naming it: the watch neither blocks on the FIFO nor fills memory from the device."""
+    alpha = running.file("components/alpha.yaml")
+
+    def replace() -> None:
+        alpha.unlink()
+        if special == "fifo":
+            os.mkfifo(alpha)
+        else:
+            alpha.symlink_to("/dev/zero")
+
+    try:
+        line = running.rejected(replace)
+    finally:  # a FIFO left behind would block the later tests' writes
+        running.regular_again("components/alpha.yaml")
+    name, kind = {
+        "fifo": (f"{alpha}", "a named pipe (FIFO)"),
+        "device": (f"{alpha} (a symlink to /dev/zero)", "a character device"),
+    }[special]
+    assert line["reasons"] == [
+        f"{name}: not a regular file but {kind}; config files must be regular files"
+        " (symlinks to regular files are followed)"
+    ]
+    running.recovers()
+
+
+def test_file_over_the_size_limit(running: Running) -> None:
+    """A file grown past the size limit (1 MiB) is rejected unread, naming it and the limit."""
+    line = running.rejected(lambda: running.file("components/alpha.yaml").write_text(ALPHA + "#" * (1 << 20)))
+    size = len(ALPHA) + (1 << 20)
+    assert f"components/alpha.yaml: 1 MiB ({size} bytes), over the 1 MiB limit" in line["reasons"][0]
+    running.recovers()
+
+
+def test_bytes_that_are_not_utf8(running: Running) -> None:
+    """A file saved in Latin-1 is rejected naming the file, line and column (not a bare
+    UnicodeDecodeError)."""
+    alpha = running.file("components/alpha.yaml")
+    line = running.rejected(lambda: alpha.write_bytes(ALPHA.replace("first", "caf\xe9").encode("latin-1")))
+    assert line["reasons"] == [
+        f"{alpha}:5:13: not UTF-8 text (byte 0xe9); config files must be UTF-8: re-save the file in that encoding"
+    ]
+    running.recovers()
+
+
+def test_nesting_too_deep(running: Running) -> None:
+    """A value nested past the limit is rejected naming the file (not a bare RecursionError)."""
+    alpha = running.file("components/alpha.yaml")
+    line = running.rejected(lambda: alpha.write_text(ALPHA.replace("first", "[" * 150 + "]" * 150)))
+    assert line["reasons"] == [f"{alpha}: mappings and lists nest more than 32 levels; flatten the structure"]
     running.recovers()
 
 

@@ -1,12 +1,18 @@
-"""The content hash that confirms a change, and the watch that yields only settled changes."""
+"""The content hash that confirms a change, and the watch that yields only settled changes,
+reads only regular files, notices its dir replaced, and whose failures never end watching."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
-from framework.config.watch import ConfigWatch, Stamp, content_hash
+import pytest
+
+import framework.config.watch as watch_module
+from framework.config.watch import ConfigWatch, DirReplacedError, Stamp, content_hash
+from framework.testing import started_app, write_tree
 
 
 def test_hash_covers_yaml_content_and_names_only(tmp_path: Path) -> None:
@@ -57,3 +63,95 @@ def test_watch_yields_a_change_once_and_settles(tmp_path: Path) -> None:
             assert watch.statistics().changes == 2
 
     asyncio.run(main())
+
+
+def hash_within(dirs: list[Path], seconds: float = 5.0, **limit: int) -> str:
+    """content_hash in a daemon thread: a hash blocked on a FIFO fails the test, not the run."""
+    result: list[str] = []
+    worker = threading.Thread(target=lambda: result.append(content_hash(dirs, **limit)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        for fifo in (p for d in dirs for p in d.rglob("*") if p.is_fifo()):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
+        raise AssertionError("content_hash blocked")
+    return result[0]
+
+
+def test_hash_never_reads_special_or_oversized_files(tmp_path: Path) -> None:
+    """A FIFO, a device and a file over the limit are never opened for reading; their kind,
+    size and time stand in, so that replacing one with a regular file still counts."""
+    (tmp_path / "a.yaml").write_text("x: 1\n")
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "big.yaml").write_text("#" * 2000)
+    first = hash_within([tmp_path], max_file_bytes=1000)
+    assert hash_within([tmp_path], max_file_bytes=1000) == first
+    (tmp_path / "big.yaml").write_text("#" * 3000)
+    second = hash_within([tmp_path], max_file_bytes=1000)
+    assert second != first
+    (tmp_path / "pipe.yaml").unlink()
+    (tmp_path / "pipe.yaml").write_text("")
+    assert hash_within([tmp_path], max_file_bytes=1000) != second
+
+
+def test_hash_covers_names_that_are_not_utf8(tmp_path: Path) -> None:
+    """A file name that is not UTF-8 is hashed as its bytes (it used to raise)."""
+    (tmp_path / "a.yaml").write_text("x: 1\n")
+    first = content_hash([tmp_path])
+    (tmp_path / os.fsdecode(b"\xff.yaml")).write_text("y: 2\n")
+    assert content_hash([tmp_path]) != first
+
+
+def test_watch_ends_with_dir_replaced_when_its_dir_is_swapped(tmp_path: Path) -> None:
+    """A dir renamed away and another renamed into its place ends `changes()` with
+    DirReplacedError within about a second, instead of watching the old dir on."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "c.yaml").write_text("v: 1\n")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new/c.yaml").write_text("v: 1\n")
+
+    async def main() -> None:
+        async with ConfigWatch([conf], step_ms=10, initial=content_hash([conf])) as watch:
+            changes = watch.changes()
+            os.rename(conf, tmp_path / "old")
+            os.rename(tmp_path / "new", conf)
+            with pytest.raises(DirReplacedError, match=f"config dir {conf} was replaced or removed"):
+                await asyncio.wait_for(anext(changes), 5)
+
+    asyncio.run(main())
+
+
+def test_reloader_watch_survives_a_failing_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loguru_caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hash that raises ends one watch, not watching: each failure is logged, the pause
+    before the next watch doubles, and an edit made meanwhile is reloaded."""
+    conf = write_tree(tmp_path / "conf", {"config.yaml": "app:\n  name: flaky\nlogging:\n  level: INFO\n"})
+    real = watch_module.content_hash
+    calls = 0
+
+    def flaky(dirs: list[Path], max_file_bytes: int) -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise RuntimeError("disk hiccup")
+        return real(dirs, max_file_bytes)
+
+    async def main() -> None:
+        async with started_app(conf, env={}) as app:
+            monkeypatch.setattr(watch_module, "content_hash", flaky)
+            watching = asyncio.create_task(app.watch())
+            (conf / "config.yaml").write_text("app:\n  name: flaky\nlogging:\n  level: DEBUG\n")
+            for _ in range(500):
+                if app.snapshot.version > 1:
+                    break
+                await asyncio.sleep(0.01)
+            watching.cancel()
+            assert app.snapshot.section("logging")["level"] == "DEBUG"
+
+    asyncio.run(main())
+    messages = [r.getMessage().splitlines()[0] for r in loguru_caplog.records]  # the first has a traceback
+    failures = [m for m in messages if "failed (RuntimeError: disk hiccup)" in m]
+    assert [m.rsplit(" in ", 1)[1] for m in failures] == ["0.1 s", "0.2 s", "0.4 s"]

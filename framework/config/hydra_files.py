@@ -1,0 +1,79 @@
+"""Hydra's config files, read through ``files.read_text``: regular files within the size limit.
+
+Hydra opens a config file itself (``FileConfigSource.load_config``): a FIFO named ``x.yaml``
+would block it forever, ``/dev/zero`` or a huge file would fill memory, and bytes that are not
+UTF-8 end in a bare UnicodeDecodeError. The file sources of one composition are made to read
+through ``read_text`` instead, which refuses all of these naming the file, and to parse what
+it read; the texts are kept, so the record of merged files never reads a file a second time.
+Hydra deep-copies its repository for each composition: the patched methods are closures,
+which a deep copy shares, so the copies read the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
+from omegaconf import OmegaConf
+
+from framework.config.files import read_text
+from framework.config.plain import TOO_DEEP
+from framework.errors import CompositionError
+
+
+def read_files_safely(limit: int) -> dict[Path, str]:
+    """Make the initialized Hydra read its config files through ``read_text`` with ``limit``;
+    return the texts read, by path, filled in as Hydra loads them."""
+    hydra = GlobalHydra.instance().hydra
+    assert hydra is not None
+    loader: Any = hydra.config_loader
+    texts: dict[Path, str] = {}
+    _guard(loader.repository.get_sources(), limit, texts)
+    create_repository = loader._parse_overrides_and_create_caching_repo
+
+    def creating(config_name: str | None, overrides: list[str]) -> Any:
+        parsed, repository = create_repository(config_name, overrides)
+        _guard(repository.get_sources(), limit, texts)  # `hydra.searchpath` adds sources
+        return parsed, repository
+
+    loader._parse_overrides_and_create_caching_repo = creating
+    return texts
+
+
+def _guard(sources: list[ConfigSource], limit: int, texts: dict[Path, str]) -> None:
+    for source in sources:
+        if source.scheme() == "file":  # Hydra's plugin scan loads its own copy of the class
+            _read_safely(source, limit, texts)
+
+
+def _read_safely(source: ConfigSource, limit: int, texts: dict[Path, str]) -> None:
+    def path_of(config_path: str) -> Path:
+        return Path(source.path) / ConfigSource._normalize_file_name(config_path)
+
+    def is_config(config_path: str) -> bool:
+        # A FIFO or a device is not `isfile`: Hydra would call it missing. Load it, and say why not.
+        path = path_of(config_path)
+        return os.path.exists(path) and not path.is_dir()
+
+    def load_config(config_path: str) -> ConfigResult:
+        path = path_of(config_path)
+        try:
+            text = read_text(path, limit)
+        except FileNotFoundError as exc:  # deleted since Hydra looked: as Hydra says it
+            raise ConfigLoadError(f"Config not found : {path}") from exc
+        stream = io.StringIO(text)
+        stream.name = str(path)  # YAML errors name the file
+        try:
+            config = OmegaConf.load(stream)
+        except RecursionError as exc:
+            raise CompositionError(f"{path}: {TOO_DEEP}; flatten the structure") from exc
+        texts[path] = text
+        header = ConfigSource._get_header_dict(text[:512])
+        return ConfigResult(config=config, path=f"file://{source.path}", provider=source.provider, header=header)
+
+    source.is_config = is_config  # type: ignore[method-assign]
+    source.load_config = load_config  # type: ignore[method-assign]
