@@ -65,12 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         "--config-name", default="config", help="primary config file, no .yaml (default: config)"
     )
     common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
-    common.add_argument(
-        "--max-file-bytes",
-        type=_byte_count,
-        default=DEFAULT_MAX_FILE_BYTES,
-        help="larger config files are refused unread, at launch and on reload (default: 1 MiB)",
-    )
+    limit = "larger config files are refused unread, at launch and on reload (default: 1 MiB)"
+    common.add_argument("--max-file-bytes", type=_byte_count, default=DEFAULT_MAX_FILE_BYTES, help=limit)
     parser = argparse.ArgumentParser(
         prog="integrate", description="Run and inspect a configuration-driven integration app."
     )
