@@ -55,9 +55,9 @@ class Running:
         line = edit_and_wait(self.app, replace)  # type: ignore[arg-type]
         assert line["event"] == "config.reloaded", line
         self.observed(value)
+        self.set_value(value + 1)
         restarted = self.app.wait_for("config.watch_restarted", after=position)
         assert restarted["message"].startswith(f"config dir {self.conf} was replaced or removed; watching")
-        self.set_value(value + 1)
 
 
 @pytest.fixture(scope="module")
