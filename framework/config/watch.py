@@ -11,7 +11,8 @@ or a file over the size limit is never read; its kind, size and time stand in fo
 A watch follows a directory's inode, so it would go on watching a directory that was replaced
 (``rm -rf conf && cp -r new conf``, a ``mv`` swap, a re-pointed symlink) without a word: each
 batch of events, and each second without one, compares the directories' identity with the one
-they had when the watch began. A watch that ends, for that or any other reason, ends
+they had when the watch began, and a deletion event naming a watched dir itself counts too (a
+dir made right after ``rm -rf`` may get the freed inode number). A watch that ends, for that or any other reason, ends
 ``changes()`` with the exception: the consumer logs it and watches anew.
 """
 
@@ -158,8 +159,9 @@ class ConfigWatch:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _listen(self) -> None:
-        from watchfiles import awatch  # with anyio, 10+ ms: only an app that watches pays it
+        from watchfiles import Change, awatch  # with anyio, 10+ ms: only an app that watches pays it
 
+        roots = {str(d) for d in self.dirs}
         try:
             async for batch in awatch(
                 *self.dirs,
@@ -173,14 +175,16 @@ class ConfigWatch:
                 if batch:
                     self._batches += 1
                     self._pending.set()
-                if identity(self.dirs) != self.identity:
+                # A new dir may get the inode just freed by `rm -rf`: the deletion names the dir.
+                if identity(self.dirs) != self.identity or roots & {p for c, p in batch if c == Change.deleted}:
                     raise DirReplacedError(f"config dir {self._moved()} was replaced or removed")
         finally:
             self._pending.set()  # wake `changes()`: it raises what ended the watch
 
     def _moved(self) -> str:
         now = identity(self.dirs)
-        return ", ".join(str(d) for d, was, new in zip(self.dirs, self.identity, now, strict=True) if was != new)
+        moved = [str(d) for d, was, new in zip(self.dirs, self.identity, now, strict=True) if was != new]
+        return ", ".join(moved or map(str, self.dirs))
 
     def _raise_if_ended(self) -> None:
         task = self._task

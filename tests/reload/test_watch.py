@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -103,9 +104,10 @@ def test_hash_covers_names_that_are_not_utf8(tmp_path: Path) -> None:
     assert content_hash([tmp_path]) != first
 
 
-def test_watch_ends_with_dir_replaced_when_its_dir_is_swapped(tmp_path: Path) -> None:
-    """A dir renamed away and another renamed into its place ends `changes()` with
-    DirReplacedError within about a second, instead of watching the old dir on."""
+@pytest.mark.parametrize("how", ["rename", "rm -rf"])
+def test_watch_ends_with_dir_replaced_when_its_dir_is_replaced(tmp_path: Path, how: str) -> None:
+    """A dir renamed away for another, or removed and made again (often with the same inode
+    number), ends `changes()` with DirReplacedError instead of watching the old dir on."""
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "c.yaml").write_text("v: 1\n")
@@ -115,8 +117,12 @@ def test_watch_ends_with_dir_replaced_when_its_dir_is_swapped(tmp_path: Path) ->
     async def main() -> None:
         async with ConfigWatch([conf], step_ms=10, initial=content_hash([conf])) as watch:
             changes = watch.changes()
-            os.rename(conf, tmp_path / "old")
-            os.rename(tmp_path / "new", conf)
+            if how == "rename":
+                os.rename(conf, tmp_path / "old")
+                os.rename(tmp_path / "new", conf)
+            else:
+                shutil.rmtree(conf)
+                shutil.copytree(tmp_path / "new", conf)
             with pytest.raises(DirReplacedError, match=f"config dir {conf} was replaced or removed"):
                 await asyncio.wait_for(anext(changes), 5)
 
