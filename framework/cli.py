@@ -219,8 +219,8 @@ def _admin(url: str, path: str, method: str = "GET", token: str | None = None) -
     request = urllib.request.Request(
         url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None
     )
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    if token:  # sent as UTF-8 bytes: http.client writes a str header's characters as latin-1 bytes
+        request.add_header("Authorization", f"Bearer {token}".encode().decode("latin-1"))
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")

@@ -1,13 +1,18 @@
 """Secrets: the mask, what counts as a secret key, and the masker that scrubs text.
 
 A schema marks a key ``secret: True``; its value (and everything under it) is shown as
-``MASK`` wherever a config could be shown. Two passes keep secrets in: values are masked per
-key before anything is serialized (``mask``), and finished text goes through a ``SecretMasker``
-as a last line of defence (logs, error messages, HTTP bodies).
+``MASK`` wherever a config could be shown. Three passes keep secrets in: values are masked per
+key before anything is serialized (``mask``); whatever else is serialized has each of its strings
+masked first (``SecretMasker.scrub``, ``SecretMasker.dumps``); and finished text goes through a
+``SecretMasker`` as a last line of defence (logs, error messages, HTTP bodies). The masker knows
+each secret as it is rendered, not only as it is: escaped inside a JSON string (with and without
+``ensure_ascii``) and inside a Python repr, so a quote, a backslash, a control character or a
+non-ASCII character in a secret does not let it through.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,22 +38,52 @@ def mask(value: Any, path: KeyPath, secrets: frozenset[KeyPath]) -> Any:
     return value
 
 
+def rendered_forms(secret: str) -> set[str]:
+    """The ways ``secret`` shows up in text: as is, inside a JSON string, inside a Python repr or ascii."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],  # json.dumps: quote, backslash, controls and non-ASCII escaped
+        json.dumps(secret, ensure_ascii=False)[1:-1],  # FastAPI's JSONResponse: non-ASCII as is
+        repr(secret)[1:-1],  # f"{value!r}", reprs of containers and exceptions
+        ascii(secret)[1:-1],  # f"{value!a}": the repr with non-ASCII escaped
+    }
+
+
 class SecretMasker:
     """Replaces known secret values in text; ``update`` when a reload brings new secrets."""
 
     def __init__(self, values: Iterable[Any] = ()) -> None:
-        self._secrets: list[str] = []
+        self._forms: list[str] = []
         self.update(values)
 
     def update(self, values: Iterable[Any]) -> None:
         texts = {str(v) for v in values if v is not None and len(str(v)) >= _MIN_SECRET_LENGTH}
-        self._secrets = sorted(texts, key=len, reverse=True)  # longest first: no partial leaks
+        forms = {form for text in texts for form in rendered_forms(text)}
+        self._forms = sorted(forms, key=len, reverse=True)  # longest first: no partial leaks
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
         return text
+
+    def scrub(self, data: Any) -> Any:
+        """A JSON-ready copy of ``data`` with every string in it masked (others become ``str``)."""
+        if isinstance(data, str):
+            return self(data)
+        if data is None or isinstance(data, bool | int | float):
+            return data
+        if isinstance(data, dict):
+            return {self(k) if isinstance(k, str) else k: self.scrub(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.scrub(v) for v in data]
+        return self(str(data))  # what json.dumps(..., default=str) would have written
+
+    def dumps(self, data: Any) -> str:
+        """``data`` as JSON with no secret in it: strings masked before, the text after serializing."""
+        if not self._forms:
+            return json.dumps(data, default=str)
+        return self(json.dumps(self.scrub(data)))
 
 
 # The process's masker: the logging sinks and the CLI's error output pass text through it.
