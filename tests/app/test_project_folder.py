@@ -49,7 +49,8 @@ def test_files_named_like_imported_modules_never_run(tmp_path: Path, folder: str
         f"components.storage.config.path={db}", *OVERRIDES, cwd=tmp_path, timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    running = {e.get("component") for e in map(json.loads, run.stderr.splitlines()) if e.get("event") == "component.running"}
+    events = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    running = {e.get("component") for e in events if e.get("event") == "component.running"}
     assert {"storage", "extra", "trader"} <= running
     assert db.is_file()
     assert sorted(p.name for p in tmp_path.rglob("*.ran")) == []
