@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from framework.errors import MissingDependencyError as MissingDependencyError
     from framework.errors import NotAComponentError as NotAComponentError
     from framework.errors import OrderConflictError as OrderConflictError
+    from framework.errors import ReservedNameError as ReservedNameError
     from framework.errors import UnknownKeyError as UnknownKeyError
     from framework.errors import UnknownParameterError as UnknownParameterError
     from framework.errors import ValidationError as ValidationError
@@ -122,6 +123,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "MissingDependencyError",
         "NotAComponentError",
         "OrderConflictError",
+        "ReservedNameError",
         "UnknownKeyError",
         "UnknownParameterError",
         "ValidationError",

@@ -27,6 +27,7 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
+from framework.config.groups import check_group_options
 from framework.config.plain import dotted_keys, thaw
 from framework.errors import CompositionError, ConfigDirNotFoundError, EnvOverrideError
 
@@ -99,10 +100,12 @@ def compose_config(
     # Plain `key=value` may also set a key only a schema default supplies, so we pass it as
     # `++key=value` and do Hydra's "no such key" check ourselves, schema-aware.
     _check_override_syntax(source.overrides)
+    check_group_options([(f"argument {text}", text) for text in source.overrides], config_dir)
     cli = [_force(text, config_dir) for text in source.overrides]
     config, files = _hydra_compose(config_dir, source.config_name, cli)
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
     env = _env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
+    check_group_options([(f"env {name}", text) for name, text in env], config_dir)
     if env:  # env sits below the CLI: compose again with it first
         config, files = _hydra_compose(config_dir, source.config_name, [o for _, o in env] + cli)
     _check_changed_keys_exist(source.overrides, cli, files, config, known_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from framework.config.schema import (
     secret_paths,
     walk_rules,
 )
-from framework.config.sections import COMPONENT_ENTRY_SCHEMA
+from framework.config.sections import COMPONENT_ENTRY_SCHEMA, COMPONENT_NAME
 from framework.config.snapshot import Snapshot, digest, freeze
 from framework.errors import InterpolationError, ValidationError
 from framework.secrets import MASK, is_secret
@@ -125,6 +126,12 @@ def _validate(
     return data, secrets, policies
 
 
+_BAD_NAME = (
+    "a component name must be an identifier (letters, digits and _, not starting with a digit):"
+    " its dependents receive it as a constructor parameter and dotted keys address it"
+)
+
+
 def _validate_components(
     components: Any,
     provenance: Provenance,
@@ -141,6 +148,8 @@ def _validate_components(
     result = {}
     for name, entry in components.items():
         prefix = ("components", str(name))
+        if not re.fullmatch(COMPONENT_NAME, str(name)):
+            problems.append((Problem((), _BAD_NAME, name, True), prefix))
         if entry is None:
             entry = {}
         if not isinstance(entry, Mapping):
@@ -169,6 +178,9 @@ def _render(problem: Problem, prefix: KeyPath, provenance: Provenance, secrets: 
     if problem.has_value:
         got = f" (got {MASK if secret else _short(problem.value)})"
     origin = provenance.where(path, secret)
+    if origin == "origin unknown":  # a mapping: where its first key was set
+        inner = next((p for p in provenance.paths() if p[: len(path)] == path), path)
+        origin = provenance.where(inner, secret)
     if origin == "origin unknown" and not problem.has_value:
         origin = f"not set; add it to the YAML or pass {key}=..."
     return f"{key}: {problem.message}{got} [{origin}]"
