@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from framework.resilience import CircuitBreaker as CircuitBreaker
     from framework.resilience import CircuitOpenError as CircuitOpenError
     from framework.resilience import Resilience as Resilience
+    from framework.tasks import ComponentTasks as ComponentTasks
     from framework.types import Component as Component
 
 from framework._version import __version__ as __version__
@@ -169,6 +170,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "CircuitOpenError",
         "Resilience",
     ),
+    "framework.tasks": ("ComponentTasks",),
     "framework.types": ("Component",),
 }
 _LAZY = {name: module for module, names in _PUBLIC.items() for name in names}

@@ -1,9 +1,9 @@
 """Wiring: one dependency-injector provider per enabled component, after our own checks.
 
 A constructor receives, by parameter name: ``config`` (its validated, read-only config),
-framework services (``name``, ``logger``, ``bus``, ``health``, ``resilience``, ``app``), and its
-dependencies by their component names, which therefore may not be one of those. Anything else
-is an error before any instance is built.
+framework services (``name``, ``logger``, ``bus``, ``tasks``, ``health``, ``resilience``,
+``app``), and its dependencies by their component names, which therefore may not be one of
+those. Anything else is an error before any instance is built.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ else:
 
 # A framework service, made for one component (e.g. its bound logger).
 ServiceFactory = Callable[[ComponentSpec], Any]
-RESERVED = ("config", "name", "logger", "bus", "health", "resilience", "app")
+RESERVED = ("config", "name", "logger", "bus", "tasks", "health", "resilience", "app")
 
 
 def wiring_problems(

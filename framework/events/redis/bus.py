@@ -77,6 +77,20 @@ class RedisBus(BusCore):
         """The redis-py client (after ``start``)."""
         return self._connection.client
 
+    async def health(self) -> dict[str, Any]:
+        """``BusCore.health``, and whether Redis answers a PING now (the app's readiness)."""
+        report = await super().health()
+        if report["status"] != "healthy":
+            return report
+        connection = self._connection
+        try:
+            await connection.client.ping()
+        except CONNECTION_ERRORS as exc:
+            return {"status": "unhealthy", "error": str(connection.unreachable(exc))}
+        except RedisError as exc:  # still loading its data after a restart, say
+            return {"status": "unhealthy", "error": f"Redis at {connection.settings.address}: {exc}"}
+        return {"status": "healthy", "redis": connection.settings.address}
+
     async def _open(self) -> None:
         await self._connection.open()
         loop = asyncio.get_running_loop()
