@@ -23,9 +23,10 @@ class PaperTrader:
 
     def __init__(
         self, config: Mapping[str, Any], risk: RiskLimits, storage: TradeStore, bus: Any, logger: Any,
-        resilience: Any = None,
+        tasks: Any, resilience: Any = None,
     ) -> None:
         self.config, self.risk, self.storage, self.bus, self.log = config, risk, storage, bus, logger
+        self.tasks = tasks
         # A store that keeps failing opens the breaker: orders are refused at once, not hammered in.
         self._record = resilience.breaker("trade_store")(self._store) if resilience else self._store
         self.last_price: dict[str, float] = {}
@@ -40,13 +41,11 @@ class PaperTrader:
             await self.bus.subscribe("market.tick", self._on_tick),
             await self.bus.subscribe("signal.generated", self._on_signal),
         ]
-        self._summary = asyncio.create_task(self._summarize(), name="trader-summary")
+        self.tasks.spawn(self._summarize(), name="trader-summary")  # the framework watches and stops it
 
     async def stop(self) -> None:
         for subscription in self.subscriptions:
             subscription.cancel()
-        self._summary.cancel()
-        await asyncio.gather(self._summary, return_exceptions=True)
         self.log.info(f"final {self._summary_line()}")
 
     def on_config_change(self, config: Mapping[str, Any], changed: frozenset[str]) -> None:

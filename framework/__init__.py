@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from framework.errors import MissingDependencyError as MissingDependencyError
     from framework.errors import NotAComponentError as NotAComponentError
     from framework.errors import OrderConflictError as OrderConflictError
+    from framework.errors import ReservedNameError as ReservedNameError
     from framework.errors import UnknownKeyError as UnknownKeyError
     from framework.errors import UnknownParameterError as UnknownParameterError
     from framework.errors import ValidationError as ValidationError
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from framework.resilience import CircuitBreaker as CircuitBreaker
     from framework.resilience import CircuitOpenError as CircuitOpenError
     from framework.resilience import Resilience as Resilience
+    from framework.tasks import ComponentTasks as ComponentTasks
     from framework.types import Component as Component
 
 from framework._version import __version__ as __version__
@@ -122,6 +124,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "MissingDependencyError",
         "NotAComponentError",
         "OrderConflictError",
+        "ReservedNameError",
         "UnknownKeyError",
         "UnknownParameterError",
         "ValidationError",
@@ -167,6 +170,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "CircuitOpenError",
         "Resilience",
     ),
+    "framework.tasks": ("ComponentTasks",),
     "framework.types": ("Component",),
 }
 _LAZY = {name: module for module, names in _PUBLIC.items() for name in names}

@@ -87,7 +87,9 @@ class App:
         from framework.health import HealthMonitor
 
         name = self.snapshot.section("app")["name"]
-        return HealthMonitor(self.lifecycle, lambda: self.snapshot.section("health"), self.emit, name=name)
+        monitor = HealthMonitor(self.lifecycle, lambda: self.snapshot.section("health"), self.emit, name=name)
+        monitor.add_check("event_bus", self.bus.health)  # on Redis: does the server answer now
+        return monitor
 
     @cached_property
     def supervisor(self) -> Supervisor:
@@ -137,6 +139,7 @@ class App:
             "name": lambda spec: spec.name,
             "logger": lambda spec: logger.bind(component=spec.name),
             "bus": lambda spec: self._scoped_bus(spec, assembly),
+            "tasks": lambda spec: self.lifecycle.tasks_for(spec.name),
             "health": lambda spec: self.health,
             "resilience": lambda spec: self.resilience,
             "app": lambda spec: self,
@@ -161,7 +164,13 @@ class App:
             return
         task = asyncio.get_running_loop().create_task(self.bus.publish(topic, dict(data), source="app"))
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._emitted)
+
+    def _emitted(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # Redis unreachable, say: the event is dropped
+            self.log.bind(event="app.emit_failed").debug(f"system event dropped: {error}")
 
     def build(self) -> None:
         """Instantiate every enabled component in dependency order (no hook runs yet)."""

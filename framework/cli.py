@@ -144,7 +144,15 @@ def _source(args: argparse.Namespace) -> ConfigSource:
 
 
 def _load(args: argparse.Namespace) -> Snapshot:
-    return load_config(_source(args))
+    snapshot = load_config(_source(args))
+    masker.update(snapshot.secret_values())  # the last pass over what the verb prints
+    return snapshot
+
+
+def _print(text: str) -> None:
+    """Print text that shows configuration: values are masked per key already, and whatever
+    else holds a secret value (a key set by interpolating a secret, say) is masked here."""
+    print(masker(text))
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -152,23 +160,24 @@ def _show(args: argparse.Namespace) -> int:
     if args.provenance:
         rows = [{**row, "where": row["where"] or "unknown"} for row in provenance_rows(snapshot)]
         if args.format == "json":
-            print(json.dumps(rows, indent=2, default=str))
+            _print(json.dumps(rows, indent=2, default=str))
         else:
             width = max((len(r["key"]) for r in rows), default=0)
-            for r in rows:
-                print(f"{r['key']:<{width}} = {json.dumps(r['value'], default=str)}  # {r['where']}")
+            lines = [f"{r['key']:<{width}} = {json.dumps(r['value'], default=str)}  # {r['where']}" for r in rows]
+            if lines:
+                _print("\n".join(lines))
         return 0
     data = snapshot.masked()
     if args.format == "json":
-        print(json.dumps(data, indent=2, default=str))
+        _print(json.dumps(data, indent=2, default=str))
     else:
-        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+        _print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
     report = explain(_load(args), args.key)
-    print(json.dumps(report, indent=2, default=str) if args.format == "json" else explain_text(report))
+    _print(json.dumps(report, indent=2, default=str) if args.format == "json" else explain_text(report))
     return 0
 
 
@@ -179,7 +188,7 @@ def _check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         if args.format != "json":
             raise
-        print(json.dumps({"ok": False, "errors": str(exc).splitlines()}, indent=2))
+        _print(json.dumps({"ok": False, "errors": str(exc).splitlines()}, indent=2))
         return EXIT_CONFIG
     summary = {
         "ok": True,
@@ -229,8 +238,8 @@ def _admin(url: str, path: str, method: str = "GET", token: str | None = None) -
     request = urllib.request.Request(
         url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None
     )
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    if token:  # sent as UTF-8 bytes: http.client writes a str header's characters as latin-1 bytes
+        request.add_header("Authorization", f"Bearer {token}".encode().decode("latin-1"))
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")

@@ -1,8 +1,9 @@
 """Wiring: one dependency-injector provider per enabled component, after our own checks.
 
 A constructor receives, by parameter name: ``config`` (its validated, read-only config),
-framework services (``name``, ``logger``, ``bus``, ``health``, ``resilience``, ``app``), and its
-dependencies by their component names. Anything else is an error before any instance is built.
+framework services (``name``, ``logger``, ``bus``, ``tasks``, ``health``, ``resilience``,
+``app``), and its dependencies by their component names, which therefore may not be one of
+those. Anything else is an error before any instance is built.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from framework.component import ComponentSpec
 from framework.contracts import check_contract, is_contract
-from framework.errors import ConfigError, ContractViolationError, UnknownParameterError
+from framework.errors import ConfigError, ContractViolationError, ReservedNameError, UnknownParameterError
 from framework.graph import Graph
 
 
@@ -62,14 +63,22 @@ else:
 
 # A framework service, made for one component (e.g. its bound logger).
 ServiceFactory = Callable[[ComponentSpec], Any]
-RESERVED = ("config", "name", "logger", "bus", "health", "resilience", "app")
+RESERVED = ("config", "name", "logger", "bus", "tasks", "health", "resilience", "app")
 
 
 def wiring_problems(
     specs: Mapping[str, ComponentSpec], classes: Mapping[str, type], graph: Graph
 ) -> list[ConfigError]:
-    """Constructor parameters that match nothing, and contract violations."""
-    problems: list[ConfigError] = []
+    """Names taken by a framework service, constructor parameters that match nothing, and
+    contract violations."""
+    problems: list[ConfigError] = [
+        ReservedNameError(
+            f"components.{name}: the name '{name}' is reserved: a constructor parameter '{name}'"
+            f" receives the framework's own; rename the component (reserved: {', '.join(RESERVED)})"
+        )
+        for name in graph.order
+        if name in RESERVED
+    ]
     for name in graph.order:
         cls, deps = classes[name], set(graph.edges[name])
         for contract in getattr(cls, "provides", ()) or ():

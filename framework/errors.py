@@ -70,6 +70,10 @@ class UnknownParameterError(ConfigError, TypeError):
     """Raised when a constructor parameter matches no dependency and no framework service."""
 
 
+class ReservedNameError(ConfigError):
+    """Raised when a component is named like a framework service (``bus``, ``logger``, ...)."""
+
+
 class DependencyCycleError(ConfigError):
     """Raised when components depend on each other in a cycle."""
 

@@ -1,11 +1,13 @@
 """Health: component checks, the app's aggregate status, readiness and liveness.
 
-A component reports its health with an optional ``health()`` method, plain or ``async``. The
-monitor polls every component on ``health.interval``, bounds each check by ``health.timeout``
-(a check that raises or hangs counts as unhealthy), keeps a short history of transitions and
-publishes ``system.health.changed`` for each one. Listeners (``add_listener``) get every
-component's record after each check: ``framework.supervisor`` acts on them; the monitor only
-observes.
+A component reports its health with an optional ``health()`` method, plain or ``async``; one
+whose spawned task died (``framework.tasks``) is unhealthy until it starts again. Shared
+dependencies the app relies on (the event bus) are checked the same way (``add_check``): while
+one fails the app is not ready. The monitor polls on ``health.interval``, bounds each check by
+``health.timeout`` (a check that raises or hangs counts as unhealthy), keeps a short history of
+transitions and publishes ``system.health.changed`` for each one. Listeners (``add_listener``)
+get every component's record after each check: ``framework.supervisor`` acts on them; the
+monitor only observes.
 
 Settings are read at every round, so a reload of the ``health`` section takes effect at once.
 """
@@ -207,7 +209,9 @@ class HealthMonitor:
         self.status = HealthStatus.HEALTHY
         self._history: deque[HealthChange] = deque(maxlen=100)
         self._task: asyncio.Task[None] | None = None
-        self._checks: dict[str, asyncio.Task[Any]] = {}  # an async check still running (hung)
+        self._pending: dict[str, asyncio.Task[Any]] = {}  # an async check still running (hung)
+        self._shared: dict[str, Callable[[], Any]] = {}  # checks of shared dependencies, by name
+        self.checks: dict[str, ComponentHealth] = {}  # their last results
         self._listeners: list[tuple[HealthListener, WaitsFor | None]] = []
         self._last_round: float | None = None
         self.rounds = 0
@@ -229,6 +233,25 @@ class HealthMonitor:
                 self._listeners.remove(entry)
 
         return undo
+
+    def add_check(self, name: str, check: Callable[[], Any]) -> Callable[[], None]:
+        """Check a dependency the whole app shares (the event bus) every round; returns the undo.
+
+        ``check`` answers like a component's ``health()``. While it is unhealthy the app is not
+        ready and ``failing_checks`` names it (the supervisor restarts nothing meanwhile).
+        """
+        self._shared[name] = check
+
+        def undo() -> None:
+            if self._shared.get(name) is check:
+                del self._shared[name]
+                self.checks.pop(name, None)
+
+        return undo
+
+    def failing_checks(self) -> list[str]:
+        """The shared dependencies whose last check was unhealthy."""
+        return [name for name, record in self.checks.items() if record.status is HealthStatus.UNHEALTHY]
 
     # settings and lifecycle of the monitor itself
 
@@ -254,13 +277,13 @@ class HealthMonitor:
 
     async def stop(self) -> None:
         """Stop polling and cancel checks still running; the lifecycle then stops the components."""
-        tasks = [t for t in (self._task, *self._checks.values()) if t]
+        tasks = [t for t in (self._task, *self._pending.values()) if t]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
         self._task = None
-        self._checks.clear()
+        self._pending.clear()
 
     async def _run(self) -> None:
         while True:
@@ -274,11 +297,18 @@ class HealthMonitor:
     # one round
 
     async def check(self) -> HealthStatus:
-        """Check every enabled component once, tell the listeners, return the app's status."""
+        """Check the shared dependencies and every enabled component once, tell the listeners,
+        return the app's status. Dependencies are recorded first: listeners see this round's."""
         settings = self.settings
         names = [n for n in self.lifecycle.graph.order if n in self.lifecycle.states]
-        reports = await asyncio.gather(*(self._check(n, settings) for n in names))
-        for name, (report, duration) in zip(names, reports, strict=True):
+        shared = list(self._shared.items())
+        reports = await asyncio.gather(
+            *(self._timed(f"@{name}", check, settings.timeout) for name, check in shared),
+            *(self._check(n, settings) for n in names),
+        )
+        for (name, _), (report, duration) in zip(shared, reports[: len(shared)], strict=True):
+            self._record(name, report, duration, scope="check")
+        for name, (report, duration) in zip(names, reports[len(shared) :], strict=True):
             self._record(name, report, duration)
         for gone in set(self.records) - set(names):  # removed by a reload
             del self.records[gone]
@@ -287,16 +317,24 @@ class HealthMonitor:
         return self.status
 
     async def _check(self, name: str, settings: HealthSettings) -> tuple[HealthReport, float]:
-        started = time.monotonic()
         state = self.lifecycle.states[name]
         if state not in ACTIVE or state is ComponentState.STARTING:
             reason = self.lifecycle_reason(name) or f"component is {state.value}"
             return HealthReport(HealthStatus.UNHEALTHY, {"state": state.value, "error": reason}), 0.0
-        report = await self._call(name, self.lifecycle.instances.get(name), settings.timeout)
+        failure = self.lifecycle.task_failure(name)
+        if failure is not None:  # its own health() cannot vouch for work that is dead
+            return unhealthy(failure), 0.0
+        method = getattr(self.lifecycle.instances.get(name), "health", None)
+        report, duration = await self._timed(name, method, settings.timeout)
         if state is ComponentState.DEGRADED and report.status is HealthStatus.HEALTHY:
             waits = self._waits_for(name)
             reason = f"waits for {', '.join(waits)}" if waits else "degraded"
             report = HealthReport(HealthStatus.DEGRADED, {**report.details, "reason": reason})
+        return report, duration
+
+    async def _timed(self, key: str, method: Any, timeout: float) -> tuple[HealthReport, float]:
+        started = time.monotonic()
+        report = await self._call(key, method, timeout)
         return report, time.monotonic() - started
 
     def _waits_for(self, name: str) -> list[str]:
@@ -306,23 +344,23 @@ class HealthMonitor:
         """The reason recorded with the component's last lifecycle transition, if any."""
         return self.lifecycle.reasons.get(name)
 
-    async def _call(self, name: str, instance: Any, timeout: float) -> HealthReport:
-        method = getattr(instance, "health", None)
+    async def _call(self, name: str, method: Any, timeout: float) -> HealthReport:
+        """Call a check (``name``: the component, or ``@`` and a shared dependency's name)."""
         if not callable(method):
             return HealthReport(HealthStatus.HEALTHY)
-        pending = self._checks.get(name)
+        pending = self._pending.get(name)
         if pending is not None:
             if not pending.done():
                 return unhealthy("the previous health() call has not returned yet (hung); not called again")
-            del self._checks[name]
+            del self._pending[name]
         started = time.monotonic()
         try:
             result = await call_maybe_async(self._begin, name, method, timeout=timeout)
         except TimeoutError as exc:
-            task = self._checks.get(name)
+            task = self._pending.get(name)
             if task is None or (task.done() and not task.cancelled() and task.exception() is exc):
                 return unhealthy(f"health() raised TimeoutError: {exc}")  # its own, not ours
-            task.cancel()  # kept in _checks: one that ignores cancel blocks the next calls
+            task.cancel()  # kept in _pending: one that ignores cancel blocks the next calls
             return unhealthy(f"health() did not answer within {timeout:g} s (health.timeout)")
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -331,7 +369,7 @@ class HealthMonitor:
             return unhealthy("health() was cancelled")
         except Exception as exc:
             return unhealthy(f"health() raised {type(exc).__name__}: {exc}")
-        self._checks.pop(name, None)
+        self._pending.pop(name, None)
         elapsed = time.monotonic() - started
         if elapsed > timeout:
             return unhealthy(
@@ -344,35 +382,35 @@ class HealthMonitor:
         """Call ``health()``; an async one runs as a task kept until it ends, awaited through a shield.
 
         On timeout only the shield is cancelled, so a check that ignores cancellation cannot
-        hold the round up, and (kept in ``_checks``) it is not called again while it hangs.
+        hold the round up, and (kept in ``_pending``) it is not called again while it hangs.
         """
         result = method()
         if not inspect.isawaitable(result):
             return result
-        task = self._checks[name] = asyncio.ensure_future(result)
+        task = self._pending[name] = asyncio.ensure_future(result)
         task.add_done_callback(_consume)
         return asyncio.shield(task)
 
-    def _record(self, name: str, report: HealthReport, duration: float) -> None:
-        record = self.records.get(name)
+    def _record(self, name: str, report: HealthReport, duration: float, scope: str = "component") -> None:
+        records = self.records if scope == "component" else self.checks
+        record = records.get(name)
         if record is None:
-            record = self.records[name] = ComponentHealth(name)
+            record = records[name] = ComponentHealth(name)
         previous = record.status
         record.status, record.details = report.status, report.details
         record.checked_at, record.duration = time.time(), duration
         if report.status is not previous:
-            self._changed("component", name, report.status, previous, report.reason)
-        for listener, _ in list(self._listeners):
-            listener(record)
+            self._changed(scope, name, report.status, previous, report.reason)
+        if scope == "component":
+            for listener, _ in list(self._listeners):
+                listener(record)
 
     def _aggregate(self) -> None:
-        worst = HealthStatus.HEALTHY
+        statuses = [record.status for record in self.checks.values()]
         for name, record in self.records.items():
-            status = record.status
-            if status is HealthStatus.UNHEALTHY and self._optional(name):
-                status = HealthStatus.DEGRADED  # the app runs without it
-            if status.severity > worst.severity:
-                worst = status
+            down = record.status is HealthStatus.UNHEALTHY and self._optional(name)
+            statuses.append(HealthStatus.DEGRADED if down else record.status)  # optional: runs without it
+        worst = max(statuses, key=lambda status: status.severity, default=HealthStatus.HEALTHY)
         if worst is not self.status:
             previous, self.status = self.status, worst
             self._changed("app", self.name, worst, previous, None)
@@ -400,8 +438,9 @@ class HealthMonitor:
         return bool(spec is not None and spec.optional)
 
     def readiness(self) -> Probe:
-        """Ready when every enabled, non-optional component is running and not unhealthy."""
-        reasons = []
+        """Ready when every shared dependency is healthy and every enabled, non-optional component
+        is running and not unhealthy."""
+        reasons = [f"{name} is unhealthy: {self.checks[name].reason}" for name in self.failing_checks()]
         for name in self.lifecycle.graph.order:
             if self._optional(name):
                 continue
@@ -449,6 +488,7 @@ class HealthMonitor:
                 }
                 for name in self.lifecycle.graph.order
             },
+            "checks": {name: record.as_dict() for name, record in self.checks.items()},
             "history": [c.as_dict() for c in self.history(20)],
         }
 

@@ -3,6 +3,8 @@
 Start follows the dependency order (or waves of independent components when parallel);
 stop is the reverse, each bounded by its timeout, and one failing stop never keeps the
 others from stopping. If a start fails, everything already started is stopped in reverse.
+The lifecycle owns the tasks a component spawns (``framework.tasks``): it cancels them after
+the component's stop hooks, or when its start fails.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from framework.callbacks import call_maybe_async
 from framework.component import ComponentSpec
 from framework.errors import ComponentStartError
 from framework.graph import Graph
+from framework.tasks import ComponentTasks
 
 
 class ComponentState(StrEnum):
@@ -62,6 +65,7 @@ class Lifecycle:
         self.changing = asyncio.Lock()
         self._started: list[str] = []  # running ones, kept in dependency order (stop reverses it)
         self.reasons: dict[str, str | None] = {}  # the reason given with each one's last transition
+        self.tasks: dict[str, ComponentTasks] = {}  # each one's ``tasks`` service, made on request
 
     def set_state(self, name: str, state: ComponentState, reason: str | None = None) -> None:
         old = self.states.get(name, ComponentState.CREATED)
@@ -69,6 +73,18 @@ class Lifecycle:
         self.reasons[name] = reason
         for listener in self.listeners:
             listener(name, old, state, reason)
+
+    def tasks_for(self, name: str) -> ComponentTasks:
+        """The ``tasks`` service of a component (one per name, kept across its restarts)."""
+        tasks = self.tasks.get(name)
+        if tasks is None:
+            tasks = self.tasks[name] = ComponentTasks(name)
+        return tasks
+
+    def task_failure(self, name: str) -> str | None:
+        """Why a task the component spawned died since it last started, if one did."""
+        tasks = self.tasks.get(name)
+        return tasks.failure if tasks is not None else None
 
     def register(self, name: str, instance: Any, spec: ComponentSpec | None = None) -> None:
         """Take a built instance (and, when a reload rebuilt it, its new spec); nothing runs yet."""
@@ -113,8 +129,11 @@ class Lifecycle:
     async def start(self, name: str) -> None:
         instance, spec = self.instances[name], self.specs[name]
         self.set_state(name, ComponentState.STARTING)
+        tasks = self.tasks.get(name)
+        if tasks is not None:
+            tasks.reset()
         try:
-            await asyncio.wait_for(self._start_hooks(instance), timeout=spec.start_timeout)
+            await asyncio.wait_for(self._start_hooks(name, instance), timeout=spec.start_timeout)
         except TimeoutError:
             cause = f"start did not finish within {spec.start_timeout:g} s (start_timeout)"
             self.set_state(name, ComponentState.FAILED, cause)
@@ -131,11 +150,15 @@ class Lifecycle:
         self._started.sort(key=lambda n: rank.get(n, len(rank)))  # a restarted one keeps its place
         self.set_state(name, ComponentState.RUNNING)
 
-    @staticmethod
-    async def _start_hooks(instance: Any) -> None:
-        await call_hook(instance, "on_before_start")
-        await call_hook(instance, "start")
-        await call_hook(instance, "on_after_start")
+    async def _start_hooks(self, name: str, instance: Any) -> None:
+        try:
+            await call_hook(instance, "on_before_start")
+            await call_hook(instance, "start")
+            await call_hook(instance, "on_after_start")
+        except BaseException:  # what a failed (or timed out) start spawned does not outlive it
+            if name in self.tasks:
+                self.tasks[name].cancel()
+            raise
 
     async def stop_all(self) -> None:
         """Stop in reverse start order; a failing or hanging stop does not block the rest."""
@@ -148,7 +171,7 @@ class Lifecycle:
         instance, spec = self.instances[name], self.specs[name]
         self.set_state(name, ComponentState.STOPPING)
         try:
-            await asyncio.wait_for(self._stop_hooks(instance), timeout=spec.stop_timeout)
+            await asyncio.wait_for(self._stop_hooks(name, instance), timeout=spec.stop_timeout)
         except TimeoutError:
             self.set_state(name, ComponentState.FAILED, f"stop did not finish within {spec.stop_timeout:g} s")
         except Exception as exc:
@@ -159,11 +182,14 @@ class Lifecycle:
             if name in self._started:
                 self._started.remove(name)
 
-    @staticmethod
-    async def _stop_hooks(instance: Any) -> None:
-        await call_hook(instance, "on_before_stop")
-        await call_hook(instance, "stop")
-        await call_hook(instance, "on_after_stop")
+    async def _stop_hooks(self, name: str, instance: Any) -> None:
+        try:
+            await call_hook(instance, "on_before_stop")
+            await call_hook(instance, "stop")
+            await call_hook(instance, "on_after_stop")
+        finally:  # then what it spawned and left running, whatever its hooks did
+            if name in self.tasks:
+                await self.tasks[name].close()
 
     @property
     def failed(self) -> list[str]:
@@ -183,5 +209,6 @@ class Lifecycle:
         self.instances.pop(name, None)
         self.states.pop(name, None)
         self.reasons.pop(name, None)
+        self.tasks.pop(name, None)
         if name in self._started:
             self._started.remove(name)

@@ -1,12 +1,12 @@
 """Logging with loguru: readable or JSON lines, component bound, stdlib intercepted, secrets masked.
 
-Masking happens in the sink on the fully formatted text, tracebacks included; ``diagnose`` is
-off so loguru never prints local variables (which could hold secrets).
+Masking happens twice: structured values (extras, the JSON line's fields) have their strings
+masked before they are serialized, and the sink masks the fully formatted text, tracebacks
+included; ``diagnose`` is off so loguru never prints local variables (which could hold secrets).
 """
 
 from __future__ import annotations
 
-import json
 import logging as stdlib_logging
 import sys
 import traceback
@@ -48,7 +48,7 @@ def _write_text(message: Any, out: TextIO) -> None:
 def _details(record: Any) -> None:
     """Show structured extras (event, changes, ...) after the message on text lines."""
     shown = {k: v for k, v in record["extra"].items() if k not in ("component", "_details")}
-    record["extra"]["_details"] = f" {json.dumps(shown, default=str)}" if shown else ""
+    record["extra"]["_details"] = f" {masker.dumps(shown)}" if shown else ""
 
 
 def _write_json(message: Any, out: TextIO) -> None:
@@ -63,7 +63,7 @@ def _write_json(message: Any, out: TextIO) -> None:
     if record["exception"] is not None:
         exc = record["exception"]
         line["exception"] = "".join(traceback.format_exception(exc.type, exc.value, exc.traceback))
-    out.write(masker(json.dumps(line, default=str)) + "\n")
+    out.write(masker.dumps(line) + "\n")
     out.flush()
 
 

@@ -3,18 +3,27 @@
 Importing a module named in a config file executes code, so dotted paths are refused unless
 they lie under `app.allowed_packages` or a scanned `app.component_dirs` folder. Entry points
 come from installed distributions and are trusted like any installed code.
+
+Project folders (the component dirs and the working directory) are never put on `sys.path`:
+a finder placed after the standard ones imports from them only what `app.allowed_packages` or
+a component's class names, so a `sqlite3.py` or `json.py` lying there neither shadows the
+standard library nor runs.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import inspect
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec, PathFinder
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from framework.config.schema import Schema, check_schema
@@ -28,11 +37,20 @@ class Registry:
     """Resolves a component's `class` reference to a class, and caches the answer."""
 
     def __init__(self, allowed_packages: Iterable[str] = (), component_dirs: Iterable[str] = ()) -> None:
-        # Like `python -m`, the project folder is importable, so `components.x.Y` resolves.
-        if str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
         self._allowed = set(allowed_packages)
-        self._allowed |= scan_component_dirs(component_dirs)
+        # Like `python -m`, the project folder is importable, so `components.x.Y` resolves; here
+        # for the allowed packages only, and after the standard library and installed packages.
+        for root in {package.split(".")[0] for package in self._allowed}:
+            _FINDER.add(root, Path.cwd())
+        self._dirs: dict[str, Path] = {}  # a component dir's module or package, by name
+        self._hidden: dict[str, str] = {}  # one that `import` would not find: why
+        for name, path in scan_component_dirs(component_dirs).items():
+            elsewhere = _found_elsewhere(name, path)
+            if elsewhere is None:
+                self._dirs[name] = path
+            else:
+                self._hidden[name] = f"{path} is hidden by another module of that name ({elsewhere})"
+        self._allowed |= self._dirs.keys()
         self._cache: dict[str, type] = {}
 
     @classmethod
@@ -70,23 +88,41 @@ class Registry:
                 " such as 'mypackage.module.Class'"
             )
         if not self._is_allowed(module_name):
+            root = module_name.split(".")[0]
+            if root in self._hidden:
+                raise ClassNotAllowedError(f"{where}: '{ref}' cannot be imported: {self._hidden[root]}; rename it")
             allowed = ", ".join(sorted(self._allowed)) or "none"
             raise ClassNotAllowedError(
                 f"{where}: '{ref}' is outside the allowed packages ({allowed}); importing it would"
-                f" run its code. Add '{module_name.split('.')[0]}' to app.allowed_packages if you trust it"
+                f" run its code. Add '{root}' to app.allowed_packages if you trust it"
             )
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # any import-time failure is the user's module's
-            raise ComponentImportError(
-                f"{where}: importing module '{module_name}' failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        module = self._import(module_name, where)
         if not hasattr(module, attribute):
             names = [n for n, v in vars(module).items() if inspect.isclass(v)]
             close = difflib.get_close_matches(attribute, names, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise NotAComponentError(f"{where}: module '{module_name}' has no '{attribute}'{hint}")
         return _as_class(getattr(module, attribute), ref, where)
+
+    def _import(self, module_name: str, where: str) -> ModuleType:
+        """Import an allowed module; a component dir's becomes importable only now that a class
+        names it, so no other import (a library probing for an optional module) finds it."""
+        root = module_name.split(".")[0]
+        if root in self._dirs:
+            _FINDER.add(root, self._dirs[root].parent)
+        try:
+            return importlib.import_module(module_name)
+        except Exception as exc:  # any import-time failure is the user's module's
+            missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+            hint = (
+                f" ({self._dirs[missing]} is imported only as the module of a component's class;"
+                " put code that modules share in a package there)"
+                if missing in self._dirs
+                else ""
+            )
+            raise ComponentImportError(
+                f"{where}: importing module '{module_name}' failed: {type(exc).__name__}: {exc}{hint}"
+            ) from exc
 
     def _is_allowed(self, module_name: str) -> bool:
         parts = module_name.split(".")
@@ -117,18 +153,66 @@ def _entry_points() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def scan_component_dirs(dirs: Iterable[str]) -> set[str]:
-    """Put each folder on sys.path; its modules and packages become allowed import roots."""
-    roots: set[str] = set()
+def scan_component_dirs(dirs: Iterable[str]) -> dict[str, Path]:
+    """The modules and packages in each folder, by name: the module's file or package's folder."""
+    found: dict[str, Path] = {}
     for folder in dirs:
         path = Path(folder).expanduser().resolve()
         if not path.is_dir():
             raise ComponentImportError(f"app.component_dirs: folder '{folder}' does not exist")
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
-        for child in path.iterdir():
+        for child in sorted(path.iterdir()):
             if child.suffix == ".py" and child.stem != "__init__":
-                roots.add(child.stem)
+                found.setdefault(child.stem, child)
             elif (child / "__init__.py").is_file():
-                roots.add(child.name)
-    return roots
+                found.setdefault(child.name, child)
+    return found
+
+
+class _FolderFinder(MetaPathFinder):
+    """Finds the top-level modules it was given in their folders, and nothing else.
+
+    It stands last on `sys.meta_path`, so the standard library and installed packages come
+    first; it is given a name only when `app.allowed_packages` or a component's class names it.
+    """
+
+    def __init__(self) -> None:
+        self.folders: dict[str, list[str]] = {}
+
+    def add(self, name: str, folder: Path) -> None:
+        """Find ``name`` in ``folder`` too, ahead of the folders given before."""
+        known = self.folders.setdefault(name, [])
+        if str(folder) not in known:
+            known.insert(0, str(folder))
+        if self not in sys.meta_path:
+            sys.meta_path.append(self)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        folders = self.folders.get(fullname) if path is None else None  # submodules: their package's
+        return PathFinder.find_spec(fullname, folders) if folders else None
+
+
+_FINDER = _FolderFinder()
+
+
+def _found_elsewhere(name: str, path: Path) -> str | None:
+    """Where `import name` finds the module when not at ``path`` (the standard library, an
+    installed package, one imported earlier); None when it finds ``path``. Imports nothing."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # a module imported earlier without a spec
+        return "a module imported earlier"
+    if spec is None:
+        return None
+    origin = spec.origin or ", ".join(spec.submodule_search_locations or ()) or "a namespace package"
+    return None if path in (Path(origin), Path(origin).parent) else origin
+
+
+def reset() -> None:
+    """Forget the classes resolved, the entry points read and the project folders (tests)."""
+    _registry.cache_clear()
+    _entry_points.cache_clear()
+    _FINDER.folders.clear()
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)

@@ -1,15 +1,23 @@
 """Secrets: the mask, what counts as a secret key, and the masker that scrubs text.
 
 A schema marks a key ``secret: True``; its value (and everything under it) is shown as
-``MASK`` wherever a config could be shown. Two passes keep secrets in: values are masked per
-key before anything is serialized (``mask``), and finished text goes through a ``SecretMasker``
-as a last line of defence (logs, error messages, HTTP bodies).
+``MASK`` wherever a config could be shown, and so is the password of any URL-valued string
+(``redis://user:***@host/0``). Three passes keep secrets in: values are masked per key before
+anything is serialized (``mask``: values, and the command-line arguments provenance names);
+whatever else is serialized has each of its strings masked first (``SecretMasker.scrub``,
+``SecretMasker.dumps``); and finished text goes through a ``SecretMasker`` as a last line of
+defence (logs, error messages, HTTP bodies). The masker knows each secret as it is rendered, not
+only as it is: escaped inside a JSON string (with and without ``ensure_ascii``) and inside a
+Python repr, so a quote, a backslash, a control character or a non-ASCII character in a secret
+does not let it through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from framework.types import KeyPath
 
@@ -22,33 +30,113 @@ def is_secret(path: KeyPath, secrets: Iterable[KeyPath]) -> bool:
     return any(path[: len(s)] == s for s in secrets)
 
 
-def mask(value: Any, path: KeyPath, secrets: frozenset[KeyPath]) -> Any:
-    """A plain copy of ``value`` (found at ``path``) with every secret replaced by the mask."""
-    if is_secret(path, secrets):
+def mask(value: Any, path: KeyPath, secrets: Collection[KeyPath]) -> Any:
+    """A plain copy of ``value`` (found at ``path``) with every secret replaced by the mask, and
+    every URL's password."""
+    return _masked(value, path, frozenset(secrets), is_secret(path, secrets))
+
+
+def _masked(value: Any, path: KeyPath, secrets: frozenset[KeyPath], secret: bool) -> Any:
+    # Below ``path`` a key is secret when it is marked itself: a set lookup, not a scan.
+    if secret:
         return MASK if value is not None else None
     if isinstance(value, Mapping):
-        return {k: mask(v, (*path, k), secrets) for k, v in value.items()}
+        return {k: _masked(v, (*path, k), secrets, (*path, k) in secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [mask(v, path, secrets) for v in value]
-    return value
+        return [_masked(v, path, secrets, False) for v in value]
+    return mask_url(value) if isinstance(value, str) else value
+
+
+def secret_values(data: Any, secrets: Collection[KeyPath]) -> list[Any]:
+    """Every value at or under a secret key of ``data``, and every URL password in it: what
+    finished text must not show."""
+    found: list[Any] = []
+    _collect(data, (), frozenset(secrets), is_secret((), secrets), found)
+    return found
+
+
+def _collect(value: Any, path: KeyPath, secrets: frozenset[KeyPath], secret: bool, found: list[Any]) -> None:
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            child_path = (*path, str(key))
+            _collect(child, child_path, secrets, secret or child_path in secrets, found)
+    elif isinstance(value, list | tuple):
+        for child in value:
+            _collect(child, path, secrets, secret, found)
+    elif secret:
+        found.append(value)
+    elif isinstance(value, str) and (password := url_password(value)) is not None:
+        found.append(password)
+
+
+def url_password(text: str) -> str | None:
+    """The password of a URL's userinfo (``scheme://user:PASSWORD@host``), or None."""
+    if "://" not in text or "@" not in text:
+        return None
+    try:
+        netloc = urlsplit(text).netloc
+    except ValueError:  # not a URL after all (an unbalanced IPv6 bracket, say)
+        return None
+    userinfo, at, _ = netloc.rpartition("@")
+    password = userinfo.partition(":")[2] if at else ""
+    return password or None
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of its URL masked; scheme, user, host and path stay readable."""
+    if url_password(text) is None:
+        return text
+    netloc = urlsplit(text).netloc
+    userinfo, _, host = netloc.rpartition("@")
+    return text.replace(netloc, f"{userinfo.partition(':')[0]}:{MASK}@{host}", 1)
+
+
+def rendered_forms(secret: str) -> set[str]:
+    """The ways ``secret`` shows up in text: as is, inside a JSON string, inside a Python repr or ascii."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],  # json.dumps: quote, backslash, controls and non-ASCII escaped
+        json.dumps(secret, ensure_ascii=False)[1:-1],  # FastAPI's JSONResponse: non-ASCII as is
+        repr(secret)[1:-1],  # f"{value!r}", reprs of containers and exceptions
+        ascii(secret)[1:-1],  # f"{value!a}": the repr with non-ASCII escaped
+    }
 
 
 class SecretMasker:
     """Replaces known secret values in text; ``update`` when a reload brings new secrets."""
 
     def __init__(self, values: Iterable[Any] = ()) -> None:
-        self._secrets: list[str] = []
+        self._forms: list[str] = []
         self.update(values)
 
     def update(self, values: Iterable[Any]) -> None:
         texts = {str(v) for v in values if v is not None and len(str(v)) >= _MIN_SECRET_LENGTH}
-        self._secrets = sorted(texts, key=len, reverse=True)  # longest first: no partial leaks
+        forms = {form for text in texts for form in rendered_forms(text)}
+        self._forms = sorted(forms, key=len, reverse=True)  # longest first: no partial leaks
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
         return text
+
+    def scrub(self, data: Any) -> Any:
+        """A JSON-ready copy of ``data`` with every string in it masked (others become ``str``)."""
+        if isinstance(data, str):
+            return self(data)
+        if data is None or isinstance(data, bool | int | float):
+            return data
+        if isinstance(data, dict):
+            return {self(k) if isinstance(k, str) else k: self.scrub(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.scrub(v) for v in data]
+        return self(str(data))  # what json.dumps(..., default=str) would have written
+
+    def dumps(self, data: Any) -> str:
+        """``data`` as JSON with no secret in it: strings masked before, the text after serializing."""
+        if not self._forms:
+            return json.dumps(data, default=str)
+        return self(json.dumps(self.scrub(data)))
 
 
 # The process's masker: the logging sinks and the CLI's error output pass text through it.

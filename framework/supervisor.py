@@ -6,7 +6,9 @@ failed checks in a row a component is restarted (stop, then start) after ``healt
 seconds, doubling each time up to ``health.max_backoff``, at most ``health.max_restarts`` times;
 it is then left ``failed``. The restart count resets once it has stayed healthy for
 ``health.stable_after`` seconds. Its dependents are marked degraded meanwhile, never stopped,
-and run normally again once it is healthy.
+and run normally again once it is healthy. While a dependency the whole app shares is down
+(``HealthMonitor.add_check``: the event bus), failed checks do not count and nothing is restarted:
+a restart would not bring it back.
 
 Settings are read at every check, so a reload of the ``health`` section takes effect at once.
 """
@@ -88,20 +90,22 @@ class Supervisor:
 
     def _on_check(self, record: ComponentHealth) -> None:
         settings = self.monitor.settings
-        self._count(record, settings)
+        held = bool(self.monitor.failing_checks())  # a shared dependency is down: wait for it
+        self._count(record, settings, held)
         if (
-            record.failures >= settings.failure_threshold
+            not held
+            and record.failures >= settings.failure_threshold
             and not record.restarting
             and not record.gave_up
             and self._dependencies_active(record.name)
         ):
             self._schedule_restart(record, settings)
 
-    def _count(self, record: ComponentHealth, settings: HealthSettings) -> None:
+    def _count(self, record: ComponentHealth, settings: HealthSettings, held: bool) -> None:
         """A failed check counts toward a restart; another ends the streak (and, if stable, the restarts)."""
         if record.status is HealthStatus.UNHEALTHY:
             state = self.lifecycle.states.get(record.name)
-            if not (record.restarting or record.gave_up or state in _TRANSITIONAL):
+            if not (held or record.restarting or record.gave_up or state in _TRANSITIONAL):
                 record.failures += 1
             return
         record.failures = 0

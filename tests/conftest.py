@@ -14,11 +14,11 @@ def clean_process_state() -> Iterator[None]:
     """Forget what an earlier test taught the process: secrets to mask, resolved classes, sections.
 
     The masker learns each committed snapshot's secret values, the registry caches resolved
-    classes and the entry points it found, and the framework's section table is built once; a
-    test that left any of them changed would make the next one pass or fail by order.
+    classes and the entry points it found and learns the project folders it imports from, and
+    the framework's section table is built once; a test that left any of them changed would
+    make the next one pass or fail by order.
     """
     yield
     secrets.reset_masker()
-    registry._registry.cache_clear()
-    registry._entry_points.cache_clear()
+    registry.reset()
     assembly.framework_sections.cache_clear()

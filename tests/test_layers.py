@@ -17,7 +17,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "framework"
 
 LAYERS: list[list[str]] = [
-    ["framework._version", "framework.errors", "framework.types", "framework.callbacks", "framework.loguru_bare"],
+    ["framework._version", "framework.errors", "framework.types", "framework.callbacks", "framework.loguru_bare",
+     "framework.tasks"],
     ["framework.secrets"],
     ["framework.logging", "framework.resilience"],
     ["framework.config"],

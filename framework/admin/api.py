@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from framework._version import __version__
 from framework.admin.body_limit import BodyLimit
+from framework.admin.hosts import TrustedHosts
 from framework.admin.metrics import Metrics
 from framework.admin.routes import app, config, events, health
 from framework.admin.types import AdminView
@@ -22,7 +23,9 @@ def create_admin_api(view: AdminView) -> FastAPI:
     )
     api.state.view = view
     api.state.metrics = Metrics(view)
+    http = view.snapshot.section("http")  # host never reloads; max_body is read per request
     api.add_middleware(BodyLimit, limit=lambda: int(view.snapshot.section("http").get("max_body", 65536)))
+    api.add_middleware(TrustedHosts, names=[http.get("host", "127.0.0.1")])  # the outermost: runs first
     for router in ROUTERS:
         api.include_router(router)
     return api

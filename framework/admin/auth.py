@@ -1,7 +1,9 @@
 """Bearer-token authorization for the endpoints that change the app.
 
 The token is the running config's ``http.token`` (a secret). Which variable fills it is the
-app's own business: its YAML says so (``token: ${oc.env:...}``), or its env prefix does.
+app's own business: its YAML says so (``token: ${oc.env:...}``), or its env prefix does. It is
+compared byte for byte: the header's bytes (which Starlette hands over decoded as latin-1)
+against the token's UTF-8 bytes, so a non-ASCII token works for a client that sends it in UTF-8.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ async def require_token(app: View, credentials: Credentials) -> None:
             f"missing bearer token: send 'Authorization: Bearer <{TOKEN_KEY}>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not hmac.compare_digest(credentials.credentials.encode(), str(token).encode()):
+    if not hmac.compare_digest(credentials.credentials.encode("latin-1"), str(token).encode()):
         raise HTTPException(
             401, f"wrong bearer token (it must equal {TOKEN_KEY})", headers={"WWW-Authenticate": "Bearer"}
         )

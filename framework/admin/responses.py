@@ -1,4 +1,8 @@
-"""JSON responses of the admin API; ``masked_response`` replaces every secret value of the running config."""
+"""JSON responses of the admin API; ``masked_response`` replaces every secret value of the running config.
+
+Whatever holds configuration, events or text a component wrote (health details, errors, the
+reasons of a failed start) is a masked response.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,11 @@ JSON = "application/json"
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    """JSON for data that holds no configuration value (probes, counts, errors of a request)."""
+    """JSON for data that holds no configuration value (versions, counts, errors of a request)."""
     return Response(json.dumps(data, default=str), status_code=status, media_type=JSON)
 
 
 def masked_response(snapshot: Snapshot, data: Any, status: int = 200) -> Response:
-    """JSON with every secret value of ``snapshot`` replaced, wherever it appears."""
-    masker = SecretMasker(snapshot.secret_values())
-    return Response(masker(json.dumps(data, default=str)), status_code=status, media_type=JSON)
+    """JSON with every secret value of ``snapshot`` replaced, wherever and however escaped it appears."""
+    body = SecretMasker(snapshot.secret_values()).dumps(data)
+    return Response(body, status_code=status, media_type=JSON)

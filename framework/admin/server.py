@@ -1,9 +1,10 @@
 """The admin API as a component: uvicorn serving the admin FastAPI app in the app's event loop.
 
-Reads are open (the API binds to 127.0.0.1 by default); anything that changes the app needs
+Reads are open (the API binds to 127.0.0.1 by default) to requests that name this server in
+their Host (others get 421: no DNS rebinding); anything that changes the app needs
 ``Authorization: Bearer <http.token>``, and with no token configured those endpoints answer
 403. Bodies over ``http.max_body`` bytes are refused with 413 before any handler runs.
-Whatever shows configuration or events is masked: secrets never leave the process.
+Whatever shows configuration, events or components' words is masked: secrets never leave the process.
 """
 
 from __future__ import annotations

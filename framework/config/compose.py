@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,26 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
+from framework.config.env import EnvOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES, read_text
+from framework.config.groups import check_group_options
 from framework.config.hydra_files import read_files_safely
 from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
-from framework.errors import CompositionError, ConfigDirNotFoundError, EnvOverrideError
+from framework.config.redaction import (
+    UNKNOWN,
+    SecretPaths,
+    holds_secret,
+    masked_error,
+    misspelt_secret,
+    secret_keys,
+)
+from framework.errors import CompositionError, ConfigDirNotFoundError
+from framework.secrets import MASK, mask_url
+from framework.types import KeyPath
 
 # GlobalHydra is process-global: one composition at a time.
 _HYDRA_LOCK = threading.Lock()
-_ENV_SEPARATOR = "__"
+
 
 
 @dataclass(frozen=True)
@@ -84,9 +96,14 @@ class Composition:
 
 
 def compose_config(
-    source: ConfigSource, known_key: Callable[[str, DictConfig], bool] | None = None
+    source: ConfigSource,
+    known_key: Callable[[str, DictConfig], bool] | None = None,
+    secret_paths: SecretPaths | None = None,
 ) -> Composition:
-    """Compose the config dir with the env layer and the launch overrides."""
+    """Compose the config dir with the env layer and the launch overrides.
+
+    ``secret_paths`` tells the error messages which values to mask; without it none is.
+    """
     config_dir = source.config_dir.expanduser().resolve()
     if not config_dir.is_dir():
         raise ConfigDirNotFoundError(
@@ -101,18 +118,21 @@ def compose_config(
         )
     # Plain `key=value` may also set a key only a schema default supplies, so we pass it as
     # `++key=value` and do Hydra's "no such key" check ourselves, schema-aware.
-    _check_override_syntax(source.overrides)
+    limit = source.max_file_bytes
+    _check_override_syntax(source.overrides, lambda: _file_secrets(config_dir, source.config_name, secret_paths, limit))
+    check_group_options([(f"argument {text}", text) for text in source.overrides], config_dir)
     cli = [_force(text, config_dir) for text in source.overrides]
-    config, files = _hydra_compose(config_dir, source.config_name, cli, source.max_file_bytes)
+    config, files = _hydra_compose(config_dir, source.config_name, cli, limit, secret_paths)
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
-    env = _env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
+    env = env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
+    check_group_options([(f"env {e.name}", e.text) for e in env], config_dir)
     if env:  # env sits below the CLI: compose again with it first
-        config, files = _hydra_compose(
-            config_dir, source.config_name, [o for _, o in env] + cli, source.max_file_bytes
-        )
-    _check_changed_keys_exist(source.overrides, cli, files, config, known_key)
+        config, files = _hydra_compose(config_dir, source.config_name, [e.text for e in env] + cli, limit, secret_paths)
+    _check_changed_keys_exist(
+        source.overrides, cli, files, config, known_key, lambda: _secrets_of(config, secret_paths)
+    )
     parsed = _describe_overrides(env, list(source.overrides), cli, files)
-    return Composition(config, tuple(files), tuple(parsed), prefix, tuple(o for _, o in env) + tuple(cli))
+    return Composition(config, tuple(files), tuple(parsed), prefix, tuple(e.text for e in env) + tuple(cli))
 
 
 def recompose(
@@ -161,7 +181,7 @@ def recompose(
         overrides = [o for o in parsed if o.package is None and o.key_or_group not in groups]
         ConfigLoaderImpl._apply_overrides_to_config(overrides, config)
         cli = list(previous.sent[len(previous.sent) - len(source.overrides) :])
-        _check_changed_keys_exist(source.overrides, cli, files, config, known_key)
+        _check_changed_keys_exist(source.overrides, cli, files, config, known_key, lambda: UNKNOWN)
     except (HydraException, OmegaConfBaseException, CompositionError):
         return None  # the full compose reports it with Hydra's own words
     return Composition(config, tuple(files), previous.overrides, previous.env_prefix, previous.sent)
@@ -251,23 +271,30 @@ def _check_changed_keys_exist(
     files: list[MergedFile],
     config: DictConfig,
     known_key: Callable[[str, DictConfig], bool] | None,
+    secrets: Callable[[], Collection[KeyPath]],
 ) -> None:
-    changed = [(o, o.split("=", 1)) for o, s in zip(originals, sent, strict=True) if o != s]
+    changed = [o.split("=", 1) for o, s in zip(originals, sent, strict=True) if o != s]
     if not changed:
         return
     existing = {key for f in files for key in dotted_keys(f.values)}
-    for text, (key, value) in changed:
+    for key, value in changed:
         if key not in existing and not (known_key and known_key(key, config)):
             close = difflib.get_close_matches(key, sorted(existing), n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'? " if close else ""
+            if misspelt_secret(key, secrets()):
+                value = MASK
             raise CompositionError(
-                f"cannot override '{key}' (argument {text}): no such key in the config; "
+                f"cannot override '{key}' (argument {key}={value}): no such key in the config; "
                 f"{hint}to add a new key use +{key}={value}"
             )
 
 
 def _hydra_compose(
-    config_dir: Path, config_name: str, overrides: list[str], max_file_bytes: int
+    config_dir: Path,
+    config_name: str,
+    overrides: list[str],
+    max_file_bytes: int,
+    secret_paths: SecretPaths | None = None,
 ) -> tuple[DictConfig, list[MergedFile]]:
     files: list[MergedFile] = []
     with _HYDRA_LOCK:
@@ -281,7 +308,9 @@ def _hydra_compose(
             except yaml.MarkedYAMLError as exc:
                 raise CompositionError(_yaml_message(exc, config_dir)) from exc
             except (HydraException, OmegaConfBaseException) as exc:
-                raise CompositionError(_hydra_message(exc)) from exc
+                tree = _merged_values(files)  # the files' own values, as far as they were read
+                message = _hydra_message(exc, tree or {}, secret_keys(secret_paths, tree), overrides)
+                raise CompositionError(message) from exc
 
 
 def _record_merged_files(files: list[MergedFile], texts: Mapping[Path, str]) -> None:
@@ -369,7 +398,7 @@ def _file_of(source_path: str, config_path: str) -> Path | None:
     return Path(source_path.removeprefix("file://")) / f"{config_path}.yaml"
 
 
-def _check_override_syntax(overrides: Sequence[str]) -> None:
+def _check_override_syntax(overrides: Sequence[str], secrets: Callable[[], Collection[KeyPath]]) -> None:
     parser = OverridesParser.create()
     for text in overrides:
         try:
@@ -383,6 +412,11 @@ def _check_override_syntax(overrides: Sequence[str]) -> None:
             if match and match.group(1) in text:
                 column = text.find(match.group(1)) + len(match.group(1)) - 1
             caret = " " * max(column, 0) + "^"
+            key, _, value = text.partition("=")
+            shown = MASK if holds_secret(key, secrets()) else mask_url(value)
+            if shown != value:  # ANTLR's reason quotes the value too
+                text, caret = f"{key}={shown}", f"{' ' * len(key)} ^ (value masked: it holds a secret)"
+                reason = "its value does not parse; check its quotes, brackets and ${...} (quote non-ASCII text)"
             raise CompositionError(
                 f"malformed override:\n  {text}\n  {caret}\n{reason}\n"
                 "accepted forms: key=value, +key=value, ++key=value, ~key, group=option,"
@@ -392,6 +426,23 @@ def _check_override_syntax(overrides: Sequence[str]) -> None:
             raise CompositionError(f"argument {text.split('=', 1)[0]}=...: {TOO_DEEP}; flatten the value")
 
 
+def _secrets_of(config: DictConfig, secret_paths: SecretPaths | None) -> Collection[KeyPath]:
+    return secret_keys(secret_paths, OmegaConf.to_container(config, resolve=False))
+
+
+def _file_secrets(
+    config_dir: Path, config_name: str, secret_paths: SecretPaths | None, max_file_bytes: int
+) -> Collection[KeyPath]:
+    """The secret keys of the files alone (an override that does not parse cannot be applied)."""
+    if secret_paths is None:
+        return ()
+    try:
+        config, _ = _hydra_compose(config_dir, config_name, [], max_file_bytes)
+    except CompositionError:
+        return UNKNOWN
+    return _secrets_of(config, secret_paths)
+
+
 def _yaml_message(exc: yaml.MarkedYAMLError, config_dir: Path) -> str:
     mark = exc.problem_mark or exc.context_mark
     where = f"{mark.name}:{mark.line + 1}:{mark.column + 1}" if mark else str(config_dir)
@@ -399,98 +450,28 @@ def _yaml_message(exc: yaml.MarkedYAMLError, config_dir: Path) -> str:
     return f"invalid YAML at {where}: {exc.problem}{context}"
 
 
-def _hydra_message(exc: Exception) -> str:
-    text = str(exc)
+def _hydra_message(
+    exc: Exception, tree: Mapping[str, Any], secrets: Collection[KeyPath], overrides: Sequence[str]
+) -> str:
+    """Hydra's (or OmegaConf's) words, with the values of secret keys masked."""
+    text = masked_error(exc, tree, secrets, overrides)
     # Hydra appends its search path to missing-option errors: noise for users.
     text = text.split("\nConfig search path:")[0]
     return text.replace("To append to your config use", "the key does not exist; to add it use")
 
 
-def _env_overrides(
-    prefix: str,
-    environ: Mapping[str, str],
-    config: DictConfig,
-    known_key: Callable[[str, DictConfig], bool] | None,
-    config_dir: Path,
-) -> list[tuple[str, str]]:
-    """(env var name, Hydra override) for every variable under the prefix, sorted by name."""
-    head = f"{prefix}{_ENV_SEPARATOR}"
-    result = []
-    for name in sorted(n for n in environ if n.startswith(head)):
-        parts = name[len(head) :].split(_ENV_SEPARATOR)
-        group = "/".join(p.lower() for p in parts)
-        if (config_dir / group).is_dir():  # <PREFIX>__PROFILE=fast selects a group option
-            result.append((name, f"{group}={environ[name]}"))
-            continue
-        key, exists = _match_key(config, parts)
-        if not exists and not (known_key and known_key(key, config)):
-            raise EnvOverrideError(_unknown_env_message(name, key, config))
-        literal = _hydra_literal(_env_value(name, environ[name]))
-        result.append((name, f"{'' if exists else '++'}{key}={literal}"))
-    return result
-
-
-def _env_value(name: str, text: str) -> Any:
-    """The env var's text parsed as a YAML value, held to the nesting limit."""
-    try:
-        value = yaml.safe_load(text) if text else ""
-        deep = too_deep(value)
-    except RecursionError:  # PyYAML recurses once per level: thousands of them
-        deep = True
-    if deep:
-        raise EnvOverrideError(f"env var {name}: {TOO_DEEP}, or it refers to itself through a YAML alias")
-    return value
-
-
-def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:
-    """Map env var segments to config keys case-insensitively."""
-    node: Any = config
-    keys: list[str] = []
-    for part in parts:
-        candidates = {str(k).lower(): str(k) for k in node} if isinstance(node, DictConfig) else {}
-        key = candidates.get(part.lower())
-        if key is None:
-            keys.extend(p.lower() for p in parts[len(keys) :])
-            return ".".join(keys), False
-        keys.append(key)
-        node = node._get_node(key)
-    return ".".join(keys), True
-
-
-def _unknown_env_message(name: str, key: str, config: DictConfig) -> str:
-    known = dotted_keys(OmegaConf.to_container(config, resolve=False))
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"env var {name} sets '{key}', which is not a key of the config{hint}"
-
-
-def _hydra_literal(value: Any) -> str:
-    """Render a YAML-parsed value in Hydra's override grammar."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ",".join(_hydra_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_hydra_literal(v)}" for k, v in value.items()) + "}"
-    escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
-
-
 def _describe_overrides(
-    env: list[tuple[str, str]], originals: list[str], cli: list[str], files: list[MergedFile]
+    env: list[EnvOverride], originals: list[str], cli: list[str], files: list[MergedFile]
 ) -> list[Override]:
     groups = {f.config_path.rsplit("/", 1)[0] for f in files if "/" in f.config_path}
     parser = OverridesParser.create()
-    origins = [f"env {name}" for name, _ in env] + [f"argument {text}" for text in originals]
-    texts = [text for _, text in env] + cli
+    origins = [f"env {e.name}" for e in env] + [f"argument {text}" for text in originals]
+    texts = [e.text for e in env] + cli
     described = []
-    for origin, parsed in zip(origins, parser.parse_overrides(texts), strict=True):
+    for index, (origin, parsed) in enumerate(zip(origins, parser.parse_overrides(texts), strict=True)):
         key = parsed.key_or_group
         is_group = parsed.package is not None or key in groups
-        value = None if parsed.is_delete() else parsed.value()
+        # An env value is data: its YAML value, not the escaped text Hydra was handed.
+        value = env[index].value if index < len(env) else None if parsed.is_delete() else parsed.value()
         described.append(Override(origin, key, value, is_group, parsed.is_delete()))
     return described

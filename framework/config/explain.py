@@ -29,7 +29,7 @@ def _leaf(snapshot: Snapshot, path: KeyPath) -> dict[str, Any]:
     secret = is_secret(path, snapshot.secrets)
     history = snapshot.provenance.history(path)
     layers = [
-        {"layer": o.layer.value, "where": o.shown(secret), "value": MASK if secret else thaw(o.value)}
+        {"layer": o.layer.value, "where": o.where, "value": mask(thaw(o.value), path, snapshot.secrets)}
         for o in reversed(history)
     ]
     return {
@@ -48,13 +48,12 @@ def provenance_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
     rows = []
     for path, value in leaves(snapshot.masked()):
         origin = snapshot.provenance.winner(path)
-        secret = is_secret(path, snapshot.secrets)
         rows.append(
             {
                 "key": ".".join(path),
-                "value": MASK if secret else value,
+                "value": value,
                 "layer": origin.layer.value if origin else None,
-                "where": origin.shown(secret) if origin else None,
+                "where": origin.where if origin else None,
             }
         )
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ from framework.config.schema import (
     secret_paths,
     walk_rules,
 )
-from framework.config.sections import COMPONENT_ENTRY_SCHEMA
+from framework.config.sections import COMPONENT_ENTRY_SCHEMA, COMPONENT_NAME
 from framework.config.snapshot import Snapshot, digest, freeze
 from framework.errors import InterpolationError, ValidationError
-from framework.secrets import MASK, is_secret
+from framework.secrets import MASK, is_secret, mask
 from framework.types import KeyPath
 
 # The schema of one component's `config`, given its name, its entry and the `app` section;
@@ -50,11 +51,18 @@ def load_config(
     def known_key(dotted: str, config: DictConfig) -> bool:
         return _schema_has_key(dotted.split("."), config, sections, schemas)
 
-    composition = (previous and recompose(previous, source, known_key)) or compose_config(source, known_key)
-    provenance = trace(composition, base=Path.cwd())
-    resolved = composition.resolved
-    tree = resolved if resolved is not None else _resolve(composition.config, provenance)
-    data, secrets, policies = _validate(tree, provenance, sections, schemas)
+    def secret_keys(tree: Mapping[str, Any]) -> set[KeyPath]:
+        return _secret_paths(tree, sections, schemas)
+
+    composition = (previous and recompose(previous, source, known_key)) or compose_config(
+        source, known_key, secret_keys
+    )
+    tree, unresolved = (composition.resolved, []) if composition.resolved is not None else _resolve(composition.config)
+    secrets = secret_keys(tree)  # before provenance: the arguments it names are stored masked
+    provenance = trace(composition, Path.cwd(), secrets)
+    if unresolved:
+        raise InterpolationError("\n".join(_unresolved(unresolved, provenance, secrets)))
+    data, policies = _validate(tree, provenance, sections, schemas, secrets)
     return Snapshot(
         data=freeze(data),
         provenance=provenance,
@@ -66,27 +74,44 @@ def load_config(
     )
 
 
-def _resolve(config: DictConfig | None, provenance: Provenance) -> dict[str, Any]:
-    """Plain data with every interpolation resolved; all failures reported together."""
+# A value that could not be resolved: its key, the error and the value as written.
+_Unresolved = tuple[KeyPath, OmegaConfBaseException, Any]
+
+
+def _resolve(config: DictConfig | None) -> tuple[dict[str, Any], list[_Unresolved]]:
+    """Plain data with every interpolation resolved; else the unresolved tree and every failure."""
     assert config is not None  # a composition without a config carries resolved values
     try:
         resolved: dict[str, Any] = OmegaConf.to_container(config, resolve=True, throw_on_missing=True)  # type: ignore[assignment]
-        return resolved
-    except OmegaConfBaseException:
-        pass
-    raw = OmegaConf.to_container(config, resolve=False)
-    problems = []
+        return resolved, []
+    except OmegaConfBaseException as exc:
+        first = exc  # reported only when no single value can be blamed
+    raw: dict[str, Any] = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
+    problems: list[_Unresolved] = []
     for path, value in leaves(raw):
         if not is_unresolved(value):
             continue
         try:
             OmegaConf.select(config, ".".join(path), throw_on_missing=True)
         except OmegaConfBaseException as exc:
-            reason = str(exc).split("\n")[0]
-            if value == "???":
-                reason = "mandatory value is missing (???); set it in a file, env var or override"
-            problems.append(f"{'.'.join(path)}: {reason} (got {value}) [{provenance.where(path)}]")
-    raise InterpolationError("\n".join(problems) or "interpolation failed")
+            problems.append((path, exc, value))
+    return raw, problems or [((), first, None)]
+
+
+def _unresolved(problems: list[_Unresolved], provenance: Provenance, secrets: set[KeyPath]) -> list[str]:
+    """`key: reason (got VALUE) [origin]` per failure; a secret key's value and reason are masked
+    (OmegaConf's reason quotes parts of the value), its origin says where to look."""
+    lines = []
+    for path, exc, value in problems:
+        reason = str(exc).split("\n")[0]
+        if value == "???":
+            reason = "mandatory value is missing (???); set it in a file, env var or override"
+        elif is_secret(path, secrets):
+            reason = f"{type(exc).__name__} in the value of a secret key (masked)"
+        value = mask(value, path, secrets)  # a secret, or a URL's password
+        key = ".".join(path) or "interpolation failed"
+        lines.append(f"{key}: {reason}" + (f" (got {value}) [{provenance.where(path)}]" if path else ""))
+    return lines
 
 
 def _validate(
@@ -94,9 +119,9 @@ def _validate(
     provenance: Provenance,
     sections: dict[str, Schema],
     component_schemas: ComponentSchemas,
-) -> tuple[dict[str, Any], set[KeyPath], dict[KeyPath, Reload]]:
+    secrets: set[KeyPath],
+) -> tuple[dict[str, Any], dict[KeyPath, Reload]]:
     problems: list[tuple[Problem, KeyPath]] = []
-    secrets: set[KeyPath] = set()
     policies: dict[KeyPath, Reload] = {}
     data = dict(tree)
     for name, schema in sections.items():
@@ -109,7 +134,6 @@ def _validate(
         data[name], found = normalize(section, schema)
         problems.extend((p, (name,)) for p in found)
         provenance.add_defaults(data[name], (name,), f"'{name}' section")
-        secrets |= secret_paths(schema, (name,))
         policies.update(reload_policies(schema, (name,), Reload.LIVE))
     if "components" in tree:
         app = data.get("app", {})
@@ -117,12 +141,16 @@ def _validate(
         def schemas(name: str, entry: Mapping[str, Any]) -> Schema | None:
             return component_schemas(name, entry, app)
 
-        data["components"] = _validate_components(
-            tree["components"], provenance, schemas, problems, secrets, policies
-        )
+        data["components"] = _validate_components(tree["components"], provenance, schemas, problems, policies)
     if problems:
         raise ValidationError(sorted({_render(p, prefix, provenance, secrets) for p, prefix in problems}))
-    return data, secrets, policies
+    return data, policies
+
+
+_BAD_NAME = (
+    "a component name must be an identifier (letters, digits and _, not starting with a digit):"
+    " its dependents receive it as a constructor parameter and dotted keys address it"
+)
 
 
 def _validate_components(
@@ -130,7 +158,6 @@ def _validate_components(
     provenance: Provenance,
     component_schemas: Callable[[str, Mapping[str, Any]], Schema | None],
     problems: list[tuple[Problem, KeyPath]],
-    secrets: set[KeyPath],
     policies: dict[KeyPath, Reload],
 ) -> dict[str, Any]:
     if not isinstance(components, Mapping):
@@ -141,6 +168,8 @@ def _validate_components(
     result = {}
     for name, entry in components.items():
         prefix = ("components", str(name))
+        if not re.fullmatch(COMPONENT_NAME, str(name)):
+            problems.append((Problem((), _BAD_NAME, name, True), prefix))
         if entry is None:
             entry = {}
         if not isinstance(entry, Mapping):
@@ -153,7 +182,6 @@ def _validate_components(
         if schema is not None:
             normalized["config"], found = normalize(normalized.get("config") or {}, schema)
             problems.extend((p, (*prefix, "config")) for p in found)
-            secrets |= secret_paths(schema, (*prefix, "config"))
             policies.update(reload_policies(schema, (*prefix, "config"), Reload.LIVE))
         provenance.add_defaults(normalized, prefix, f"component '{name}'")
         result[str(name)] = normalized
@@ -167,11 +195,29 @@ def _render(problem: Problem, prefix: KeyPath, provenance: Provenance, secrets: 
     got = ""
     secret = is_secret(path, secrets)
     if problem.has_value:
-        got = f" (got {MASK if secret else _short(problem.value)})"
-    origin = provenance.where(path, secret)
+        got = f" (got {MASK if secret else _short(mask(problem.value, path, secrets))})"
+    origin = provenance.where(path)
+    if origin == "origin unknown":  # a mapping: where its first key was set
+        inner = next((p for p in provenance.paths() if p[: len(path)] == path), path)
+        origin = provenance.where(inner)
     if origin == "origin unknown" and not problem.has_value:
         origin = f"not set; add it to the YAML or pass {key}=..."
     return f"{key}: {problem.message}{got} [{origin}]"
+
+
+def _secret_paths(
+    tree: Mapping[str, Any], sections: dict[str, Schema], component_schemas: ComponentSchemas
+) -> set[KeyPath]:
+    """The keys the schemas mark secret: every section's, and each component class's."""
+    found = {path for name, schema in sections.items() for path in secret_paths(schema, (name,))}
+    components, app = tree.get("components"), tree.get("app")
+    if not isinstance(components, Mapping):
+        return found
+    for name, entry in components.items():
+        schema = component_schemas(str(name), entry, app if isinstance(app, Mapping) else {}) if isinstance(entry, Mapping) else None
+        if schema is not None:
+            found |= secret_paths(schema, ("components", str(name), "config"))
+    return found
 
 
 def _short(value: Any) -> str:

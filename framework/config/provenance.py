@@ -3,11 +3,15 @@
 Hydra keeps no per-value origin (omegaconf issue 1173), so we rebuild it: the files Hydra
 merged are re-read for line numbers, then the env and CLI overrides are laid on top.
 A leaf is a scalar, a list (lists are replaced whole when merged) or an empty mapping.
+
+An origin is shown as it is stored: a command-line argument that carries a secret (or a URL
+with a password) is stored with that value masked, so no message that names it can leak it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,8 +19,10 @@ from typing import Any
 
 import yaml
 
-from framework.config.compose import Composition, MergedFile
+from framework.config.compose import Composition, MergedFile, Override
+from framework.config.env import quoted
 from framework.config.plain import leaves
+from framework.secrets import mask
 from framework.types import KeyPath
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -37,15 +43,9 @@ class Origin:
 
     layer: Layer
     where: str  # "conf/config.yaml:7", "env DEMO__APP__NAME", "argument app.name=x", ...
-    value: Any
+    value: Any  # as that layer set it, unmasked: mask it before showing it
 
     def __str__(self) -> str:
-        return self.where
-
-    def shown(self, secret: bool) -> str:
-        """`where`, without the value a command-line argument carries when the key is secret."""
-        if secret and self.layer is Layer.CLI and "=" in self.where:
-            return self.where.split("=", 1)[0] + "=***"
         return self.where
 
 
@@ -67,10 +67,10 @@ class Provenance:
         history = self.history(path)
         return history[-1] if history else None
 
-    def where(self, path: KeyPath, secret: bool = False) -> str:
+    def where(self, path: KeyPath) -> str:
         """Short origin for messages: 'file:line', 'env X', 'argument k=v', or 'unknown'."""
         winner = self.winner(path)
-        return winner.shown(secret) if winner else "origin unknown"
+        return winner.where if winner else "origin unknown"
 
     def paths(self) -> Iterator[KeyPath]:
         return iter(self._origins)
@@ -85,8 +85,11 @@ class Provenance:
 _DELETED = object()
 
 
-def trace(composition: Composition, base: Path | None = None) -> Provenance:
-    """Build provenance for a composition; paths are shown relative to ``base``."""
+def trace(
+    composition: Composition, base: Path | None = None, secrets: Collection[KeyPath] = frozenset()
+) -> Provenance:
+    """Build provenance for a composition; paths are shown relative to ``base``, arguments
+    with the values of ``secrets`` (and URL passwords) masked."""
     origins: dict[KeyPath, list[Origin]] = {}
     interior: set[KeyPath] = set()  # paths that hold mappings, to spot a leaf replacing one
     for merged in composition.files:
@@ -100,9 +103,32 @@ def trace(composition: Composition, base: Path | None = None) -> Provenance:
         if override.is_delete:
             _drop(origins, prefix)
             continue
+        where = _masked_argument(override, prefix, frozenset(secrets)) if layer is Layer.CLI else override.origin
         for path, value in leaves(override.value, prefix):
-            _set(origins, interior, path, Origin(layer, override.origin, value))
+            _set(origins, interior, path, Origin(layer, where, value))
     return Provenance(origins)
+
+
+def _masked_argument(override: Override, prefix: KeyPath, secrets: frozenset[KeyPath]) -> str:
+    """The argument as typed or, when it carries a secret or a URL password, written again
+    with those masked: `argument http={host:h,token:***}`."""
+    masked = mask(override.value, prefix, secrets)
+    if masked == override.value:
+        return override.origin
+    return f"{override.origin.partition('=')[0]}={_shown_value(masked)}"
+
+
+_BARE = re.compile(r"[^\s'\"\\,\[\]{}()]+")  # shown without quotes: no spaces, quotes or brackets
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{_shown_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_shown_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value if _BARE.fullmatch(value) else quoted(value)
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _set(origins: dict[KeyPath, list[Origin]], interior: set[KeyPath], path: KeyPath, origin: Origin) -> None:

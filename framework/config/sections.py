@@ -115,6 +115,9 @@ HTTP_SCHEMA: Schema = {
     "max_body": {"type": "integer", "min": 1, "default": 65536, "description": "largest request body, bytes"},
 }
 
+# A component's name is a constructor parameter of its dependents and one segment of its keys.
+COMPONENT_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
 COMPONENT_ENTRY_SCHEMA: Schema = {
     "class": {"type": "string", "required": True, "empty": False, "reload": "restart"},
     "enabled": {"type": "boolean", "default": True},

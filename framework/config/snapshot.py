@@ -13,7 +13,7 @@ from framework.config.plain import thaw
 from framework.config.provenance import Provenance
 from framework.config.schema import Reload
 from framework.errors import UnknownKeyError
-from framework.secrets import mask
+from framework.secrets import mask, secret_values
 from framework.types import KeyPath
 
 
@@ -85,14 +85,8 @@ class Snapshot:
         return result
 
     def secret_values(self) -> list[Any]:
-        """The values at every secret key, so text showing them can be masked."""
-        values = []
-        for path in self.secrets:
-            try:
-                values.append(lookup(self.data, path))
-            except KeyError:
-                continue
-        return values
+        """The values at every secret key, and every URL password, so text showing them can be masked."""
+        return secret_values(self.data, self.secrets)
 
     def policy(self, path: KeyPath) -> Reload:
         """The reload policy of a key (its nearest described ancestor's, else live)."""

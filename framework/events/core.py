@@ -80,6 +80,12 @@ class BusCore:
         """Between a successful ``start`` and ``stop``."""
         return self._state is _State.RUNNING
 
+    async def health(self) -> dict[str, Any]:
+        """The bus as a health check: healthy while running (a backend adds its server's answer)."""
+        if self._state is not _State.RUNNING:
+            return {"status": "unhealthy", "error": f"the event bus is {self._state.value}"}
+        return {"status": "healthy"}
+
     async def start(self) -> None:
         """Get ready to publish and deliver. Idempotent while running; a stopped bus is final."""
         if self._state is _State.RUNNING:

@@ -29,6 +29,9 @@ class DeadLetterReason(StrEnum):
     BAD_SIGNATURE = "bad_signature"  # redis: HMAC does not match (forged or wrong key)
     UNSIGNED = "unsigned"  # redis: entry has no signature
     UNDECODABLE = "undecodable"  # redis: not an envelope (a foreign producer)
+    WRONG_STREAM = "wrong_stream"  # redis: signed for another topic's stream (moved or copied)
+    REPLAYED = "replayed"  # redis: a copy of an entry already read (same signed envelope)
+    EXPIRED = "expired"  # redis: signed longer ago than redis.replay_window (or far ahead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +48,12 @@ class DeadLetter:
 
     @property
     def replayable(self) -> bool:
-        """Whether ``replay_dead_letter`` can deliver it again (foreign entries cannot)."""
-        return self.envelope is not None
+        """Whether ``replay_dead_letters`` delivers it again.
+
+        Foreign entries cannot be delivered. An expired one only by its id
+        (``replay_dead_letter``): it may be a replayed copy, or an entry that waited too long.
+        """
+        return self.envelope is not None and self.reason is not DeadLetterReason.EXPIRED
 
 
 @dataclass(frozen=True, slots=True)

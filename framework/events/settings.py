@@ -48,6 +48,13 @@ _REDIS_SCHEMA: Schema = {
     "max_deliveries": _key(
         "integer", 5, "restart", "Dead-letter an entry delivered this many times unacked", min=1
     ),
+    "replay_window": _key(
+        "integer", 3600, "restart",
+        "Seconds a signed event stays deliverable; a copy XADDed again in that time is "
+        "dead-lettered 'replayed', an event read later 'expired'. Must exceed "
+        "claim_idle_ms x max_deliveries and the longest time a consumer may be down",
+        min=1,
+    ),
     "block_ms": _key("integer", 1000, "restart", "XREADGROUP BLOCK timeout", min=1),
     "consumer": _key(
         "string", None, "restart", "Consumer name in each group; null means '<host>-<pid>'",
@@ -106,6 +113,7 @@ class RedisSettings:
     maxlen: int = 100_000
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
+    replay_window: int = 3600
     block_ms: int = 1000
     consumer: str | None = None
     signing_key: str | None = field(default=None, repr=False)

@@ -12,6 +12,7 @@ import pytest
 from framework.admin.api import create_admin_api
 from framework.app import App
 from framework.config.compose import ConfigSource
+from framework.testing import integrate
 from tests.admin.conftest import TOKEN, TOKEN_VAR, auth, serving
 from tests.reload.conftest import ALPHA
 
@@ -94,7 +95,7 @@ def test_a_reload_of_an_app_not_started_is_409(project: Path, token: str) -> Non
 
     async def scenario() -> httpx.Response:
         api = create_admin_api(App(ConfigSource(project / "conf")))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://admin") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://127.0.0.1") as client:
             return await client.post(RELOAD, headers=auth())
 
     response = asyncio.run(scenario())
@@ -127,5 +128,25 @@ def test_writes_are_disabled_without_a_token(project: Path) -> None:
             assert response.status_code == 403
             assert "set http.token" in response.json()["detail"]
         assert app.reload_history() == []
+
+    run(project, scenario)
+
+
+@pytest.mark.parametrize("token", ["jeton-été-secret", "令牌-中文-secret", "key-🔑-emoji-1"])
+def test_a_non_ascii_token_authenticates(project: Path, monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    """A non-ASCII http.token, sent in UTF-8 by a client or by `integrate reload`, is let through."""
+    monkeypatch.setenv(TOKEN_VAR, token)
+    utf8 = {"Authorization": b"Bearer " + token.encode()}
+    latin1 = {"Authorization": b"Bearer " + token.encode("latin-1", "replace")}
+
+    async def scenario(app: App, client: httpx.AsyncClient) -> None:
+        ok = await client.post(RELOAD, params={"dry_run": "true"}, headers=utf8)
+        assert ok.status_code == 200 and ok.json()["outcome"] == "unchanged", ok.text
+        assert (await client.post(RELOAD, headers=latin1)).status_code == 401
+        cli = await asyncio.to_thread(
+            integrate, "reload", "--dry-run", "--url", str(client.base_url), "--token", token, cwd=project
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert cli.stdout.startswith("dry run: unchanged")
 
     run(project, scenario)

@@ -10,6 +10,7 @@ from framework.testing import write_tree
 
 FIXTURE_MODULE = '''
 import asyncio
+import hashlib
 from typing import Protocol
 
 
@@ -42,6 +43,21 @@ class Probe:
         await asyncio.sleep(self.config["stop_delay"])
         if self.config["fail_stop"]:
             raise RuntimeError(f"{self.name} stop exploded")
+
+
+class Chatty(Probe):
+    """Says its password every way a careless component could: message, details, a traceback."""
+
+    async def start(self):
+        password = self.config["password"]
+        digest = hashlib.sha256(password.encode()).hexdigest()[:12]  # proves which value it saw
+        self.log.bind(event="chatty.up", password=password, tries=[{"with": password}], digest=digest).info(
+            f"chatty {self.name} has {password} ({password!r})")
+        try:
+            raise PermissionError(f"refused {password!r}")
+        except PermissionError:
+            self.log.exception(f"login failed for {password}")
+        await super().start()
 
 
 class Friendly(Probe):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from framework.container import RESERVED
 from framework.testing import integrate
 from tests.components.conftest import make_app
 
@@ -105,6 +106,33 @@ def test_component_config_is_validated_by_its_class_schema(project: Path) -> Non
     )
     assert "components.a.config.start_delay: must be of type number (got 'soon') [conf/config.yaml:10]" in err
     assert "components.a.config.bogus: unknown key" in err
+
+
+def test_a_component_name_that_is_no_identifier_is_refused_where_it_is_written(project: Path) -> None:
+    """A name with a dot, a dash, a space or a leading digit is refused at load, with its file:line."""
+    written = ['"my.feed"', "my-feed", "9lives", '"two words"', "1"]
+    entries = "".join(f"  {text}:\n    class: fx.Probe\n" for text in ["ok", *written])
+    err = check_fails(project, entries)  # components: at line 6, each entry's class a line below its name
+    assert err.startswith(f"error: invalid configuration ({len(written)} problems):\n")
+    for index, text in enumerate(written, start=1):
+        name = text.strip('"')
+        got = repr(name) if text != "1" else "1"  # YAML reads 1 as an integer
+        assert (
+            f"  components.{name}: a component name must be an identifier (letters, digits and _, not starting"
+            " with a digit): its dependents receive it as a constructor parameter and dotted keys address it"
+            f" (got {got}) [conf/config.yaml:{8 + 2 * index}]\n"
+        ) in err
+
+
+def test_a_component_named_like_a_framework_service_is_refused(project: Path) -> None:
+    """No component may take a name a constructor parameter uses for a framework service."""
+    err = check_fails(project, "".join(f"  {name}:\n    class: fx.Probe\n" for name in RESERVED))
+    assert f"cannot build the components ({len(RESERVED)} problems)" in err
+    for name in RESERVED:
+        assert (
+            f"  components.{name}: the name '{name}' is reserved: a constructor parameter '{name}' receives"
+            f" the framework's own; rename the component (reserved: {', '.join(RESERVED)})\n"
+        ) in err
 
 
 def test_component_dirs_are_scanned(project: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -9,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from framework.testing import integrate
 from tests.components.conftest import make_app
+from tests.leaks import SECRETS, leaks
 
 CHAIN = """
   db:
@@ -188,3 +192,20 @@ def test_secrets_are_masked_in_logs_errors_and_show(project: Path) -> None:
     )
     typed = integrate("check", "components.db.config.password=[hunter2-secret]", cwd=project)
     assert typed.returncode == 2 and "hunter2-secret" not in typed.stderr and "(got ***)" in typed.stderr
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_a_secret_with_any_character_is_masked_in_run_output(project: Path, secret: str) -> None:
+    """Quotes, backslashes, controls or non-ASCII in a secret: JSON and text lines, and the error, mask it."""
+    scalar = json.dumps(secret, ensure_ascii=False)  # a YAML double-quoted scalar
+    make_app(project, f"  db:\n    class: fx.Chatty\n    config: {{password: {scalar}}}\n")
+    digest = hashlib.sha256(secret.encode()).hexdigest()[:12]
+    result = run(project)
+    assert result.returncode == 0, result.stderr
+    up = next(e for e in events(result.stderr) if e.get("event") == "chatty.up")
+    assert up["digest"] == digest and up["password"] == "***"  # the component held exactly this secret
+    failing = integrate("run", "app.duration=0.3", "components.db.config.fail_start=true", cwd=project)
+    assert failing.returncode == 1 and "PermissionError: refused '***'" in failing.stderr
+    assert f'"digest": "{digest}"' in failing.stderr  # the text line's details
+    for output in (result, failing):
+        assert leaks(output.stderr + output.stdout, secret) == []

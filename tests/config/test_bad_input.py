@@ -158,3 +158,51 @@ def test_check_json_lists_errors(project: Path) -> None:
     result = integrate("check", "--format", "json", "app.start_timeout=-1", cwd=project)
     assert result.returncode == 2
     assert '"ok": false' in result.stdout and "app.start_timeout" in result.stdout
+
+
+ELSEWHERE = "# @package _global_\nloaded_from_elsewhere: true\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "reason"),
+    [
+        ("../../elsewhere/evil", "climbs out of the group folder with '..'"),
+        ("sqlite/../../../elsewhere/evil", "climbs out of the group folder with '..'"),
+        ("{tmp}/elsewhere/evil", "is an absolute path"),
+        ("${{oc.env:ELSEWHERE}}", "is an interpolation, which could resolve to any path"),
+    ],
+    ids=["dotdot", "nested-dotdot", "absolute", "interpolation"],
+)
+@pytest.mark.parametrize("via", ["argument", "env"])
+def test_a_group_option_cannot_leave_its_group_folder(project: Path, via: str, option: str, reason: str) -> None:
+    """A group option naming a path outside its folder, from an argument or the env, is refused
+    before any file is read, naming where it came from and the options there are."""
+    write_tree(project / "elsewhere", {"evil.yaml": ELSEWHERE})
+    option = option.format(tmp=project)
+    env = {"ELSEWHERE": "../../elsewhere/evil"}
+    if via == "argument":
+        err = fails(project, f"db={option}", env=env)
+        origin = f"argument db={option}"
+    else:
+        err = fails(project, env={**env, "BAD__DB": option})
+        origin = "env BAD__DB"
+    assert err == (
+        f"error: {origin}: group option '{option}' of 'db' {reason}; an option names a file in"
+        f" {project / 'conf' / 'db'}: postgres, sqlite\n"
+    )
+
+
+def test_a_list_of_group_options_is_checked_option_by_option(project: Path) -> None:
+    """Each option of `group=[a,b]` is checked, and a package form `group@pkg=` too."""
+    assert "group option '../x' of 'db' climbs out" in fails(project, "db=[sqlite,../x]")
+    assert "group option '/x' of 'db' is an absolute path" in fails(project, "+db@other=/x")
+
+
+def test_a_nested_option_inside_its_group_folder_is_accepted(project: Path) -> None:
+    """An option in a subfolder of its group, from an argument or the env, still composes; a value
+    that merely looks like a path is no group option."""
+    write_tree(project / "conf/db", {"nested/mysql.yaml": "driver: mysql\n"})
+    for args, env in (("db=nested/mysql",), {}), ((), {"BAD__DB": "nested/mysql"}):
+        result = integrate("show", "--format", "json", "app.name=../../x", *args, cwd=project, env=env)
+        assert result.returncode == 0, result.stderr
+        assert '"driver": "mysql"' in result.stdout and '"name": "../../x"' in result.stdout

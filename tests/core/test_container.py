@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import pytest
-
 from framework.component import ComponentSpec
 from framework.container import build_container, rebuild_container, wiring_problems
 from framework.errors import ContractViolationError, UnknownParameterError
@@ -91,7 +89,7 @@ def test_a_parameter_matching_no_dependency_is_reported() -> None:
     assert [type(p) for p in problems] == [UnknownParameterError]
     assert str(problems[0]) == (
         "components.cacheuser: constructor parameter 'cache' of WantsCache matches no dependency"
-        " (depends_on: db) and no framework service (config, name, logger, bus, health, resilience, app)"
+        " (depends_on: db) and no framework service (config, name, logger, bus, tasks, health, resilience, app)"
     )
 
 
@@ -164,14 +162,8 @@ class NeedsBus(Base):
         self.bus = bus
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a dependency named like a framework service (bus, health, logger, ...) is silently"
-    " replaced by the service (hardening, issue 13)",
-)
 def test_a_dependency_named_like_a_framework_service_is_reported() -> None:
     """A component named 'bus' that another takes as parameter `bus`: reported, or injected as asked."""
-    # Today wiring_problems skips reserved names, and build_container hands `user` the bus service.
     specs, classes, graph = wiring({"bus": (Db, {}), "user": (NeedsBus, {"depends_on": ["bus"]})})
     problems = wiring_problems(specs, classes, graph)
     if problems:

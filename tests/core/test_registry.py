@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from framework.errors import ClassNotAllowedError, ComponentImportError, NotACom
 from framework.registry import ENTRY_POINT_GROUP, Registry, scan_component_dirs
 from framework.testing import write_tree
 
-OURS = ("regpkg", "regplug", "regdir", "outsider")  # every module these tests write
+OURS = ("regpkg", "regplug", "regdir", "regcwd", "outsider")  # every module these tests write
 COMPONENT = """
 class Widget:
     version = "1.0"
@@ -30,13 +31,11 @@ class Widget:
 def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test gets its own sys.path, forgets the modules it wrote and the cached lookups."""
     monkeypatch.setattr(sys, "path", list(sys.path))
-    registry._entry_points.cache_clear()
-    registry._registry.cache_clear()
+    registry.reset()
     yield
     for name in [n for n in sys.modules if n.startswith(OURS)]:
         del sys.modules[name]
-    registry._entry_points.cache_clear()
-    registry._registry.cache_clear()
+    registry.reset()
     importlib.invalidate_caches()
 
 
@@ -207,8 +206,10 @@ def test_a_scanned_dir_allows_its_modules_and_packages(tmp_path: Path) -> None:
             "regdir_nopkg/data.py": COMPONENT,  # no __init__.py: not a package
         },
     )
-    assert scan_component_dirs([str(folder)]) == {"regdir_widgets", "regdir_pack"}
-    assert str(folder) in sys.path
+    assert scan_component_dirs([str(folder)]) == {
+        "regdir_widgets": folder / "regdir_widgets.py",
+        "regdir_pack": folder / "regdir_pack",
+    }
     found = Registry(component_dirs=[str(folder)])
     assert found.resolve("regdir_widgets.Widget", "w").__module__ == "regdir_widgets"
     assert found.resolve("regdir_pack.Widget", "w").__module__ == "regdir_pack.inner"
@@ -220,3 +221,75 @@ def test_a_missing_component_dir_is_reported(tmp_path: Path) -> None:
     """A component dir that does not exist is an error naming it."""
     with pytest.raises(ComponentImportError, match=r"app.component_dirs: folder '.*nowhere' does not exist"):
         Registry(component_dirs=[str(tmp_path / "nowhere")])
+
+
+def marker_module(marker: Path) -> str:
+    """A module that leaves ``marker`` behind when imported, then defines a component."""
+    return f"from pathlib import Path\nPath({str(marker)!r}).touch()\n" + COMPONENT
+
+
+def test_a_component_dir_is_not_put_on_sys_path(tmp_path: Path) -> None:
+    """Scanning a component dir leaves sys.path as it was; its classes resolve all the same."""
+    folder = write_tree(tmp_path / "mine", {"regdir_widgets.py": COMPONENT})
+    before = list(sys.path)
+    found = Registry(component_dirs=[str(folder)])
+    assert sys.path == before
+    assert found.resolve("regdir_widgets.Widget", "w").__module__ == "regdir_widgets"
+
+
+@pytest.mark.parametrize("name", ["sqlite3", "json", "csv", "secrets", "yaml"])
+def test_a_module_named_like_a_standard_one_neither_shadows_it_nor_runs(tmp_path: Path, name: str) -> None:
+    """`<stdlib name>.py` in a component dir: `import` still gives the standard module, the file
+    never runs, a class path into it names the file and the fix, and the dir's real class resolves."""
+    marker = tmp_path / "imported"
+    folder = write_tree(tmp_path / "mine", {f"{name}.py": marker_module(marker), "regdir_real.py": COMPONENT})
+    found = Registry(component_dirs=[str(folder)])
+    assert Path(importlib.import_module(name).__file__ or "").parent != folder
+    with pytest.raises(ClassNotAllowedError) as caught:
+        found.resolve(f"{name}.Widget", "w")
+    assert str(caught.value).startswith(
+        f"components.w.class: '{name}.Widget' cannot be imported: {folder / name}.py is hidden by"
+        " another module of that name ("
+    )
+    assert str(caught.value).endswith("); rename it")
+    assert found.resolve("regdir_real.Widget", "w").__module__ == "regdir_real"
+    assert not marker.exists()
+
+
+def test_a_component_dir_module_no_class_names_is_never_found(tmp_path: Path) -> None:
+    """A library probing for an optional module does not find a component dir's file of that name
+    until a component's class names it."""
+    marker = tmp_path / "imported"
+    folder = write_tree(tmp_path / "mine", {"regdir_optional.py": marker_module(marker)})
+    found = Registry(component_dirs=[str(folder)])
+    assert importlib.util.find_spec("regdir_optional") is None
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("regdir_optional")
+    assert not marker.exists()
+    assert found.resolve("regdir_optional.Widget", "w").__module__ == "regdir_optional"
+    assert marker.exists()
+
+
+def test_a_module_importing_an_unnamed_sibling_is_told_why(tmp_path: Path) -> None:
+    """A sibling module no class names is not importable; the error says so and what to do."""
+    folder = write_tree(
+        tmp_path / "mine", {"regdir_user.py": "from regdir_helper import X\n", "regdir_helper.py": "X = 1\n"}
+    )
+    with pytest.raises(ComponentImportError) as caught:
+        Registry(component_dirs=[str(folder)]).resolve("regdir_user.Widget", "w")
+    assert str(caught.value).endswith(
+        f"No module named 'regdir_helper' ({folder / 'regdir_helper.py'} is imported only as the module"
+        " of a component's class; put code that modules share in a package there)"
+    )
+
+
+def test_the_working_dir_gives_only_the_allowed_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An allowed package in the working dir resolves; no other module there is importable, and
+    the working dir is not put on sys.path."""
+    marker = tmp_path / "imported"
+    write_tree(tmp_path, {"regcwd/__init__.py": COMPONENT, "regcwd_other.py": marker_module(marker)})
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    assert Registry(["regcwd"]).resolve("regcwd.Widget", "w").__module__ == "regcwd"
+    assert sys.path == before
+    assert importlib.util.find_spec("regcwd_other") is None and not marker.exists()

@@ -78,6 +78,23 @@ def test_sync_and_async_handlers_both_receive_the_envelope() -> None:
     assert sorted(run(scenario())) == [("async", {"n": 1}), ("sync", {"n": 1})]
 
 
+def test_health_is_healthy_while_running_only() -> None:
+    """The bus as a health check (readiness asks it): healthy while running, unhealthy once stopped."""
+
+    async def scenario() -> list[Any]:
+        bus = memory_bus()
+        answers = [await bus.health()]
+        async with bus:
+            answers.append(await bus.health())
+        return [*answers, await bus.health()]
+
+    assert run(scenario()) == [
+        {"status": "unhealthy", "error": "the event bus is new"},
+        {"status": "healthy"},
+        {"status": "unhealthy", "error": "the event bus is stopped"},
+    ]
+
+
 def test_filter_predicate_skips_events_for_that_subscription_only() -> None:
     """A filter returning False skips the event for its subscription; others still get it."""
 

@@ -50,7 +50,9 @@ def test_publish_appends_to_a_stream_per_topic_and_registers_the_topic(
     ((entry_id, fields),) = raw_redis.xrevrange(f"{prefix}:market.tick", count=1)
     signature, payload = fields[b"e"][:64], fields[b"e"][64:]  # one field: hex HMAC, then JSON
     assert Envelope.from_json(payload) == last and list(fields) == [b"e"]
-    assert signature == Signer(SIGNING_KEY).sign(payload)
+    # The HMAC covers the stream key too: the entry verifies in its own stream only.
+    assert signature == Signer(SIGNING_KEY).sign(payload, f"{prefix}:market.tick")
+    assert signature != Signer(SIGNING_KEY).sign(payload)
 
 
 def test_every_subscriber_gets_each_event_once_and_processes_share_a_subscriber(
@@ -163,7 +165,7 @@ def test_foreign_forged_or_unsigned_entries_are_dead_lettered_never_handled(
     if fields == "other key":
         fields = {b"e": Signer("another-key-0123456789").sign(payload) + payload}
     elif fields == "signed junk":
-        fields = {b"e": Signer(SIGNING_KEY).sign(b"{not json") + b"{not json"}
+        fields = {b"e": Signer(SIGNING_KEY).sign(b"{not json", f"{prefix}:jobs.run") + b"{not json"}
 
     async def scenario() -> tuple[list[Any], list[Any]]:
         got: list[Any] = []
@@ -490,7 +492,7 @@ def test_a_backlog_read_in_batches_keeps_order_checks_and_acks(
                 if i == 19:
                     raw_redis.xadd(stream, {b"e": b"00" * 32 + b'{"id":"x","type":"jobs.run","time":1}'})
                 if i == 24:  # a signed envelope with an extra field is still an event
-                    signed = Signer(SIGNING_KEY).seal(Envelope("jobs.run", "extra"))
+                    signed = Signer(SIGNING_KEY).seal(Envelope("jobs.run", "extra"), stream)
                     raw_redis.xadd(stream, {b"e": signed, b"x": b"1"})
             await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="w")
             await until(lambda: len(got) == 31 and bus.statistics().dead_lettered == 3)

@@ -1,4 +1,4 @@
-"""A consumer process killed with SIGKILL mid-handler: nothing lost, nothing handled twice."""
+"""Consumer processes killed with SIGKILL mid-handler, or restarted: nothing lost, nothing handled twice."""
 
 from __future__ import annotations
 
@@ -58,6 +58,21 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.005)
 
 
+def _stop(*processes: subprocess.Popen[str]) -> None:
+    """SIGTERM the consumers still running, wait for them (SIGKILL past 10 s), close their pipes."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 def test_sigkilled_consumer_loses_no_event_and_none_is_handled_twice(
     redis_url: str, prefix: str, raw_redis: redis.Redis, redis_settings: Callable[..., BusSettings]
 ) -> None:
@@ -94,17 +109,7 @@ def test_sigkilled_consumer_loses_no_event_and_none_is_handled_twice(
         _wait(lambda: raw_redis.xpending(stream, "workers")["pending"] == 0, 5, "every ack")
         time.sleep(0.3)  # a duplicate delivery would show up by now
     finally:
-        for process in (victim, survivor):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in (victim, survivor):
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+        _stop(victim, survivor)
 
     handled = _records(raw_redis, f"{prefix}:handled")
     handled_ids = [i for _, i in handled]
@@ -123,3 +128,37 @@ def test_sigkilled_consumer_loses_no_event_and_none_is_handled_twice(
     assert interrupted and interrupted <= by_survivor  # the killed handler's event was redone
     assert raw_redis.xpending(stream, "workers")["pending"] == 0
     assert survivor.returncode == 0
+
+
+def test_copies_xadded_while_the_consumer_was_down_are_rejected_after_it_restarts(
+    redis_url: str, prefix: str, raw_redis: redis.Redis, redis_settings: Callable[..., BusSettings]
+) -> None:
+    """Copies of handled entries, XADDed while the only consumer was stopped, are dead-lettered by the restarted process."""
+    stream = f"{prefix}:jobs.run"
+
+    async def publish(count: int) -> list[str]:
+        async with RedisBus(redis_settings()) as bus:
+            return [(await bus.publish("jobs.run", i)).id for i in range(count)]
+
+    def handled_ids() -> list[str]:
+        return [i for _, i in _records(raw_redis, f"{prefix}:handled")]
+
+    first = _spawn(redis_url, prefix, "worker")
+    try:
+        ids = run(publish(3))
+        _wait(lambda: sorted(handled_ids()) == sorted(ids), 10, "the first process to handle every event")
+    finally:
+        _stop(first)
+    for _, fields in raw_redis.xrange(stream):
+        raw_redis.xadd(stream, fields)
+    second = _spawn(redis_url, prefix, "worker")
+    try:
+        ids += run(publish(1))
+        _wait(lambda: len(handled_ids()) == 4 and raw_redis.xlen(f"{prefix}:@dead") == 3, 10, "the copies to be dead-lettered")
+        time.sleep(0.3)  # a late delivery would show up by now
+    finally:
+        _stop(second)
+    assert sorted(handled_ids()) == sorted(ids)
+    reasons = [fields[b"reason"] for _, fields in raw_redis.xrange(f"{prefix}:@dead")]
+    assert reasons == [b"replayed"] * 3
+    assert raw_redis.xpending(stream, "workers")["pending"] == 0

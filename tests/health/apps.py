@@ -23,6 +23,7 @@ T = TypeVar("T")
 
 FIXTURE_MODULE = '''
 import asyncio
+import hashlib
 import pathlib
 
 
@@ -76,23 +77,32 @@ class Dependent:
 
 
 class Vault:
-    """Holds a secret and publishes it in an event, so masking is tested everywhere."""
+    """Holds a secret and says it everywhere (event, log lines, health), so masking is tested everywhere."""
 
     version = "1.0.0"
     publishes = ("vault.opened",)
     config_schema = {"password": {"type": "string", "secret": True, "default": "default-password-1"}}
 
-    def __init__(self, config, bus):
-        self.config, self.bus = config, bus
+    def __init__(self, config, bus, logger):
+        self.config, self.bus, self.log = config, bus, logger
 
     async def start(self):
-        await self.bus.publish("vault.opened", {"password": self.config["password"], "note": "leak?"})
+        password = self.config["password"]
+        await self.bus.publish("vault.opened", {"password": password, "note": "leak?"})
+        self.log.bind(event="vault.opened", password=password, tries=[{"with": password}]).info(
+            f"vault opened with {password} ({password!r})")
+        try:
+            raise PermissionError(f"vault refused {password!r}")
+        except PermissionError:
+            self.log.exception(f"vault hiccup for {password}")
 
     async def stop(self):
         pass
 
     def health(self):
-        return "healthy", {"password_length": len(self.config["password"])}
+        password = self.config["password"]
+        digest = hashlib.sha256(password.encode()).hexdigest()[:12]  # proves which value it holds
+        return "healthy", {"password_length": len(password), "digest": digest, "last": f"denied {password!r}"}
 '''
 
 CONFIG = """

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from framework.testing import integrate
-from tests.health.apps import free_port, run_app
+from tests.health.apps import RunningApp, free_port, run_app, wait_for
+from tests.leaks import SECRETS, leaks
 
 TOKEN = "tok-3f9a7c21d8e4"
 PASSWORD = "hunter2-vault-pw"
@@ -41,27 +46,54 @@ def test_token_is_enforced(project: Path) -> None:
         ).json() == {"replayed": 0}
 
 
+def every_body(app: RunningApp) -> dict[str, str]:
+    """The body of every GET without parameters, of explain for the secret keys, of a dry-run reload."""
+    spec = app.get("/openapi.json").json()
+    bodies = {
+        path: app.get(path).text for path, ops in spec["paths"].items() if "get" in ops and "{" not in path
+    }
+    for key in ("http.token", "http", "components.vault.config.password", "components.vault"):
+        bodies[f"explain {key}"] = app.get(f"/config/explain/{key}").text
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    bodies["reload"] = app.post("/config/reload", params={"dry_run": "true"}, headers=auth).text
+    bodies["docs"] = app.get("/docs").text
+    return bodies
+
+
 def test_secrets_never_appear_in_any_response(project: Path) -> None:
     """The token (a CLI argument) and a component password (an env var) are masked in every body."""
     env = {"FX__COMPONENTS__VAULT__CONFIG__PASSWORD": PASSWORD}
     with run_app(project, "--env-prefix", "FX", f"http.token={TOKEN}", *VAULT, env=env) as app:
-        auth = {"Authorization": f"Bearer {TOKEN}"}
-        spec = app.get("/openapi.json").json()
-        bodies = {
-            path: app.get(path).text
-            for path, ops in spec["paths"].items()
-            if "get" in ops and "{" not in path
-        }
-        for key in ("http.token", "http", "components.vault.config.password", "components.vault"):
-            bodies[f"explain {key}"] = app.get(f"/config/explain/{key}").text
-        bodies["reload"] = app.post("/config/reload", params={"dry_run": "true"}, headers=auth).text
-        bodies["docs"] = app.get("/docs").text
+        wait_for(lambda: app.details("vault"), what="the vault's first health check")
+        bodies = every_body(app)
         opened = app.get("/events/recent", params={"topic": "vault.opened"}).json()
         assert opened[0]["data"]["password"] == "***"  # the event is there, masked
         for name, body in bodies.items():
             assert TOKEN not in body, name
             assert PASSWORD not in body, name
         assert "http.token=***" in bodies["/config"]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_a_secret_with_any_character_never_appears_in_a_body_or_log_line(project: Path, secret: str) -> None:
+    """Quotes, backslashes, controls or non-ASCII in a secret: every body and JSON log line masks it."""
+    scalar = json.dumps(secret, ensure_ascii=False)  # a YAML double-quoted scalar
+    config = project / "conf" / "config.yaml"
+    config.write_text(
+        config.read_text() + f"  vault:\n    class: fx_health.Vault\n    config:\n      password: {scalar}\n"
+    )
+    with run_app(project, f"http.token={TOKEN}") as app:
+        details = wait_for(lambda: app.details("vault"), what="the vault's first health check")
+        assert details["digest"] == hashlib.sha256(secret.encode()).hexdigest()[:12]  # it holds this secret
+        bodies = every_body(app)
+        opened = app.get("/events/recent", params={"topic": "vault.opened"}).json()
+        assert opened[0]["data"]["password"] == "***"
+        logged = app.logged("vault.opened")
+        assert logged[0]["password"] == "***" and logged[0]["tries"] == [{"with": "***"}]
+    bodies["log"] = app.log.read_text()
+    assert "PermissionError: vault refused '***'" in bodies["log"]
+    for name, body in bodies.items():
+        assert leaks(body, secret) == [], name
 
 
 def test_bad_requests_get_4xx_never_500(project: Path) -> None:

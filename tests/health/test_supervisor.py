@@ -219,3 +219,32 @@ def test_stop_cancels_a_pending_restart_and_stops_listening() -> None:
         assert (source.starts, life.states["source"]) == (1, ComponentState.RUNNING)
 
     asyncio.run(scenario())
+
+
+def test_nothing_is_restarted_while_a_shared_dependency_is_down() -> None:
+    """While a check added with add_check fails (the bus, say) the app is not ready, failed checks of
+    components do not count and nothing restarts; once it is back, supervision goes on as before."""
+
+    async def scenario() -> None:
+        source = Service("unhealthy")
+        bus = {"status": "unhealthy", "error": "Redis at 127.0.0.1:1 unreachable"}
+        life, monitor, supervisor = await supervised({"source": source}, failure_threshold=1, backoff=0)
+        monitor.add_check("event_bus", lambda: bus)
+        for _ in range(5):
+            await monitor.check()
+            await asyncio.sleep(0.005)
+        record = monitor.records["source"]
+        assert (source.starts, record.failures, record.restarts) == (1, 0, 0)
+        assert monitor.failing_checks() == ["event_bus"]
+        assert monitor.readiness().reasons == (
+            "event_bus is unhealthy: Redis at 127.0.0.1:1 unreachable",
+            "source is unhealthy: None",
+        )
+        assert monitor.report()["checks"]["event_bus"]["status"] == "unhealthy"
+        bus = {"status": "healthy"}
+        await monitor.check()
+        await settle(lambda: source.starts == 2 and not record.restarting)
+        assert monitor.failing_checks() == [] and record.restarts == 1
+        await supervisor.stop()
+
+    asyncio.run(scenario())

@@ -459,11 +459,6 @@ def test_the_plan_lists_rejects_sections_reconfigures_stops_restarts_then_starts
     assert {kind for kind, *_ in rows} == {k.value for k in ActionKind}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a component whose name holds a dot is split at the dot when planning, so a change"
-    " to its config plans nothing and the reload applies without it (hardening, issue 13)",
-)
 def test_a_component_with_a_dot_in_its_name_is_planned_like_any_other(project: Project) -> None:
     """A config change of component 'my.feed' (no on_config_change) restarts it, or the name is refused."""
     before = config(entry('"my.feed"', "Plain", value=1))

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
 from framework.admin.context import AppMetrics, View
-from framework.admin.responses import json_response
+from framework.admin.responses import json_response, masked_response
 from framework.admin.views import component_rows, info_view
 
 router = APIRouter(tags=["app"])
@@ -20,8 +20,8 @@ async def info(app: View) -> Response:
 
 @router.get("/components")
 async def components(app: View) -> Response:
-    """Every component entry: state, version, dependencies, health."""
-    return json_response(component_rows(app))
+    """Every component entry: state, version, dependencies, health (secrets masked)."""
+    return masked_response(app.snapshot, component_rows(app))
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -4,22 +4,24 @@ Publishing XADDs the signed envelope to ``{prefix}:{topic}`` (approximate MAXLEN
 the topic to the registry set ``{prefix}:@topics``. Publishes that arrive while Redis is busy
 with earlier ones, and ``publish_many`` bursts, go as one EVALSHA of a script that runs the
 XADDs: redis-py spends far more per command than Redis does. An entry has one field, ``e``:
-the hex HMAC-SHA256 of the envelope JSON followed by that JSON.
+the hex HMAC-SHA256 of the stream key and the envelope JSON, followed by that JSON.
 
 Each subscriber name is a consumer group on every stream its pattern matches, so every
 component gets each event once and several processes running one component share the load.
 An entry is XACKed only after its handler succeeded; entries a dead consumer left pending are
 claimed after ``claim_idle_ms`` and, past ``max_deliveries``, dead-lettered. Entries that are
-not signed envelopes are dead-lettered with the reason, never handled. A reader blocks in
-XREADGROUP while its streams are quiet; after a read that filled a batch (a backlog), it reads
-with a script that runs the same XREADGROUP without blocking and packs each stream's entries
-into one string, since parsing redis-py's usual reply costs more than the rest of delivery.
+not signed envelopes for their stream are dead-lettered with the reason, never handled, and so
+are copies of a signed entry XADDed again and events signed longer ago than ``replay_window``
+(the replay guard). A reader blocks in XREADGROUP while its streams are quiet; after a read
+that filled a batch (a backlog), it reads with a script that runs the same XREADGROUP without
+blocking and packs each stream's entries into one string, since parsing redis-py's usual reply
+costs more than the rest of delivery.
 
 Delivery inside the process reuses the shared core and its workers (priority, retries, timeouts).
 
 Modules, lowest first: ``scripts`` (the Lua scripts), ``signing`` (an entry's signed value),
 ``connection`` (the client, key names, lost-connection errors), ``outbox`` (publishing by
-group commit), ``acks`` (gathered XACKs), ``deadletters`` (the ``@dead`` stream), ``replies``
-(request/reply streams), ``reader`` (one subscription's stream reader) and ``bus``
-(``RedisBus``, which puts them together).
+group commit), ``acks`` (gathered XACKs), ``deadletters`` (the ``@dead`` stream), ``replays``
+(the replay guard), ``replies`` (request/reply streams), ``reader`` (one subscription's stream
+reader) and ``bus`` (``RedisBus``, which puts them together).
 """

@@ -8,6 +8,7 @@ The parts share the bus's ``Connection``; none of them imports this module.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from framework.events.redis.connection import CONNECTION_ERRORS, Connection, saf
 from framework.events.redis.deadletters import DeadLetterStream
 from framework.events.redis.outbox import Outbox
 from framework.events.redis.reader import StreamReader
+from framework.events.redis.replays import ReplayGuard
 from framework.events.redis.replies import ReplyChannel
 from framework.events.redis.signing import Signer
 from framework.events.settings import BusSettings
@@ -43,6 +45,8 @@ class RedisBus(BusCore):
     """The event bus over Redis Streams; same API and semantics as ``MemoryBus``, plus:
 
     - delivery is at least once: a consumer that dies mid-handler has its entries redelivered;
+    - an entry is handled only if its signature is valid for its stream, it was signed within
+      ``redis.replay_window``, and no other entry carried the same signed event before it;
     - ``overflow`` does not apply (a stream is the buffer; MAXLEN trims its oldest entries);
     - priority orders the events one read brings in, not a stream;
     - ``history()`` lists the events this process published; dead letters live in a stream.
@@ -58,9 +62,17 @@ class RedisBus(BusCore):
                 "event_bus.redis.signing_key is required for the redis backend (HMAC-SHA256 "
                 "signs every event); set a random string of 16+ characters"
             )
-        self._signer = Signer(redis.signing_key)
         self._connection = connection = Connection(redis, self.node, self._require_running)
+        self._signer = Signer(redis.signing_key, connection.keys.stream)
+        self._guard = ReplayGuard(connection, redis.replay_window)
         self.consumer = connection.consumer
+        horizon = redis.claim_idle_ms * redis.max_deliveries / 1000
+        if redis.replay_window <= horizon:
+            log.warning(
+                f"event_bus.redis.replay_window ({redis.replay_window} s) is not longer than "
+                f"claim_idle_ms x max_deliveries ({horizon:g} s): entries a dead consumer left "
+                "pending may expire (and be dead-lettered) before they are redelivered"
+            )
         self._outbox = Outbox(connection)
         self._acks = Acknowledger(connection)
         self._dead = DeadLetterStream(
@@ -76,6 +88,20 @@ class RedisBus(BusCore):
     def client(self) -> Redis:
         """The redis-py client (after ``start``)."""
         return self._connection.client
+
+    async def health(self) -> dict[str, Any]:
+        """``BusCore.health``, and whether Redis answers a PING now (the app's readiness)."""
+        report = await super().health()
+        if report["status"] != "healthy":
+            return report
+        connection = self._connection
+        try:
+            await connection.client.ping()
+        except CONNECTION_ERRORS as exc:
+            return {"status": "unhealthy", "error": str(connection.unreachable(exc))}
+        except RedisError as exc:  # still loading its data after a restart, say
+            return {"status": "unhealthy", "error": f"Redis at {connection.settings.address}: {exc}"}
+        return {"status": "healthy", "redis": connection.settings.address}
 
     async def _open(self) -> None:
         await self._connection.open()
@@ -138,8 +164,8 @@ class RedisBus(BusCore):
         await self._send(envelopes)  # one script call for the whole burst
 
     async def _send(self, envelopes: list[Envelope]) -> None:
-        seal = self._signer.seal
-        await self._outbox.send([(envelope.type, seal(envelope)) for envelope in envelopes])
+        seal, stream = self._signer.seal, self._connection.keys.stream
+        await self._outbox.send([(e.type, seal(e, stream(e.type))) for e in envelopes])
         self._history.extend(envelopes)
         self._published += len(envelopes)
 
@@ -148,7 +174,13 @@ class RedisBus(BusCore):
     async def _attach(self, worker: Worker) -> None:
         self._refuse_overlap(worker)
         reader = StreamReader(
-            worker, self._settings.redis, self._connection, self._signer, self._acks, self._dead
+            worker,
+            self._settings.redis,
+            self._connection,
+            self._signer,
+            self._acks,
+            self._dead,
+            self._guard,
         )
         try:
             await reader.prepare()
@@ -200,7 +232,8 @@ class RedisBus(BusCore):
     async def replay_dead_letter(self, dead_letter_id: str) -> None:
         """Publish a dead letter again, for its subscriber only, and delete it.
 
-        Other subscribers of the topic skip the replayed entry. Raises
+        Other subscribers of the topic skip the replayed entry. It is signed anew
+        (``replayed_at``), so the replay window counts from now. Raises
         DeadLetterNotFoundError for an unknown id, ReplayError for a foreign entry.
         """
         self._require_running("replay a dead letter")
@@ -210,7 +243,8 @@ class RedisBus(BusCore):
                 f"dead letter {dead_letter_id} ({letter.reason.value}) is not a signed envelope "
                 "of this bus; it cannot be replayed"
             )
-        await self._send([letter.envelope.with_metadata(replay_for=letter.subscriber)])
+        replay = letter.envelope.with_metadata(replay_for=letter.subscriber, replayed_at=time.time())
+        await self._send([replay])
         await self._dead.delete(dead_letter_id)
 
     def reconfigure(self, settings: BusSettings) -> None:

@@ -29,13 +29,14 @@ MAX_BACKOFF = 2.0  # seconds: the longest wait between retries while Redis stays
 class Keys:
     """The names the bus uses in Redis: ``{prefix}:{topic}`` streams, and ``@`` keys of its own."""
 
-    __slots__ = ("prefix", "registry", "dead", "replies")
+    __slots__ = ("prefix", "registry", "dead", "seen", "replies")
 
     def __init__(self, prefix: str, node: str) -> None:
         self.prefix = prefix
         # '@' cannot occur in a topic, so these never collide with a topic stream.
         self.registry = f"{prefix}:@topics"  # the set of every topic published to
         self.dead = f"{prefix}:@dead"
+        self.seen = f"{prefix}:@seen:"  # + a signature's first 32 hex digits: a replay record
         self.replies = self.replies_of(node)  # where replies to this bus instance arrive
 
     def stream(self, topic: str) -> str:

@@ -22,7 +22,7 @@ from framework.events.records import DeadLetter, DeadLetterReason
 from framework.events.redis.connection import CONNECTION_ERRORS, Connection
 from framework.events.redis.signing import FIELD, Signer
 
-_DELIVERY_KEYS = ("attempts", "replay_for")  # bookkeeping of this bus, not part of the event
+_DELIVERY_KEYS = ("attempts", "replay_for", "replayed_at")  # bookkeeping of this bus, not part of the event
 _RAW_LIMIT = 1000  # characters of a foreign entry kept for diagnosis
 
 
@@ -57,7 +57,7 @@ class DeadLetterStream:
             b"time": repr(time.time()).encode(),
         }
         if envelope is not None:
-            fields.update(self._signer.fields(_undelivered(envelope)))
+            fields.update(self._signer.fields(_undelivered(envelope), self.key))
         if raw is not None:
             fields[b"raw"] = _describe_raw(raw).encode()
         await self._connection.client.xadd(
@@ -102,7 +102,7 @@ class DeadLetterStream:
         await self._connection.client.xdel(self.key, dead_letter_id)
 
     def _letter(self, entry_id: str, fields: Mapping[bytes, bytes]) -> DeadLetter:
-        envelope = self._signer.open_entry(fields)[0] if FIELD in fields else None
+        envelope = self._signer.open_entry(fields, self.key)[0] if FIELD in fields else None
         raw = fields.get(b"raw")
         try:
             reason = DeadLetterReason(fields.get(b"reason", b"").decode())

@@ -2,8 +2,9 @@
 
 A reader is the subscriber's consumer group on every stream its pattern matches. It blocks in
 XREADGROUP while the streams are quiet and, after a read that filled a batch (a backlog), reads
-with ``READ_LUA`` without blocking. Between reads it looks for new matching topics, keeps the
-entries it holds from being claimed by others, and claims what dead consumers left pending,
+with ``READ_LUA`` without blocking. Every entry read passes the replay guard (``replays``)
+before its handler sees it. Between reads it looks for new matching topics, keeps the entries
+it holds from being claimed by others, and claims what dead consumers left pending,
 dead-lettering entries delivered too often. An entry is acknowledged once its handler took it.
 """
 
@@ -24,7 +25,8 @@ from framework.events.records import DeadLetterReason
 from framework.events.redis.acks import Acknowledger
 from framework.events.redis.connection import CONNECTION_ERRORS, Connection, pause
 from framework.events.redis.deadletters import DeadLetterStream
-from framework.events.redis.scripts import unpack
+from framework.events.redis.replays import ReadEntry, ReplayGuard
+from framework.events.redis.scripts import replays, unpack
 from framework.events.redis.signing import FIELD, Opened, Signer
 from framework.events.settings import RedisSettings
 from framework.events.topics import is_pattern, matches, validate_topic
@@ -43,9 +45,10 @@ class StreamReader:
         signer: Signer,
         acks: Acknowledger,
         dead_letters: DeadLetterStream,
+        guard: ReplayGuard,
     ) -> None:
         self.worker, self.group, self.settings = worker, worker.name, settings
-        self._connection, self._dead_letters = connection, dead_letters
+        self._connection, self._dead_letters, self._guard = connection, dead_letters, guard
         self._open_value, self._open_entry, self._ack = signer.open_value, signer.open_entry, acks.ack
         self.claim_idle_ms, self.max_deliveries = settings.claim_idle_ms, settings.max_deliveries
         self.block_ms, self.refresh_s = settings.block_ms, settings.refresh_ms / 1000
@@ -160,59 +163,92 @@ class StreamReader:
             pass
 
     async def _read_blocking(self) -> int:
-        """Read with XREADGROUP, blocking while the streams are quiet; return how many came."""
-        response: Any = await self._connection.client.xreadgroup(
-            self.group,
-            self._connection.consumer,
-            {stream: ">" for stream in self.streams},
-            count=self.batch,
-            block=self.block_ms,
-        )
-        now = asyncio.get_running_loop().time()
-        taken = 0
-        for stream, entries in response or []:
-            name = stream.decode()
-            taken += len(entries)
-            for raw_id, fields in entries:
-                entry_id = raw_id.decode()
-                opened = self._queue(name, entry_id, fields.get(FIELD) if fields else None, now)
-                if opened is not None:
-                    await self._accept(name, entry_id, fields, opened, 1)
-        return taken
+        """Read with XREADGROUP, blocking while the streams are quiet; return how many came.
+
+        The replay records of what it delivers are checked by a script pipelined behind it.
+        """
+        connection, guard, streams = self._connection, self._guard, list(self.streams)
+        async with connection.client.pipeline(transaction=False) as pipe:
+            pipe.xreadgroup(
+                self.group,
+                connection.consumer,
+                dict.fromkeys(streams, ">"),
+                count=self.batch,
+                block=self.block_ms,
+            )
+            pending = self.batch + len(self.held) + 10
+            guard.check_delivered(pipe, streams, self.group, connection.consumer, pending)
+            response, delivered = await pipe.execute()
+        read: list[ReadEntry] = [
+            (stream.decode(), raw_id.decode(), fields)
+            for stream, entries in response or ()
+            for raw_id, fields in entries
+        ]
+        if not read:
+            return 0
+        copies = await guard.copies_delivered(read, delivered)
+        now, (oldest, newest) = asyncio.get_running_loop().time(), guard.bounds()
+        for name, entry_id, fields in read:
+            opened = self._open_value(fields.get(FIELD) if fields else None, name)
+            owner = copies.get((name, entry_id)) if copies else None
+            if owner is None and self._queue(name, entry_id, opened[0], now, oldest, newest):
+                continue
+            await self._accept(name, entry_id, fields, opened, 1, owner)
+        return len(read)
 
     async def _read_packed(self) -> int:
         """Read with ``READ_LUA`` (no blocking); return how many entries came."""
-        connection = self._connection
+        connection, guard = self._connection, self._guard
         reply: Any = await connection.scripts.read(
-            keys=list(self.streams), args=[self.group, connection.consumer, self.batch]
+            keys=list(self.streams),
+            args=[self.group, connection.consumer, self.batch, guard.prefix, guard.lifetime],
         )
-        now = asyncio.get_running_loop().time()
+        now, (oldest, newest) = asyncio.get_running_loop().time(), guard.bounds()
         taken = 0
-        for position in range(0, len(reply), 2):
+        for position in range(0, len(reply), 3):
             name = reply[position].decode()
+            copies = replays(reply[position + 2]) if reply[position + 2] else None
             for entry_id, value in unpack(reply[position + 1]):
                 taken += 1
-                if value is not None:
-                    opened = self._queue(name, entry_id, value, now)
-                    if opened is not None:
-                        await self._accept(name, entry_id, {FIELD: value}, opened, 1)
+                if value is None:  # not a single field 'e' (a foreign producer's, say)
+                    await self._fetch(name, entry_id)
                     continue
-                # Not a single field 'e' (a foreign producer's, say): fetch the entry as it is.
-                found: Any = await connection.client.xrange(name, entry_id, entry_id)
-                fields = found[0][1] if found else {}
-                await self._accept(name, entry_id, fields, self._open_entry(fields), 1)
+                opened = self._open_value(value, name)
+                owner = copies.get(entry_id) if copies else None
+                if owner is None and self._queue(name, entry_id, opened[0], now, oldest, newest):
+                    continue
+                await self._accept(name, entry_id, {FIELD: value}, opened, 1, owner)
         return taken
 
-    def _queue(self, stream: str, entry_id: str, value: bytes | None, now: float) -> Opened | None:
-        """Queue the common entry (signed, no filter, no replay); else return it opened."""
-        opened = self._open_value(value)
-        envelope = opened[0]
-        if envelope is None or not self.plain or "replay_for" in envelope.metadata:
-            return opened
+    async def _fetch(self, stream: str, entry_id: str) -> None:
+        """Read an entry ``READ_LUA`` could not pack, as it is, and take it."""
+        found: Any = await self._connection.client.xrange(stream, entry_id, entry_id)
+        fields = found[0][1] if found else {}
+        copies = await self._guard.record([(stream, entry_id, fields)])
+        opened = self._open_entry(fields, stream)
+        await self._accept(stream, entry_id, fields, opened, 1, copies.get((stream, entry_id)))
+
+    def _queue(
+        self,
+        stream: str,
+        entry_id: str,
+        envelope: Envelope | None,
+        now: float,
+        oldest: float,
+        newest: float,
+    ) -> bool:
+        """Queue the common entry (signed, fresh, no filter, no replay); False for the others."""
+        if (
+            envelope is None
+            or not self.plain
+            or not oldest <= envelope.time <= newest
+            or "replay_for" in envelope.metadata
+        ):
+            return False
         receipt = envelope._receipt = (stream, entry_id)
         self.held[receipt] = now
         self.worker.mailbox.put(envelope)
-        return None
+        return True
 
     async def _accept(
         self,
@@ -221,23 +257,24 @@ class StreamReader:
         fields: Mapping[bytes, bytes] | None,
         opened: Opened,
         attempts: int,
+        owner: str | None = None,
     ) -> None:
+        """Queue an entry the fast path left, or dead-letter or skip it, saying why.
+
+        ``owner``: the entry the replay record names, when it is not this one.
+        """
         worker = self.worker
         envelope, reason, error = opened
         if envelope is None:
-            await self._dead_letters.store(
-                self.group,
-                reason or DeadLetterReason.UNDECODABLE,
-                error,
-                stream,
-                entry_id,
-                raw=fields or {},
-            )
-            self.release(stream, entry_id)
+            await self._set_aside(stream, entry_id, fields, None, reason, error)
             return
         replay_for = envelope.metadata.get("replay_for")
         if replay_for is not None and replay_for != self.group:
             self.release(stream, entry_id)  # a replay meant for another subscriber
+            return
+        doubt = self._guard.doubt(envelope, entry_id, owner)
+        if doubt is not None:
+            await self._set_aside(stream, entry_id, fields, envelope, *doubt)
             return
         if worker.filter is not None and not await self._wanted(worker.filter, envelope, stream):
             self.release(stream, entry_id)
@@ -247,6 +284,31 @@ class StreamReader:
         envelope.receipt = (stream, entry_id)
         self.held[(stream, entry_id)] = asyncio.get_running_loop().time()
         worker.mailbox.put(envelope)
+
+    async def _set_aside(
+        self,
+        stream: str,
+        entry_id: str,
+        fields: Mapping[bytes, bytes] | None,
+        envelope: Envelope | None,
+        reason: DeadLetterReason | None,
+        error: str,
+    ) -> None:
+        """Dead-letter an entry that is not to be handled, and acknowledge it.
+
+        Only an expired event is kept as an event (replayable by id); a copy is kept as fields.
+        """
+        kept = envelope if reason is DeadLetterReason.EXPIRED else None
+        await self._dead_letters.store(
+            self.group,
+            reason or DeadLetterReason.UNDECODABLE,
+            error,
+            stream,
+            entry_id,
+            kept,
+            raw=None if kept else (fields or {}),
+        )
+        self.release(stream, entry_id)
 
     async def _wanted(self, predicate: Any, envelope: Envelope, stream: str) -> bool:
         try:
@@ -324,11 +386,12 @@ class StreamReader:
             consumername=self._connection.consumer,
         )
         deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
+        copies = await self._guard.record([(stream, raw_id.decode(), fields) for raw_id, fields in claimed])
         for raw_id, fields in claimed:
             entry_id, count = raw_id.decode(), deliveries.get(raw_id, 1)
-            opened = self._open_entry(fields)
+            opened = self._open_entry(fields, stream)
             if count <= self.max_deliveries:
-                await self._accept(stream, entry_id, fields, opened, count)
+                await self._accept(stream, entry_id, fields, opened, count, copies.get((stream, entry_id)))
             else:
                 await self._give_up(stream, entry_id, fields, opened[0], count)
 

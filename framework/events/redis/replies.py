@@ -41,7 +41,7 @@ class ReplyChannel:
         stream = connection.keys.replies_of(reply_to)
         try:
             async with connection.client.pipeline(transaction=False) as pipe:
-                pipe.xadd(stream, self._signer.fields(response), maxlen=_REPLY_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(stream, self._signer.fields(response, stream), maxlen=_REPLY_MAXLEN, approximate=True)  # type: ignore[arg-type]
                 pipe.expire(stream, _REPLY_TTL)  # a requester that died leaves no garbage
                 await pipe.execute()
         except CONNECTION_ERRORS as exc:
@@ -75,7 +75,7 @@ class ReplyChannel:
                     self._take(fields)
 
     def _take(self, fields: Any) -> None:
-        envelope, _, error = self._signer.open_entry(fields)
+        envelope, _, error = self._signer.open_entry(fields, self._connection.keys.replies)
         if envelope is None:
             log.warning(f"ignored a reply that is not a signed envelope: {error}")
         else:

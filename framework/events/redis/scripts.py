@@ -3,6 +3,9 @@
 redis-py spends far more packing a command and parsing its reply than Redis spends running
 it, so the two hot paths each send one script call: publishing a burst (``XADD_LUA``) and
 reading a backlog (``READ_LUA``, whose reply is a string per stream, not elements per entry).
+Reading a backlog also checks the replay records in the same call. A script cannot block, so
+a blocking read is an XREADGROUP with ``DELIVERED_LUA`` right behind it in one pipeline: the
+records are checked as soon as the read returns, without a round trip of their own.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ for i = 2, #KEYS do
 end
 return #KEYS - 1
 """
-# A non-blocking XREADGROUP whose reply redis-py parses cheaply: per stream, its name and one
+# A non-blocking XREADGROUP whose reply redis-py parses cheaply: per stream, its name, one
 # string of entries, each "<id> <length> <value of 'e'>" (length -1 and no value for an entry
-# that is not a single field 'e': the reader fetches those with XRANGE). Parsing a reply costs
-# redis-py several elements per entry; this is two per stream. KEYS: the streams. ARGV: group,
-# consumer, COUNT.
+# that is not a single field 'e': the reader fetches those with XRANGE), and the replays among
+# them (see RECORD_LUA), "<id> <owner> " each, usually none. Parsing a reply costs redis-py
+# several elements per entry; this is three per stream. KEYS: the streams. ARGV: group,
+# consumer, COUNT, the prefix of the record keys, their lifetime in seconds.
 READ_LUA = """
 local args = {'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS'}
 for i = 1, #KEYS do args[#args + 1] = KEYS[i] end
@@ -36,30 +40,98 @@ local reply = redis.call('XREADGROUP', unpack(args))
 local out = {}
 if not reply then return out end
 for _, stream in ipairs(reply) do
-  local parts = {}
+  local parts, replays = {}, {}
   for _, entry in ipairs(stream[2]) do
     local fields = entry[2]
     if fields and #fields == 2 and fields[1] == 'e' then
-      parts[#parts + 1] = entry[1] .. ' ' .. #fields[2] .. ' ' .. fields[2]
+      local value = fields[2]
+      parts[#parts + 1] = entry[1] .. ' ' .. #value .. ' ' .. value
+      if #value > 64 and string.sub(value, 1, 1) ~= '{' then
+        local record = ARGV[4] .. string.sub(value, 1, 32)
+        local owner = redis.call('GET', record)
+        if not owner then
+          redis.call('SET', record, entry[1], 'EX', ARGV[5])
+        elseif owner ~= entry[1] then
+          replays[#replays + 1] = entry[1] .. ' ' .. owner .. ' '
+        end
+      end
     else
       parts[#parts + 1] = entry[1] .. ' -1 '
     end
   end
   out[#out + 1] = stream[1]
   out[#out + 1] = table.concat(parts)
+  out[#out + 1] = table.concat(replays)
+end
+return out
+"""
+# The replay records: ``{prefix}:@seen:<first 32 hex digits of a signature>`` names the stream
+# entry that carries that signed value, for the replay window (and a margin). The first entry
+# read with a signature is recorded; a later one with the same signature is a copy (a replay),
+# while the recorded entry itself may be read again (claimed after its consumer died).
+# KEYS: the record of each entry. ARGV: the records' lifetime in seconds, then each entry id.
+# Returns the position (from 1) and recorded owner of each copy, usually nothing.
+RECORD_LUA = """
+local out = {}
+for i = 1, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if not owner then
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+  elseif owner ~= ARGV[i + 1] then
+    out[#out + 1] = i
+    out[#out + 1] = owner
+  end
+end
+return out
+"""
+# Checks the replay records of the entries pending for this consumer, as RECORD_LUA does: sent
+# in one pipeline right behind a blocking XREADGROUP, it sees what that read delivered (the
+# entries still being handled too, which are recorded already). Returns, per stream, its name,
+# the last entry id it looked at ('' for none: the caller checks the read is covered) and the
+# replays among the entries, "<id> <owner> " each. KEYS: the streams. ARGV: group, consumer,
+# how many pending entries to look at, the prefix of the record keys, their lifetime.
+DELIVERED_LUA = """
+local out = {}
+for _, stream in ipairs(KEYS) do
+  local last, replays = '', {}
+  local pending = redis.call('XPENDING', stream, ARGV[1], '-', '+', ARGV[3], ARGV[2])
+  for _, held in ipairs(pending) do
+    local id = held[1]
+    last = id
+    local entry = redis.call('XRANGE', stream, id, id)[1]
+    local fields, value = entry and entry[2] or {}, nil
+    for f = 1, #fields - 1, 2 do  -- the last field 'e', as redis-py reads an entry
+      if fields[f] == 'e' then value = fields[f + 1] end
+    end
+    if value and #value > 64 and string.sub(value, 1, 1) ~= '{' then
+      local record = ARGV[4] .. string.sub(value, 1, 32)
+      local owner = redis.call('GET', record)
+      if not owner then
+        redis.call('SET', record, id, 'EX', ARGV[5])
+      elseif owner ~= id then
+        replays[#replays + 1] = id .. ' ' .. owner .. ' '
+      end
+    end
+  end
+  out[#out + 1] = stream
+  out[#out + 1] = last
+  out[#out + 1] = table.concat(replays)
 end
 return out
 """
 
 
 class Scripts:
-    """Both scripts, registered with one client (EVALSHA, loaded again if Redis lost them)."""
+    """The scripts, registered with one client (EVALSHA, loaded again if Redis lost them)."""
 
-    __slots__ = ("xadd", "read")
+    __slots__ = ("xadd", "read", "record")
 
     def __init__(self, client: Redis) -> None:
         self.xadd: Any = client.register_script(XADD_LUA)
         self.read: Any = client.register_script(READ_LUA)
+        self.record: Any = client.register_script(RECORD_LUA)
+        # DELIVERED_LUA goes in a pipeline as EVAL: a registered script there costs redis-py a
+        # SCRIPT EXISTS round trip per pipeline.
 
 
 def unpack(packed: bytes) -> Iterator[tuple[str, bytes | None]]:
@@ -74,3 +146,9 @@ def unpack(packed: bytes) -> Iterator[tuple[str, bytes | None]]:
         entry_id, length = packed[start:space].decode(), int(packed[space + 1 : gap])
         start = gap + 1 + max(length, 0)
         yield entry_id, packed[gap + 1 : start] if length >= 0 else None
+
+
+def replays(packed: bytes) -> dict[str, str]:
+    """The copies one stream's replay string in a ``READ_LUA`` reply names: entry id -> owner."""
+    words = packed.decode().split()
+    return dict(zip(words[::2], words[1::2], strict=True))

@@ -1,0 +1,132 @@
+"""The environment layer: ``<PREFIX>__<PATH>__<TO>__<KEY>=value`` as Hydra overrides.
+
+Values are parsed as YAML and handed to Hydra as data: quoted, with every ``${`` escaped, so an
+env var can never pull another value (a secret, say) into its key by interpolation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from framework.config.plain import TOO_DEEP, dotted_keys, too_deep
+from framework.errors import EnvOverrideError
+
+SEPARATOR = "__"
+
+
+@dataclass(frozen=True)
+class EnvOverride:
+    """One variable under the prefix: its name, the Hydra override it becomes, its value."""
+
+    name: str
+    text: str  # "app.name='x'", "++new.key=1" or "profile=fast" (a group option)
+    value: Any  # as parsed from YAML (the option name, for a group)
+
+
+def env_overrides(
+    prefix: str,
+    environ: Mapping[str, str],
+    config: DictConfig,
+    known_key: Callable[[str, DictConfig], bool] | None,
+    config_dir: Path,
+) -> list[EnvOverride]:
+    """An override for every variable under the prefix, sorted by name."""
+    head = f"{prefix}{SEPARATOR}"
+    result = []
+    for name in sorted(n for n in environ if n.startswith(head)):
+        parts = name[len(head) :].split(SEPARATOR)
+        group = "/".join(p.lower() for p in parts)
+        if (config_dir / group).is_dir():  # <PREFIX>__PROFILE=fast selects a group option
+            result.append(EnvOverride(name, f"{group}={environ[name]}", environ[name]))
+            continue
+        key, exists = _match_key(config, parts)
+        if not exists and not (known_key and known_key(key, config)):
+            raise EnvOverrideError(_unknown_env_message(name, key, config))
+        value = _parsed(name, environ[name])
+        result.append(EnvOverride(name, f"{'' if exists else '++'}{key}={hydra_literal(value)}", value))
+    return result
+
+
+def _parsed(name: str, text: str) -> Any:
+    """The variable's value as YAML, held to the nesting limit; the error names the variable
+    and where, never the value."""
+    try:
+        value = yaml.safe_load(text) if text else ""
+        deep = too_deep(value)
+    except RecursionError:  # PyYAML recurses once per level: thousands of them
+        deep = True
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise EnvOverrideError(
+            f"env var {name} is not valid YAML{where}; its value is not shown, as it may be a"
+            f" secret. Quote it to pass it as a string: {name}=\"'...'\""
+        ) from None  # the YAML error quotes the value
+    if deep:
+        raise EnvOverrideError(f"env var {name}: {TOO_DEEP}, or it refers to itself through a YAML alias")
+    return value
+
+
+def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:
+    """Map env var segments to config keys case-insensitively."""
+    node: Any = config
+    keys: list[str] = []
+    for part in parts:
+        candidates = {str(k).lower(): str(k) for k in node} if isinstance(node, DictConfig) else {}
+        key = candidates.get(part.lower())
+        if key is None:
+            keys.extend(p.lower() for p in parts[len(keys) :])
+            return ".".join(keys), False
+        keys.append(key)
+        node = node._get_node(key)
+    return ".".join(keys), True
+
+
+def _unknown_env_message(name: str, key: str, config: DictConfig) -> str:
+    known = dotted_keys(OmegaConf.to_container(config, resolve=False))
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"env var {name} sets '{key}', which is not a key of the config{hint}"
+
+
+def hydra_literal(value: Any) -> str:
+    """A YAML-parsed value in Hydra's override grammar, strings as literal data."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(hydra_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_literal(v)}" for k, v in value.items()) + "}"
+    return quoted(_RAW_INTERPOLATION.sub(_escape_interpolation, str(value)))
+
+
+# OmegaConf reads `\${` as a literal `${`, and `\\${` as a backslash before an interpolation:
+# a run of backslashes before `${` is doubled, then the `${` itself escaped.
+_RAW_INTERPOLATION = re.compile(r"(\\*)\$\{")
+
+
+def _escape_interpolation(match: re.Match[str]) -> str:
+    return match.group(1) * 2 + "\\${"
+
+
+# In a quoted Hydra value only backslashes before a quote or at the end are escapes.
+_BEFORE_QUOTE = re.compile(r"(\\*)'")
+_AT_END = re.compile(r"(\\+)$")
+
+
+def quoted(text: str) -> str:
+    """``text`` as a single-quoted Hydra value that parses back to exactly ``text``."""
+    text = _BEFORE_QUOTE.sub(lambda m: m.group(1) * 2 + "\\'", text)
+    return "'" + _AT_END.sub(lambda m: m.group(1) * 2, text) + "'"
