@@ -12,7 +12,6 @@ from typing import Any
 from fastapi.responses import Response
 
 from framework.config.snapshot import Snapshot
-from framework.secrets import SecretMasker
 
 JSON = "application/json"
 
@@ -24,5 +23,5 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 def masked_response(snapshot: Snapshot, data: Any, status: int = 200) -> Response:
     """JSON with every secret value of ``snapshot`` replaced, wherever and however escaped it appears."""
-    body = SecretMasker(snapshot.secret_values()).dumps(data)
+    body = snapshot.masker.dumps(data)
     return Response(body, status_code=status, media_type=JSON)
