@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -16,6 +15,7 @@ import yaml
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
 from framework.app import App
 from framework.assembly import assemble, load_config
+from framework.bounded import run as run_bounded
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text, provenance_rows
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         configure_logging(*configured)
     app.logging_overrides = {"level": args.log_level, "format": args.log_format}  # reloads keep them
     try:
-        asyncio.run(app.run(app.snapshot.section("app")["duration"]))
+        run_bounded(app.run(app.snapshot.section("app")["duration"]))
     except ComponentStartError as exc:
         _fail(str(exc))
         return EXIT_RUNTIME

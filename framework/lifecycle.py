@@ -1,7 +1,8 @@
 """Lifecycle: component states, ordered start and stop, rollback on a failed start.
 
 Start follows the dependency order (or waves of independent components when parallel);
-stop is the reverse, each bounded by its timeout, and one failing stop never keeps the
+stop is the reverse, each bounded by its timeout (hooks still running then are abandoned, not
+awaited: one that ignores cancellation holds nothing up), and one failing stop never keeps the
 others from stopping. If a start fails, everything already started is stopped in reverse.
 The lifecycle owns the tasks a component spawns (``framework.tasks``): it cancels them after
 the component's stop hooks, or when its start fails.
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
+from framework.bounded import within
 from framework.callbacks import call_maybe_async
 from framework.component import ComponentSpec
 from framework.errors import ComponentStartError
@@ -133,7 +135,7 @@ class Lifecycle:
         if tasks is not None:
             tasks.reset()
         try:
-            await asyncio.wait_for(self._start_hooks(name, instance), timeout=spec.start_timeout)
+            await within(self._start_hooks(name, instance), spec.start_timeout)
         except TimeoutError:
             cause = f"start did not finish within {spec.start_timeout:g} s (start_timeout)"
             self.set_state(name, ComponentState.FAILED, cause)
@@ -171,8 +173,10 @@ class Lifecycle:
         instance, spec = self.instances[name], self.specs[name]
         self.set_state(name, ComponentState.STOPPING)
         try:
-            await asyncio.wait_for(self._stop_hooks(name, instance), timeout=spec.stop_timeout)
-        except TimeoutError:
+            await within(self._stop_hooks(name, instance), spec.stop_timeout)
+        except TimeoutError:  # its hooks are abandoned; what it spawned is cancelled all the same
+            if name in self.tasks:
+                self.tasks[name].cancel()
             self.set_state(name, ComponentState.FAILED, f"stop did not finish within {spec.stop_timeout:g} s")
         except Exception as exc:
             self.set_state(name, ComponentState.FAILED, f"stop raised {type(exc).__name__}: {exc}")

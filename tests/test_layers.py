@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "framework"
 
 LAYERS: list[list[str]] = [
     ["framework._version", "framework.errors", "framework.types", "framework.callbacks", "framework.loguru_bare",
-     "framework.tasks"],
+     "framework.tasks", "framework.bounded"],
     ["framework.secrets"],
     ["framework.logging", "framework.resilience"],
     ["framework.config"],

@@ -78,7 +78,7 @@ APP_SCHEMA: Schema = {
                 "type": "number",
                 "min": 0.01,
                 "default": 10.0,
-                "description": "seconds a component's on_config_change may take before the reload is undone",
+                "description": "seconds one reload may take (reading, checking, callbacks, restarts) before it is undone",
             },
         },
     },

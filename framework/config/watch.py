@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from framework.bounded import in_daemon_thread
 from framework.config.files import DEFAULT_MAX_FILE_BYTES, file_problem, read_bytes
 from framework.errors import CompositionError
 
@@ -196,9 +197,10 @@ class ConfigWatch:
         raise error
 
     async def digest(self) -> str:
-        """The content hash now (computed in a worker thread)."""
+        """The content hash now (computed in a daemon thread: a read that never returns, on a
+        dead network mount say, must not hold the process up at exit)."""
         self._hashes += 1
-        return await asyncio.to_thread(content_hash, self.dirs, self.max_file_bytes)
+        return await in_daemon_thread(content_hash, self.dirs, self.max_file_bytes, name="config-hash")
 
     async def changes(self) -> AsyncIterator[Stamp]:
         """A Stamp each time an event leaves the content different from the last stamp."""

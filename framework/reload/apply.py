@@ -1,15 +1,18 @@
 """Applying a reload plan as one transaction: each step leaves an undo, a failure runs them back.
 
 Live keys go to change callbacks (a component's ``on_config_change``, or the handler the app
-registered for a framework section), bounded by ``app.watch.reload_timeout``. Then what stops
-or restarts is stopped (dependents first) and what starts or restarts is built with the new
-config and started (dependencies first). When any step fails, the undos run in reverse: the old
-config goes back to the callbacks, what was brought up is taken down, what was stopped is
-rebuilt on the old config and started again.
+registered for a framework section). Then what stops or restarts is stopped (dependents first)
+and what starts or restarts is built with the new config and started (dependencies first). All
+of it is bounded by the reload's deadline (``app.watch.reload_timeout``): the step under way
+then is cancelled, and abandoned if it ignores that. When any step fails or the deadline
+passes, the undos run in reverse: the old config goes back to the callbacks, what was brought
+up is taken down, what was stopped is rebuilt on the old config and started again. The undos
+are bounded step by step (each callback by the timeout, each stop and start by its own).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -28,6 +31,7 @@ SectionHandler = Callable[[FrozenDict, frozenset[str]], Awaitable[None] | None]
 # The framework services a constructor can ask for, for the assembly being built.
 Services = Callable[[Assembly], Mapping[str, ServiceFactory]]
 Undo = Callable[[], Awaitable[None]]
+CANCEL_GRACE = 1.0  # seconds a cancelled step gets to unwind before compensation starts
 
 
 class StepFailed(Exception):
@@ -52,23 +56,52 @@ class Transaction:
         self.deployment, self.lifecycle = deployment, lifecycle
         self.services, self.sections = services, sections
         self._undo: list[Undo] = []
+        self._step = "the reload"  # what is under way, for the message when time runs out
 
     async def apply(
-        self, actions: Sequence[ReloadAction], current: Snapshot, candidate: Snapshot, assembly: Assembly
+        self,
+        actions: Sequence[ReloadAction],
+        current: Snapshot,
+        candidate: Snapshot,
+        assembly: Assembly,
+        deadline: float,
     ) -> Providers | None:
-        """Apply the plan; the providers built anew (None if none). StepFailed after compensating."""
+        """Apply the plan by ``deadline`` (loop time); the providers built anew (None if none).
+
+        StepFailed after compensating. Cancelled (the app is stopping), it stops where it is
+        and compensates nothing: the app stops whatever runs.
+        """
         timeout = float(current.section("app")["watch"]["reload_timeout"])
+        forward = asyncio.ensure_future(self._forward(actions, current, candidate, assembly, timeout))
         try:
-            for action in actions:
-                if action.kind is ActionKind.RECONFIGURE:
-                    await self._reconfigure(action, current, candidate, assembly, timeout)
-            return await self._stop_and_start(actions, assembly)
-        except Exception as exc:
-            failure = exc if isinstance(exc, StepFailed) else StepFailed(f"{type(exc).__name__}: {exc}")
+            done, _ = await asyncio.wait({forward}, timeout=deadline - asyncio.get_running_loop().time())
+        except asyncio.CancelledError:
+            forward.cancel()
+            raise
+        if not done:
+            forward.cancel()
+            await asyncio.wait({forward}, timeout=CANCEL_GRACE)
+            failure = StepFailed(
+                f"{self._step} did not finish within {timeout:g} s (app.watch.reload_timeout)", timed_out=True
+            )
             await self._compensate(failure)
-            if failure is exc:
-                raise
-            raise failure from exc
+            raise failure
+        exc = forward.exception()
+        if exc is None:
+            return forward.result()
+        failure = exc if isinstance(exc, StepFailed) else StepFailed(f"{type(exc).__name__}: {exc}")
+        await self._compensate(failure)
+        if failure is exc:
+            raise failure
+        raise failure from exc
+
+    async def _forward(
+        self, actions: Sequence[ReloadAction], current: Snapshot, candidate: Snapshot, assembly: Assembly, timeout: float
+    ) -> Providers | None:
+        for action in actions:
+            if action.kind is ActionKind.RECONFIGURE:
+                await self._reconfigure(action, current, candidate, assembly, timeout)
+        return await self._stop_and_start(actions, assembly)
 
     async def _compensate(self, failure: StepFailed) -> None:
         for step in reversed(self._undo):
@@ -98,13 +131,14 @@ class Transaction:
         else:
             return  # applied by the commit itself (e.g. app.start_timeout)
         give_back = functools.partial(_hand_over, what, callback, old, keys, timeout)
+        self._undo.append(give_back)  # cut short, it may hold part of the new config: give the old back
+        self._step = f"{what}: on_config_change"
         try:
             await _hand_over(what, callback, new, keys, timeout)
         except StepFailed as failure:
-            if failure.timed_out:  # it may hold part of the new config: hand the old one back too
-                self._undo.append(give_back)
+            if not failure.timed_out:  # it refused: it kept the old config
+                self._undo.remove(give_back)
             raise
-        self._undo.append(give_back)
 
     async def _stop_and_start(self, actions: Sequence[ReloadAction], assembly: Assembly) -> Providers | None:
         """Stop what stops or restarts (dependents first), then build and start (dependencies first)."""
@@ -114,15 +148,18 @@ class Transaction:
         if not down and not up:
             return None
         originals = dict(lifecycle.instances)
-        for name in [n for n in reversed(running.graph.order) if n in down]:
-            await lifecycle.stop(name)
-        stopped = [n for n in running.graph.order if n in down]
+        stopped: list[str] = []  # filled as they stop: a deadline may cut the loop short
         self._undo.append(functools.partial(self._restore, stopped, originals))
+        for name in [n for n in reversed(running.graph.order) if n in down]:
+            self._step = f"stopping component '{name}'"
+            stopped.insert(0, name)  # dependencies first, for the restore
+            await lifecycle.stop(name)
         keep = {n: originals[n] for n in assembly.graph.order if n not in up}
         built = rebuild_container(assembly.specs, assembly.classes, assembly.graph, self.services(assembly), keep)
         brought_up: list[str] = []
         self._undo.append(functools.partial(self._take_down, brought_up))
         for name in (n for n in assembly.graph.order if n in up):
+            self._step = f"starting component '{name}'"
             try:
                 instance = built[name]()
             except Exception as exc:

@@ -19,11 +19,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
 from framework.assembly import Assembly, Deployment, assemble, framework_sections, load_config
+from framework.bounded import in_daemon_thread, within
 from framework.config.compose import ConfigSource
 from framework.config.snapshot import Snapshot
 from framework.config.watch import ConfigWatch, DirReplacedError, Stamp, content_hash
@@ -36,9 +37,11 @@ from framework.reload.plan import COMPONENTS, diff, plan_reload, shadowed_edits
 from framework.secrets import SecretMasker, masker
 from framework.types import Publish
 
+T = TypeVar("T")
 Confirm = Callable[[], Awaitable[bool]]
 # A watch that fails is started anew after a pause that doubles while it keeps failing.
 WATCH_RETRY_FIRST, WATCH_RETRY_MAX, WATCH_RETRY_RESET = 0.1, 5.0, 30.0  # seconds
+CLOSE_GRACE = 1.0  # seconds a cancelled reload gets to unwind when the app stops
 
 
 class _Rejected(Exception):
@@ -99,7 +102,12 @@ class Reloader:
         self._pending += 1  # before the first await: busy at once, not when the lock is taken
         attempt = self._track(self._serialized(dry_run, trigger, self._requested))
         attempt.add_done_callback(self._answered)
-        return await asyncio.shield(attempt)  # a cancelled caller never cuts a transaction short
+        try:
+            return await asyncio.shield(attempt)  # a cancelled caller never cuts a transaction short
+        except asyncio.CancelledError:
+            if attempt.cancelled() and self._closed:  # `close` cut it short, not our caller
+                raise RuntimeError("the app is stopping; the reload under way was abandoned") from None
+            raise
 
     def _answered(self, attempt: asyncio.Future[Any]) -> None:
         self._pending -= 1
@@ -170,13 +178,24 @@ class Reloader:
                     self.content_digest = stamp.digest
 
     async def close(self) -> None:
-        """Stop watching and wait for an attempt in progress; later requests are refused."""
+        """Stop watching and cut short an attempt in progress; later requests are refused.
+
+        The app is stopping: an attempt under way is cancelled where it is, not compensated
+        (what runs is about to be stopped anyway), and not awaited past CLOSE_GRACE seconds.
+        """
         self._closed = True
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
-        while self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        if not self._inflight:
+            return
+        self.log.bind(event="config.reload_abandoned").warning(
+            "the app is stopping: the reload under way is abandoned; the running config stays"
+        )
+        pending = set(self._inflight)
+        for attempt in pending:
+            attempt.cancel()
+        await asyncio.wait(pending, timeout=CLOSE_GRACE)
 
     def _track(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``work`` as a task that ``close`` waits for."""
@@ -215,17 +234,20 @@ class Reloader:
         current = self.deployment.snapshot
         if not dry_run and not self._built():
             raise RuntimeError("App.reload() applies to a started app; start it first or pass dry_run=True")
-        if digest is None:
-            digest = await asyncio.to_thread(content_hash, self.dirs, self.source.max_file_bytes)
+        clock = _Deadline(float(current.section("app")["watch"]["reload_timeout"]))
         try:
-            candidate, assembly = await asyncio.to_thread(self._prepare, current.version + 1)
+            if digest is None:
+                digest = await clock.bound(in_daemon_thread(content_hash, self.dirs, self.source.max_file_bytes))
+            prepared = in_daemon_thread(self._prepare, current.version + 1, name="config-reload")
+            candidate, assembly = await clock.bound(prepared)
         except _Rejected as exc:
-            if confirm is not None and not await confirm():
+            if confirm is not None and not await clock.paused(confirm()):
                 return None  # half-written files: wait for the writer to finish
-            self._files_handled(digest, dry_run)
+            if digest is not None:
+                self._files_handled(digest, dry_run)
             return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, exc.reasons))
         self._plan(attempt, current, candidate, assembly)
-        if confirm is not None and not await confirm():
+        if confirm is not None and not await clock.paused(confirm()):
             return None
         self._files_handled(digest, dry_run)
         scrub = SecretMasker([*current.secret_values(), *candidate.secret_values()])
@@ -240,7 +262,7 @@ class Reloader:
             return attempt.outcome(ReloadStatus.PLANNED, candidate.version)
         transaction = Transaction(self.deployment, self.lifecycle, self.services, self.sections)
         try:
-            built = await transaction.apply(attempt.actions, current, candidate, assembly)
+            built = await transaction.apply(attempt.actions, current, candidate, assembly, clock.deadline)
         except StepFailed as failure:
             reasons = [scrub(str(failure)), *(scrub(n) for n in failure.notes)]
             return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, reasons))
@@ -318,6 +340,33 @@ class Reloader:
             self.log.bind(event=topic, **fields).info(text)
         self.publish(topic, data)  # in the background: a full queue never holds a reload up
         return outcome
+
+
+class _Deadline:
+    """The time one attempt has: ``app.watch.reload_timeout`` from its start, the watcher's
+    settling excluded. Composition runs in a daemon thread that is abandoned when time runs out
+    (an import that never returns cannot be interrupted, and must not be waited for at exit)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = asyncio.get_running_loop().time() + timeout
+
+    async def bound(self, work: Awaitable[T]) -> T:
+        try:
+            return await within(work, self.deadline - asyncio.get_running_loop().time())
+        except TimeoutError:
+            raise _Rejected([
+                f"reading, composing and checking the new config did not finish within {self.timeout:g} s"
+                " (app.watch.reload_timeout); it was abandoned"
+            ]) from None
+
+    async def paused(self, work: Awaitable[T]) -> T:
+        """``await work`` with the clock stopped meanwhile."""
+        began = asyncio.get_running_loop().time()
+        try:
+            return await work
+        finally:
+            self.deadline += asyncio.get_running_loop().time() - began
 
 
 def _describe(exc: BaseException) -> str:

@@ -32,8 +32,10 @@ class Recorder:
         fail_stop: bool = False,
         start_delay: float = 0,
         stop_delay: float = 0,
+        stubborn_stop: float = 0,
     ) -> None:
         self.name, self.trail = name, trail
+        self.stubborn_stop = stubborn_stop
         self.fail_start, self.fail_stop = fail_start, fail_stop
         self.start_delay, self.stop_delay = start_delay, stop_delay
 
@@ -54,12 +56,26 @@ class Recorder:
 
     async def stop(self) -> None:
         self.trail.append(("stop", self.name))
+        if self.stubborn_stop:
+            await ignoring_cancellation(self.stubborn_stop)
+            self.trail.append(("stubborn_stop_ended", self.name))
         await asyncio.sleep(self.stop_delay)
         if self.fail_stop:
             raise RuntimeError(f"{self.name} stop exploded")
 
     async def on_after_stop(self) -> None:
         self.trail.append(("after_stop", self.name))
+
+
+async def ignoring_cancellation(seconds: float) -> None:
+    """Sleep ``seconds``, swallowing every cancellation meanwhile (as careless code does)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        try:
+            await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            pass
 
 
 def lifecycle(
@@ -188,6 +204,27 @@ def test_a_stop_past_its_timeout_fails_and_the_rest_still_stop() -> None:
         await asyncio.wait_for(life.stop_all(), 2)
 
     run(scenario())
+    assert life.states == {"db": ComponentState.STOPPED, "api": ComponentState.FAILED}
+    assert life.reasons["api"] == "stop did not finish within 0.05 s"
+
+
+def test_a_stop_that_ignores_cancellation_is_abandoned_at_its_timeout() -> None:
+    """A stop hook that swallows its cancellation does not hold the rest up past stop_timeout:
+    it is left behind, still running, while the others stop."""
+    trail: list[tuple[str, str]] = []
+    entries = {"db": {}, "api": {"depends_on": ["db"], "stop_timeout": 0.05}}
+    life = lifecycle(entries, trail, {"api": {"stubborn_stop": 1.0}})
+
+    async def scenario() -> list[tuple[str, str]]:
+        await life.start_all()
+        await life.stop_all()
+        seen = list(trail)
+        await asyncio.sleep(1.2)  # the abandoned hook ends on its own
+        return seen
+
+    seen = run(scenario())
+    assert ("stop", "db") in seen and ("stubborn_stop_ended", "api") not in seen
+    assert ("stubborn_stop_ended", "api") in trail
     assert life.states == {"db": ComponentState.STOPPED, "api": ComponentState.FAILED}
     assert life.reasons["api"] == "stop did not finish within 0.05 s"
 
