@@ -54,8 +54,11 @@ class Registry:
         self._cache: dict[str, type] = {}
 
     @classmethod
-    def for_app(cls, app: Mapping[str, Any]) -> Registry:
-        return _registry(tuple(app.get("allowed_packages", ())), tuple(app.get("component_dirs", ())))
+    def for_app(cls, app: Any) -> Registry:
+        """The registry the `app` section names; asked before that section is validated, so a
+        malformed one (`app=5`, a number for a list) names nothing here, and validation says why."""
+        settings = app if isinstance(app, Mapping) else {}
+        return _registry(_strings(settings.get("allowed_packages")), _strings(settings.get("component_dirs")))
 
     def resolve(self, ref: str, owner: str) -> type:
         """The class for `ref` (an entry point name or a dotted path), or a clear error."""
@@ -216,3 +219,8 @@ def reset() -> None:
     _FINDER.folders.clear()
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """The strings of a list setting; nothing when it is not a list."""
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list | tuple) else ()
