@@ -1,8 +1,8 @@
 """Secrets: the mask, what counts as a secret key, and the masker that scrubs text.
 
 A schema marks a key ``secret: True``; its value (and everything under it) is shown as
-``MASK`` wherever a config could be shown, and so is the password of any URL-valued string
-(``redis://user:***@host/0``). Three passes keep secrets in: values are masked per key before
+``MASK`` wherever a config could be shown, and so is the credential of any URL-valued string
+(``redis://user:***@host/0``, ``https://***@host``). Three passes keep secrets in: values are masked per key before
 anything is serialized (``mask``: values, and the command-line arguments provenance names);
 whatever else is serialized has each of its strings masked first (``SecretMasker.scrub``,
 ``SecretMasker.dumps``); and finished text goes through a ``SecretMasker`` as a last line of
@@ -32,7 +32,7 @@ def is_secret(path: KeyPath, secrets: Iterable[KeyPath]) -> bool:
 
 def mask(value: Any, path: KeyPath, secrets: Collection[KeyPath]) -> Any:
     """A plain copy of ``value`` (found at ``path``) with every secret replaced by the mask, and
-    every URL's password."""
+    every URL's credential."""
     return _masked(value, path, frozenset(secrets), is_secret(path, secrets))
 
 
@@ -48,7 +48,7 @@ def _masked(value: Any, path: KeyPath, secrets: frozenset[KeyPath], secret: bool
 
 
 def secret_values(data: Any, secrets: Collection[KeyPath]) -> list[Any]:
-    """Every value at or under a secret key of ``data``, and every URL password in it: what
+    """Every value at or under a secret key of ``data``, and every URL credential in it: what
     finished text must not show."""
     found: list[Any] = []
     _collect(data, (), frozenset(secrets), is_secret((), secrets), found)
@@ -65,12 +65,13 @@ def _collect(value: Any, path: KeyPath, secrets: frozenset[KeyPath], secret: boo
             _collect(child, path, secrets, secret, found)
     elif secret:
         found.append(value)
-    elif isinstance(value, str) and (password := url_password(value)) is not None:
+    elif isinstance(value, str) and (password := url_credential(value)) is not None:
         found.append(password)
 
 
-def url_password(text: str) -> str | None:
-    """The password of a URL's userinfo (``scheme://user:PASSWORD@host``), or None."""
+def url_credential(text: str) -> str | None:
+    """The credential in a URL's userinfo, or None: the password of ``scheme://user:PASSWORD@host``,
+    or all of a userinfo without one, ``https://TOKEN@host`` (how tokens ride in git and API URLs)."""
     if "://" not in text or "@" not in text:
         return None
     try:
@@ -78,17 +79,21 @@ def url_password(text: str) -> str | None:
     except ValueError:  # not a URL after all (an unbalanced IPv6 bracket, say)
         return None
     userinfo, at, _ = netloc.rpartition("@")
-    password = userinfo.partition(":")[2] if at else ""
-    return password or None
+    if not at:
+        return None
+    user, colon, password = userinfo.partition(":")
+    return (password if colon else user) or None
 
 
 def mask_url(text: str) -> str:
-    """``text`` with the password of its URL masked; scheme, user, host and path stay readable."""
-    if url_password(text) is None:
+    """``text`` with the credential of its URL masked; scheme, user (beside a password), host and
+    path stay readable."""
+    if url_credential(text) is None:
         return text
     netloc = urlsplit(text).netloc
     userinfo, _, host = netloc.rpartition("@")
-    return text.replace(netloc, f"{userinfo.partition(':')[0]}:{MASK}@{host}", 1)
+    user, colon, _ = userinfo.partition(":")
+    return text.replace(netloc, f"{user}:{MASK}@{host}" if colon else f"{MASK}@{host}", 1)
 
 
 def rendered_forms(secret: str) -> set[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf.errors import GrammarParseError
 
-from framework.secrets import SecretMasker, is_secret, secret_values, url_password
+from framework.secrets import SecretMasker, is_secret, secret_values, url_credential
 from framework.types import KeyPath
 
 # The secret key paths of a plain, unresolved config tree.
@@ -69,7 +69,7 @@ def masked_error(
         if holds_secret(target, secrets):
             quoted = len(value) > 1 and value[0] in "'\"" and value[-1] == value[0]
             values += [value, value[1:-1]] if quoted else [value]  # as sent, and unquoted
-        values.append(url_password(value))
+        values.append(url_credential(value))
     return SecretMasker(values)(text)
 
 

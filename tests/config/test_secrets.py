@@ -105,11 +105,18 @@ def test_a_mapping_override_masks_its_secret_in_every_origin(project: Path, secr
     assert "set by:  command line (argument http={host:127.0.0.1,port:8765,token:***})" in explained
 
 
+URLS = {  # a URL with a credential in it, and how it is shown
+    "password": (f"redis://cache-user:{MARK}-pä55@cache.local:6380/2", "redis://cache-user:***@cache.local:6380/2"),
+    "token": (f"redis://{MARK}-t0ken@cache.local:6380/2", "redis://***@cache.local:6380/2"),
+}
+
+
 @pytest.mark.parametrize("layer", ["file", "env", "argument"])
-def test_a_url_password_is_masked_in_values_and_origins(project: Path, layer: str) -> None:
-    """A password in a URL-valued key is masked where the value and its origin are shown;
-    scheme, user, host and path stay readable."""
-    url = f"redis://cache-user:{MARK}-pä55@cache.local:6380/2"
+@pytest.mark.parametrize("credential", sorted(URLS))
+def test_a_url_credential_is_masked_in_values_and_origins(project: Path, layer: str, credential: str) -> None:
+    """A password in a URL-valued key, or a token alone in its userinfo, is masked where the
+    value and its origin are shown; scheme, host, path (and a user beside a password) stay."""
+    url, masked = URLS[credential]
     args, env = [], {}
     if layer == "file":
         config = project / "conf/config.yaml"
@@ -119,7 +126,6 @@ def test_a_url_password_is_masked_in_values_and_origins(project: Path, layer: st
     else:
         args = [f"event_bus.redis.url='{url}'"]  # Hydra takes non-ASCII only quoted
     shown, rows, explained = views(project, "event_bus.redis.url", *args, env=env)
-    masked = "redis://cache-user:***@cache.local:6380/2"
     assert shown["event_bus"]["redis"]["url"] == rows["event_bus.redis.url"]["value"] == masked
     assert explained.startswith(f'event_bus.redis.url = "{masked}"')
     if layer == "argument":
