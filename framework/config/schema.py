@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 import cerberus
+import cerberus.errors
 import cerberus.schema
 
 from framework.config.plain import thaw
@@ -45,6 +46,16 @@ class Validator(cerberus.Validator):  # type: ignore[misc]
 
     def _normalize_coerce_upper(self, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    def _check_with_header_value(self, field: str, value: Any) -> None:
+        """A string an HTTP client can send in a header (a bearer token): no control characters
+        (a header cannot hold them), no space at either end (servers strip it)."""
+        if not isinstance(value, str):
+            return
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            self._error(field, "holds a control character (a tab, a newline...), which no HTTP header can carry")
+        elif value != value.strip(" "):
+            self._error(field, "starts or ends with a space, which HTTP servers strip from a header")
 
 
 class _PlainCopySchema(cerberus.schema.DefinitionSchema):  # type: ignore[misc]
@@ -149,7 +160,7 @@ def _problems(errors: Any, schema: Schema) -> Iterator[Problem]:
 
 def _message(error: Any, schema: Schema, path: KeyPath) -> str:
     rule, constraint = error.rule, error.constraint
-    if rule is None:  # Cerberus reports an unknown key with no rule
+    if error.code == cerberus.errors.UNKNOWN_FIELD.code:
         siblings = _keys_at(schema, path[:-1])
         close = difflib.get_close_matches(path[-1], siblings, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -108,6 +108,7 @@ HTTP_SCHEMA: Schema = {
         "nullable": True,
         "empty": True,
         "minlength": 8,
+        "check_with": "header_value",
         "default": None,
         "secret": True,
         "description": "bearer token for the admin endpoints that change anything; null disables them",

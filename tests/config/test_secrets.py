@@ -196,3 +196,21 @@ def test_a_secret_interpolated_into_a_plain_key_is_not_printed(project: Path) ->
     shown, rows, explained = views(project, "app.name")
     assert shown["app"]["name"] == rows["app.name"]["value"] == "***"
     assert ok(project, "show").count("***") == 2
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "problem"),
+    [
+        (f'"{MARK}\\t-token"', "holds a control character"),
+        (f'"{MARK}-token\\n"', "holds a control character"),
+        (f'"{MARK}\\x7f-token"', "holds a control character"),
+        (f"' {MARK}-token'", "starts or ends with a space"),
+        (f"'{MARK}-token '", "starts or ends with a space"),
+    ],
+)
+def test_a_token_no_http_header_can_carry_is_refused(project: Path, yaml_value: str, problem: str) -> None:
+    """A bearer token with a control character or an edge space could never authenticate:
+    it is refused at launch, by key and origin, and never shown."""
+    err = fails(project, env={"SEC__HTTP__TOKEN": yaml_value})
+    assert f"http.token: {problem}" in err and "[env SEC__HTTP__TOKEN]" in err
+    assert MARK not in err
