@@ -25,7 +25,11 @@ def create_admin_api(view: AdminView) -> FastAPI:
     api.state.metrics = Metrics(view)
     http = view.snapshot.section("http")  # host never reloads; max_body is read per request
     api.add_middleware(BodyLimit, limit=lambda: int(view.snapshot.section("http").get("max_body", 65536)))
-    api.add_middleware(TrustedHosts, names=[http.get("host", "127.0.0.1")])  # the outermost: runs first
+    api.add_middleware(  # the outermost: runs first
+        TrustedHosts,
+        names=[http.get("host", "127.0.0.1")],
+        allowed_hosts=lambda: view.snapshot.section("http").get("allowed_hosts", ()),
+    )
     for router in ROUTERS:
         api.include_router(router)
     return api

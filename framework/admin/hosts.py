@@ -3,8 +3,10 @@
 A page on ``attacker.example`` can point its own name at 127.0.0.1 and then read the admin API
 as if it were its own origin; the browser still sends ``Host: attacker.example``. So a request
 is served only when its Host names this server: an IP address (no DNS answer stands behind
-one), ``localhost``, this machine's hostname, or the configured ``http.host``. Anything else
-gets 421 before routing. The port is not compared: a tunnel or a port map (``ssh -L``,
+one), ``localhost``, this machine's hostname, the configured ``http.host``, or a name of
+``http.allowed_hosts`` (a reverse proxy that passes its public name on; ``*.example.com`` for
+any subdomain; read per request, so a reload applies at once). Anything else gets 421 before
+routing. The port is not compared: a tunnel or a port map (``ssh -L``,
 ``docker -p``) changes it legitimately, and a rebinding page cannot change the name.
 
 Starlette's ``TrustedHostMiddleware`` takes a fixed list of names only (so no "any IP address",
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from framework.admin.responses import json_response
@@ -39,12 +41,22 @@ def is_ip_address(name: str) -> bool:
     return True
 
 
+def allowed(name: str, patterns: Iterable[str]) -> bool:
+    """Whether ``name`` is one of ``patterns``: a name, or ``*.domain`` for the names under it."""
+    for pattern in patterns:
+        pattern = host_name(pattern)
+        if name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+            return True
+    return False
+
+
 class TrustedHosts:
     """Refuse, with 421 and a JSON reason, requests whose Host is not an IP address or a known name."""
 
-    def __init__(self, app: Any, names: Iterable[str]) -> None:
+    def __init__(self, app: Any, names: Iterable[str], allowed_hosts: Callable[[], Iterable[str]]) -> None:
         self.app = app
         self.names = frozenset({"localhost", socket.gethostname().lower(), *map(host_name, names)})
+        self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -52,13 +64,14 @@ class TrustedHosts:
             return
         host = next((v for k, v in scope.get("headers") or () if k == b"host"), b"").decode("latin-1")
         name = host_name(host)
-        if name in self.names or is_ip_address(name):
+        extra = list(self.allowed_hosts())
+        if name in self.names or is_ip_address(name) or allowed(name, extra):
             await self.app(scope, receive, send)
             return
-        known = ", ".join(sorted(self.names))
+        known = ", ".join([*sorted(self.names), *extra])
         detail = (
             f"misdirected request: Host '{host}' is not a name of this server. The admin API answers to"
             f" an IP address or to {known}; other names are refused against DNS rebinding (a proxy in"
-            " front must send one of these as Host)"
+            " front that passes its own name on: add that name to http.allowed_hosts)"
         )
         await json_response({"detail": detail}, 421)(scope, receive, send)

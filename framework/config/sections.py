@@ -114,6 +114,13 @@ HTTP_SCHEMA: Schema = {
         "description": "bearer token for the admin endpoints that change anything; null disables them",
     },
     "max_body": {"type": "integer", "min": 1, "default": 65536, "description": "largest request body, bytes"},
+    "allowed_hosts": {
+        "type": "list",
+        "schema": {"type": "string", "regex": r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"},
+        "default": [],
+        "description": "more names requests may give as Host (a proxy's public name; `*.example.com` for"
+        " its subdomains) besides IP addresses, localhost, this machine's hostname and http.host",
+    },
 }
 
 # A component's name is a constructor parameter of its dependents and one segment of its keys.

@@ -12,6 +12,7 @@ import pytest
 from framework.admin.api import create_admin_api
 from framework.app import App
 from framework.config.compose import ConfigSource
+from framework.testing import integrate
 from tests.admin.conftest import TOKEN, TOKEN_VAR, auth, serving
 
 FOREIGN = [
@@ -67,3 +68,34 @@ def test_the_configured_http_host_is_a_name_of_the_server(project: Path) -> None
         return own.status_code, other.status_code
 
     assert asyncio.run(main()) == (200, 421)
+
+
+def test_names_in_allowed_hosts_pass_and_a_reload_applies_them(project: Path) -> None:
+    """A reverse proxy passing its public name on is let through once http.allowed_hosts names it
+    (`*.domain` for its subdomains); other names are still refused, and an edit applies live."""
+    config = project / "conf/config.yaml"
+    config.write_text(config.read_text() + "\nhttp:\n  allowed_hosts: [admin.example.com, '*.svc.example']\n")
+
+    async def main() -> list[int]:
+        app = App(ConfigSource(project / "conf"))
+        api = create_admin_api(app)
+        transport = httpx.ASGITransport(app=api)
+        statuses = []
+        async with app, httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as client:
+            for host in ["admin.example.com", "ADMIN.example.com:443", "a.b.svc.example", "svc.example",
+                         "evil-admin.example.com", "admin.example.com.evil"]:
+                statuses.append((await client.get("/health/live", headers={"Host": host})).status_code)
+            config.write_text(config.read_text().replace("admin.example.com", "console.example.com"))
+            assert (await app.reload()).status.value == "applied"
+            for host in ["console.example.com", "admin.example.com"]:
+                statuses.append((await client.get("/health/live", headers={"Host": host})).status_code)
+        return statuses
+
+    assert asyncio.run(main()) == [200, 200, 200, 421, 421, 421, 200, 421]
+
+
+def test_an_allowed_host_that_is_not_a_name_is_refused(project: Path) -> None:
+    """A URL or a bare `*` in http.allowed_hosts would allow more than meant: refused at launch."""
+    for bad in ["'https://admin.example.com'", "'*'", "'admin example'"]:
+        result = integrate("check", f"http.allowed_hosts=[{bad}]", cwd=project)
+        assert result.returncode == 2 and "http.allowed_hosts.0: must match the pattern" in result.stderr
