@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 from framework.testing import run_app
@@ -16,11 +15,10 @@ def readme_redis_commands() -> list[str]:
     return re.findall(r"^(MARKET_BUS_KEY=\S+ integrate run .+)$", section, re.MULTILINE)
 
 
-def test_two_processes_share_the_tick_stream(tmp_path: Path, redis_url: str) -> None:
+def test_two_processes_share_the_tick_stream(tmp_path: Path, prefix: str) -> None:
     """The README's two commands: both analyzers consume market.tick from one consumer group."""
     first, second = readme_redis_commands()
     key = re.match(r"MARKET_BUS_KEY=(\S+)", first).group(1)  # type: ignore[union-attr]
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
     env = {"MARKET_BUS_KEY": key}
     common = [f"event_bus.redis.stream_prefix={prefix}", "~components.admin"]
     first_args = first.split("integrate run", 1)[1].split() + common
