@@ -28,16 +28,21 @@ def check_group_options(overrides: Sequence[tuple[str, str]], config_dir: Path) 
         group = parsed.key_or_group
         if parsed.package is None and not _is_group(group, config_dir):
             continue  # a value, such as app.name=../x, is no path
+        if parsed.is_delete():
+            continue  # ~group drops the group's default: no option to check
         value = parsed.value()
         options = value if isinstance(value, list) else getattr(value, "list", [value])  # [a,b]; a,b
-        for option in (o for o in options if isinstance(o, str)):
-            reason = _escape(option)
-            if reason:
+        for option in options:
+            if isinstance(option, str):
+                reason = _escape(option)
+                problem = reason and f"group option '{option}' of '{group}' {reason}"
+            else:  # Hydra would fail with a bare ValueError or TypeError
+                problem = f"'{group}' is a config group, and {_kind(option)} is not an option of it"
+            if problem:
                 folder = config_dir / group
                 known = sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
                 raise CompositionError(
-                    f"{origin}: group option '{option}' of '{group}' {reason}; an option names a file"
-                    f" in {folder}: {', '.join(known) or 'none there'}"
+                    f"{origin}: {problem}; an option names a file in {folder}: {', '.join(known) or 'none there'}"
                 )
 
 
@@ -55,3 +60,16 @@ def _escape(option: str) -> str | None:
     if "${" in option:
         return "is an interpolation, which could resolve to any path"
     return None
+
+
+def _kind(value: object) -> str:
+    """What a parsed override value is, for a message: ``the number 5``, ``null``, ``a mapping``."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return f"a {type(value).__name__}"

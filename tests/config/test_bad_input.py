@@ -198,6 +198,19 @@ def test_a_list_of_group_options_is_checked_option_by_option(project: Path) -> N
     assert "group option '/x' of 'db' is an absolute path" in fails(project, "+db@other=/x")
 
 
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("5", "the number 5"), ("null", "null"), ("true", "the boolean true"), ("{a:1}", "a mapping"),
+     ("[sqlite,2.5]", "the number 2.5")],
+)
+def test_a_group_option_that_is_no_name_is_a_located_error(project: Path, value: str, kind: str) -> None:
+    """`group=5`, `group=null`, ...: Hydra fails with a bare ValueError or TypeError; refused first."""
+    assert fails(project, f"db={value}") == (
+        f"error: argument db={value}: 'db' is a config group, and {kind} is not an option of it;"
+        f" an option names a file in {project / 'conf' / 'db'}: postgres, sqlite\n"
+    )
+
+
 def test_a_nested_option_inside_its_group_folder_is_accepted(project: Path) -> None:
     """An option in a subfolder of its group, from an argument or the env, still composes; a value
     that merely looks like a path is no group option."""
