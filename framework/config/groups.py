@@ -26,6 +26,8 @@ def check_group_options(overrides: Sequence[tuple[str, str]], config_dir: Path) 
         except (OverrideParseException, HydraException):
             continue  # Hydra reports it in its own words
         group = parsed.key_or_group
+        if not group:  # Hydra reads `=5` as the root group and fails with a bare ValueError
+            raise CompositionError(f"{origin}: no key before '='; an override is key=value")
         if parsed.package is None and not _is_group(group, config_dir):
             continue  # a value, such as app.name=../x, is no path
         if parsed.is_delete():
@@ -48,7 +50,7 @@ def check_group_options(overrides: Sequence[tuple[str, str]], config_dir: Path) 
 
 def _is_group(key: str, config_dir: Path) -> bool:
     """Whether an override's key names a config group (``profile``, ``db/engine``)."""
-    return "/" in key or (config_dir / key.replace(".", "/")).is_dir()
+    return bool(key) and ("/" in key or (config_dir / key.replace(".", "/")).is_dir())
 
 
 def _escape(option: str) -> str | None:

@@ -211,6 +211,11 @@ def test_a_group_option_that_is_no_name_is_a_located_error(project: Path, value:
     )
 
 
+def test_an_override_without_a_key_is_a_located_error(project: Path) -> None:
+    assert fails(project, "=5") == "error: argument =5: no key before '='; an override is key=value\n"
+    assert fails(project, env={"BAD__": "5"}).startswith("error: env BAD__")
+
+
 def test_a_nested_option_inside_its_group_folder_is_accepted(project: Path) -> None:
     """An option in a subfolder of its group, from an argument or the env, still composes; a value
     that merely looks like a path is no group option."""
