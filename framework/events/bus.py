@@ -52,6 +52,7 @@ class EventBus(Protocol):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        key: str | None = None,
     ) -> Envelope: ...
 
     async def publish_many(

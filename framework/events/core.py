@@ -18,7 +18,7 @@ from typing import Any, Self
 from framework.config.schema import Schema, check_schema, normalize
 from framework.events.bus import ScopedBus
 from framework.events.delivery import Counters, Options, Worker
-from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_priority, new_id
+from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_key, check_priority, new_id
 from framework.events.errors import (
     BusClosedError,
     DeadLetterNotFoundError,
@@ -256,12 +256,15 @@ class BusCore:
         correlation_id: str | None,
         causation_id: str | None,
         metadata: Mapping[str, Any] | None,
+        key: str | None = None,
     ) -> Envelope:
         """A checked envelope for the general (non hot) publish path."""
         self._require_running(f"publish '{topic}'")
         validate_topic(topic)
         if priority != DEFAULT_PRIORITY:
             check_priority(priority)
+        if key is not None:
+            check_key(key)
         if self._schemas:
             data = self._checked_data(topic, data)
         return Envelope(
@@ -272,6 +275,7 @@ class BusCore:
             correlation_id=correlation_id,
             causation_id=causation_id,
             metadata=MappingProxyType(dict(metadata)) if metadata else EMPTY,
+            key=key,
         )
 
     # request / reply
@@ -286,6 +290,7 @@ class BusCore:
         correlation_id: str | None = None,
         causation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        key: str | None = None,
     ) -> Envelope:
         """Backend hook: see ``MemoryBus.publish``."""
         raise NotImplementedError

@@ -28,7 +28,9 @@ _FIELDS = (
     "schema_version",
     "data",
     "metadata",
+    "key",
 )
+MAX_KEY_LENGTH = 1024
 
 
 _prefix = ""  # random per process: ids stay unique across processes
@@ -59,7 +61,8 @@ def new_id() -> str:
 
 
 class Envelope:
-    """One event: a dotted ``type`` (its topic), the ``data`` and who, when, why and how urgent.
+    """One event: a dotted ``type`` (its topic), the ``data`` and who, when, why and how urgent;
+    and its ``key``, if it has one: on Redis, events of one key go to one consumer, in order.
 
     Treat it as immutable: the bus shares one instance among subscribers. ``metadata`` is a
     read-only mapping; the bus records delivery ``attempts`` there on redelivery.
@@ -80,6 +83,7 @@ class Envelope:
         id: str | None = None,
         time: float | None = None,
         schema_version: int = SCHEMA_VERSION,
+        key: str | None = None,
     ) -> None:
         # An int id is a number from the per-process counter, formatted on first read: the
         # in-memory bus publishes many events nobody asks the id of.
@@ -93,6 +97,7 @@ class Envelope:
         self.causation_id = causation_id
         self.schema_version = schema_version
         self.metadata = metadata
+        self.key = key
 
     @property
     def id(self) -> str:
@@ -163,6 +168,8 @@ class Envelope:
             fields["schema_version"] = self.schema_version
         if self.metadata:
             fields["metadata"] = dict(self.metadata)
+        if self.key is not None:
+            fields["key"] = self.key
         fields["data"] = self.data
         try:
             return _encode(fields)
@@ -201,6 +208,7 @@ class Envelope:
         envelope.causation_id = get("causation_id")
         envelope.schema_version = get("schema_version", SCHEMA_VERSION)
         envelope.metadata = MappingProxyType(metadata) if metadata else EMPTY
+        envelope.key = get("key")
         return envelope
 
     @classmethod
@@ -262,6 +270,17 @@ def check_priority(priority: object) -> int:
     return priority
 
 
+def check_key(key: object) -> str | None:
+    """The key if it is None or a non-empty str of at most MAX_KEY_LENGTH characters; ValueError otherwise."""
+    if key is None or (type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH):
+        return key
+    shown = f"a str of {len(key)} characters" if isinstance(key, str) else f"{type(key).__name__} {key!r:.40}"
+    raise ValueError(
+        f"event key {shown} is invalid: use a non-empty str of at most {MAX_KEY_LENGTH} characters"
+        " (events of one key go to one consumer, in order), or None"
+    )
+
+
 def _check_fields(fields: Mapping[str, Any]) -> None:
     kinds: dict[str, tuple[type, ...]] = {
         "id": (str,),
@@ -271,6 +290,7 @@ def _check_fields(fields: Mapping[str, Any]) -> None:
         "causation_id": (str, type(None)),
         "schema_version": (int,),
         "metadata": (dict, type(None)),
+        "key": (str, type(None)),
     }
     for name, accepted in kinds.items():
         if name in fields and not isinstance(fields[name], accepted):
@@ -279,5 +299,6 @@ def _check_fields(fields: Mapping[str, Any]) -> None:
     try:
         validate_topic(fields["type"])
         check_priority(fields.get("priority", DEFAULT_PRIORITY))
+        check_key(fields.get("key"))
     except (InvalidTopicError, ValueError) as exc:
         raise EventDecodeError(f"envelope field is invalid: {exc}") from exc
