@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -161,12 +162,26 @@ def normalize(
 
 
 class Problem:
-    """One validation failure, before its origin is attached."""
+    """One validation failure, before its origin is attached.
 
-    __slots__ = ("path", "message", "value", "has_value")
+    ``message`` says what is wrong. ``hint``, when there is one, works out what would be
+    accepted: for an unknown key, a search of the known keys for a close match. It runs only
+    for a problem that is listed, since one bad file can hold thousands of unknown keys and the
+    error lists a screenful.
+    """
 
-    def __init__(self, path: KeyPath, message: str, value: Any, has_value: bool) -> None:
+    __slots__ = ("path", "message", "value", "has_value", "hint")
+
+    def __init__(
+        self, path: KeyPath, message: str, value: Any, has_value: bool, hint: Callable[[], str] | None = None
+    ) -> None:
         self.path, self.message, self.value, self.has_value = path, message, value, has_value
+        self.hint = hint
+
+    @property
+    def text(self) -> str:
+        """The message with its hint."""
+        return self.message + (self.hint() if self.hint else "")
 
 
 def _problems(errors: Any, schema: Schema) -> Iterator[Problem]:
@@ -175,17 +190,24 @@ def _problems(errors: Any, schema: Schema) -> Iterator[Problem]:
             yield from _problems(error.child_errors, schema)
             continue
         path = tuple(str(p) for p in error.document_path)
-        yield Problem(path, _message(error, schema, path), error.value, error.rule != "required")
+        if error.rule is None:  # Cerberus reports an unknown key with no rule
+            hint = functools.partial(_known_keys_hint, schema, path)
+            yield Problem(path, "unknown key", error.value, True, hint)
+        else:
+            yield Problem(path, _message(error), error.value, error.rule != "required")
 
 
-def _message(error: Any, schema: Schema, path: KeyPath) -> str:
+def _known_keys_hint(schema: Schema, path: KeyPath) -> str:
+    """`; did you mean 'x'? (accepted keys: ...)` for an unknown key at ``path``."""
+    siblings = _keys_at(schema, path[:-1])
+    close = difflib.get_close_matches(path[-1], siblings, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    accepted = f" (accepted keys: {', '.join(sorted(siblings))})" if siblings else ""
+    return hint + accepted
+
+
+def _message(error: Any) -> str:
     rule, constraint = error.rule, error.constraint
-    if rule is None:  # Cerberus reports an unknown key with no rule
-        siblings = _keys_at(schema, path[:-1])
-        close = difflib.get_close_matches(path[-1], siblings, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        accepted = f" (accepted keys: {', '.join(sorted(siblings))})" if siblings else ""
-        return f"unknown key{hint}{accepted}"
     messages: dict[str, Callable[[Any], str]] = {
         "required": lambda c: "required key is missing",
         "type": lambda c: f"must be of type {_or(c)}",
