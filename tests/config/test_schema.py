@@ -51,7 +51,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("schema", "document"), CASES, ids=["app", "event_bus", "logic-and-coercion"])
-def test_errors_are_recorded_as_cerberus_records_them(schema: dict[str, Any], document: dict[str, Any]) -> None:
+def test_errors_are_recorded_as_cerberus_records_them(
+    schema: dict[str, Any], document: dict[str, Any]
+) -> None:
     """Unknown keys, nested and list errors, *of rules and coercion chains: the same verdict,
     the same errors in the same order, the same error trees and the same normalized document."""
     ours, theirs = Validator(schema), CerberusRecording(schema)
