@@ -24,7 +24,7 @@ from framework.config.schema import (
 )
 from framework.config.sections import COMPONENT_ENTRY_SCHEMA, COMPONENT_NAME
 from framework.config.snapshot import Snapshot, digest, freeze
-from framework.errors import SHOWN_PROBLEMS, InterpolationError, ValidationError
+from framework.errors import SHOWN_PROBLEMS, InterpolationError, ValidationError, listed
 from framework.secrets import MASK, is_secret, mask
 from framework.types import KeyPath
 
@@ -61,7 +61,9 @@ def load_config(
     secrets = secret_keys(tree)  # before provenance: the arguments it names are stored masked
     provenance = trace(composition, Path.cwd(), secrets)
     if unresolved:
-        raise InterpolationError("\n".join(_unresolved(unresolved, provenance, secrets)))
+        shown = unresolved[:SHOWN_PROBLEMS]  # thousands of broken values still make one screen
+        lines = listed(_unresolved(shown, provenance, secrets), len(unresolved) - len(shown))
+        raise InterpolationError("\n".join(lines))
     data, policies = _validate(tree, provenance, sections, schemas, secrets)
     return Snapshot(
         data=freeze(data),

@@ -118,3 +118,13 @@ def test_one_problem_past_the_screenful_is_counted_in_the_singular() -> None:
     assert error.problems == [f"k{i:02}: bad" for i in range(SHOWN_PROBLEMS)] and error.more == 1
     assert str(error).splitlines()[0] == f"invalid configuration ({SHOWN_PROBLEMS + 1} problems):"
     assert error.reasons[-1] == str(error).splitlines()[-1].strip() == "... and 1 more problem"
+
+
+def test_many_broken_interpolations_are_listed_on_one_screen(config_dir: Path) -> None:
+    """30 interpolations of keys that do not exist: the first 20 name their key and file:line,
+    and the other 10 are counted."""
+    body = "".join(f"  ref_{i:02}: ${{nowhere.key_{i}}}\n" for i in range(30))
+    lines = fails(write_config(config_dir, body)).splitlines()
+    assert lines[0].startswith("error: app.ref_00: ") and lines[0].endswith("[conf/config.yaml:6]")
+    assert lines[19].startswith("app.ref_19: ") and lines[19].endswith("[conf/config.yaml:25]")
+    assert lines[20:] == ["... and 10 more problems"]
