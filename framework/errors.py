@@ -48,8 +48,11 @@ class EnvOverrideError(ConfigError):
 
 
 class ValidationError(ConfigError):
-    """Raised when one or more values fail their schema; ``problems`` lists the first ones (at
-    most SHOWN_PROBLEMS) and ``more`` counts the rest: ``unlisted`` ones were never put into words."""
+    """Raised when one or more values fail their schema.
+
+    ``problems`` holds the first ones (at most SHOWN_PROBLEMS), ``more`` counts the rest exactly;
+    ``unlisted`` are problems found but never put into words (rendering thousands costs seconds).
+    """
 
     def __init__(self, problems: list[str], unlisted: int = 0) -> None:
         self.problems = problems[:SHOWN_PROBLEMS]

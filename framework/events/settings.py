@@ -155,7 +155,8 @@ class BusSettings:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> BusSettings:
-        """Validate and normalize an ``event_bus`` section; ValidationError lists the first problems and counts the rest."""
+        """Validate and normalize an ``event_bus`` section; ValidationError lists the first problems
+        and counts the rest."""
         document, problems = normalize(thaw(section or {}), EVENT_BUS_SCHEMA)  # Cerberus fills defaults in place
         if problems:
             shown = problems[:SHOWN_PROBLEMS]  # each described with its hint: only the ones listed
