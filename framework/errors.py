@@ -5,10 +5,26 @@ Every message names the key, the bad value, where it came from and what would be
 
 from __future__ import annotations
 
+SHOWN_PROBLEMS = 20  # one screen: past this many, problems are counted, not listed
 
-def _listing(title: str, problems: list[str] | list[Exception]) -> str:
-    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    return f"{title} ({count}):\n" + "\n".join(f"  {p}" for p in problems)
+
+def _problems(count: int, adjective: str = "") -> str:
+    return f"{count} {adjective}{'problem' if count == 1 else 'problems'}"
+
+
+def listed(problems: list[str], unlisted: int = 0) -> list[str]:
+    """At most SHOWN_PROBLEMS of ``problems``, then one line counting the rest exactly.
+
+    ``unlisted``: problems found but never put into words, counted with the rest. Whatever shows
+    a list of problems (the terminal, a log line, an event, the reload history) shows this one.
+    """
+    rest = unlisted + max(0, len(problems) - SHOWN_PROBLEMS)
+    shown = problems[:SHOWN_PROBLEMS]
+    return [*shown, f"... and {_problems(rest, 'more ')}"] if rest else shown
+
+
+def _listing(title: str, problems: list[str], total: int) -> str:
+    return f"{title} ({_problems(total)}):\n" + "\n".join(f"  {p}" for p in problems)
 
 
 class ConfigError(ValueError):
@@ -32,11 +48,21 @@ class EnvOverrideError(ConfigError):
 
 
 class ValidationError(ConfigError):
-    """Raised when one or more values fail their schema; ``problems`` lists every one."""
+    """Raised when one or more values fail their schema.
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(_listing("invalid configuration", problems))
+    ``problems`` holds the first ones (at most SHOWN_PROBLEMS), ``more`` counts the rest exactly;
+    ``unlisted`` are problems found but never put into words (rendering thousands costs seconds).
+    """
+
+    def __init__(self, problems: list[str], unlisted: int = 0) -> None:
+        self.problems = problems[:SHOWN_PROBLEMS]
+        self.more = unlisted + len(problems) - len(self.problems)
+        super().__init__(_listing("invalid configuration", self.reasons, len(self.problems) + self.more))
+
+    @property
+    def reasons(self) -> list[str]:
+        """The problems listed, then the count of the rest: one screen, one log line."""
+        return listed(self.problems, self.more)
 
 
 class UnknownKeyError(ConfigError, KeyError):
@@ -51,7 +77,8 @@ class ComponentsError(ConfigError):
 
     def __init__(self, errors: list[Exception]) -> None:
         self.errors = errors
-        super().__init__(_listing("cannot build the components", errors))
+        lines = listed([str(e) for e in errors])
+        super().__init__(_listing("cannot build the components", lines, len(errors)))
 
 
 class ClassNotAllowedError(ConfigError, PermissionError):

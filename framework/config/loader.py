@@ -24,7 +24,7 @@ from framework.config.schema import (
 )
 from framework.config.sections import COMPONENT_ENTRY_SCHEMA, COMPONENT_NAME
 from framework.config.snapshot import Snapshot, digest, freeze
-from framework.errors import InterpolationError, ValidationError
+from framework.errors import SHOWN_PROBLEMS, InterpolationError, ValidationError, listed
 from framework.secrets import MASK, is_secret, mask
 from framework.types import KeyPath
 
@@ -61,7 +61,9 @@ def load_config(
     secrets = secret_keys(tree)  # before provenance: the arguments it names are stored masked
     provenance = trace(composition, Path.cwd(), secrets)
     if unresolved:
-        raise InterpolationError("\n".join(_unresolved(unresolved, provenance, secrets)))
+        shown = unresolved[:SHOWN_PROBLEMS]  # thousands of broken values still make one screen
+        lines = listed(_unresolved(shown, provenance, secrets), len(unresolved) - len(shown))
+        raise InterpolationError("\n".join(lines))
     data, policies = _validate(tree, provenance, sections, schemas, secrets)
     return Snapshot(
         data=freeze(data),
@@ -143,8 +145,24 @@ def _validate(
 
         data["components"] = _validate_components(tree["components"], provenance, schemas, problems, policies)
     if problems:
-        raise ValidationError(sorted({_render(p, prefix, provenance, secrets) for p, prefix in problems}))
+        raise _invalid(problems, provenance, secrets)
     return data, policies
+
+
+def _invalid(
+    problems: list[tuple[Problem, KeyPath]], provenance: Provenance, secrets: set[KeyPath]
+) -> ValidationError:
+    """The first problems by key, rendered, with an exact count of the other distinct ones.
+
+    Only the ones listed are rendered: rendering finds an origin and works out what is accepted,
+    work that grew with the count of problems when thousands of unknown keys were all rendered.
+    A problem is its key and message (one value per key), so that tells duplicates apart.
+    """
+    distinct: dict[str, tuple[Problem, KeyPath]] = {}
+    for problem, prefix in problems:
+        distinct.setdefault(f"{'.'.join((*prefix, *problem.path))}: {problem.message}", (problem, prefix))
+    rendered = [_render(*distinct[key], provenance, secrets) for key in sorted(distinct)[:SHOWN_PROBLEMS]]
+    return ValidationError(rendered, len(distinct) - len(rendered))
 
 
 _BAD_NAME = (
@@ -202,7 +220,7 @@ def _render(problem: Problem, prefix: KeyPath, provenance: Provenance, secrets: 
         origin = provenance.where(inner)
     if origin == "origin unknown" and not problem.has_value:
         origin = f"not set; add it to the YAML or pass {key}=..."
-    return f"{key}: {problem.message}{got} [{origin}]"
+    return f"{key}: {problem.text}{got} [{origin}]"
 
 
 def _secret_paths(

@@ -16,6 +16,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
 from framework.config.schema import Schema, check_schema, normalize
+from framework.errors import SHOWN_PROBLEMS, listed
 from framework.events.bus import ScopedBus
 from framework.events.delivery import Counters, Options, Worker
 from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_key, check_priority, new_id
@@ -238,13 +239,12 @@ class BusCore:
             )
         document, problems = normalize(data, schema, memo=False)  # payloads rarely repeat
         if problems:
-            raise PayloadValidationError(
-                topic,
-                [
-                    f"field '{'.'.join(p.path)}' {p.message}" + (f" (got {p.value!r})" if p.has_value else "")
-                    for p in problems
-                ],
-            )
+            shown = problems[:SHOWN_PROBLEMS]  # each described with its hint: only the ones listed
+            described = [
+                f"field '{'.'.join(p.path)}' {p.text}" + (f" (got {p.value!r})" if p.has_value else "")
+                for p in shown
+            ]
+            raise PayloadValidationError(topic, listed(described, len(problems) - len(shown)))
         return document
 
     def _envelope(

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from framework.config.plain import thaw
 from framework.config.schema import Schema, normalize, secret_paths
-from framework.errors import ValidationError
+from framework.errors import SHOWN_PROBLEMS, ValidationError
 from framework.secrets import MASK
 
 
@@ -155,10 +155,13 @@ class BusSettings:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> BusSettings:
-        """Validate and normalize an ``event_bus`` section; ValidationError lists every problem."""
+        """Validate and normalize an ``event_bus`` section; ValidationError lists the first problems
+        and counts the rest."""
         document, problems = normalize(thaw(section or {}), EVENT_BUS_SCHEMA)  # Cerberus fills defaults in place
         if problems:
-            raise ValidationError([_describe(p.path, p.message, p.value, p.has_value) for p in problems])
+            shown = problems[:SHOWN_PROBLEMS]  # each described with its hint: only the ones listed
+            lines = [_describe(p.path, p.text, p.value, p.has_value) for p in shown]
+            raise ValidationError(lines, len(problems) - len(shown))
         redis = RedisSettings(**document.pop("redis"))
         return cls(redis=redis, **document)
 

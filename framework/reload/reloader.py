@@ -29,7 +29,7 @@ from framework.config.compose import ConfigSource
 from framework.config.snapshot import Snapshot
 from framework.config.watch import ConfigWatch, DirReplacedError, Stamp, content_hash
 from framework.container import Providers
-from framework.errors import ComponentsError, ValidationError
+from framework.errors import ComponentsError, ValidationError, listed
 from framework.lifecycle import Lifecycle
 from framework.reload.apply import SectionHandler, Services, StepFailed, Transaction
 from framework.reload.outcome import ActionKind, Attempt, ReloadHistory, ReloadOutcome, ReloadStatus
@@ -253,7 +253,7 @@ class Reloader:
         scrub = SecretMasker([*current.secret_values(), *candidate.secret_values()])
         rejects = [scrub(a.reason) for a in attempt.actions if a.kind is ActionKind.REJECT]
         if rejects:
-            return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, rejects))
+            return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, listed(rejects)))
         if not attempt.changes:
             if not dry_run:  # same values; keep the version, take the new provenance (lines, shadows)
                 self.deployment.snapshot = dataclasses.replace(candidate, version=current.version)
@@ -295,13 +295,13 @@ class Reloader:
         try:
             snapshot = load_config(self.source, version, previous=self.deployment.snapshot)
         except ValidationError as exc:
-            raise _Rejected(list(exc.problems)) from exc
+            raise _Rejected(exc.reasons) from exc
         except Exception as exc:  # any failure to compose is a rejection: the app keeps running
             raise _Rejected([_describe(exc)]) from exc
         try:
             return snapshot, assemble(snapshot)
         except ComponentsError as exc:
-            raise _Rejected([_with_origin(str(e), snapshot) for e in exc.errors]) from exc
+            raise _Rejected(listed([_with_origin(str(e), snapshot) for e in exc.errors])) from exc
         except Exception as exc:
             raise _Rejected([_describe(exc)]) from exc
 

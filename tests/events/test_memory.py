@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from framework.errors import SHOWN_PROBLEMS
 from framework.events.bus import ScopedBus
 from framework.events.envelope import Envelope
 from framework.events.errors import (
@@ -394,6 +395,27 @@ def test_payload_schema_refuses_invalid_data_naming_the_field() -> None:
     envelope, got = run(scenario())
     assert envelope.data == {"symbol": "BTC", "close": 2, "venue": "paper"}  # normalized
     assert got == [envelope.data, "no schema, no check"]
+
+
+def test_payload_with_many_unknown_fields_lists_a_screenful() -> None:
+    """A payload with 500 unknown fields is refused listing the first ones, with a suggestion,
+    and counting the rest exactly."""
+    data = {"symbol": "BTC", "clsoe": 1, **{f"extra_{i:03}": i for i in range(499)}}
+    schema = {"symbol": {"type": "string"}, "close": {"type": "number"}}
+
+    async def scenario() -> list[str]:
+        async with MemoryBus(schemas={"market.candle": schema}) as bus:
+            with pytest.raises(PayloadValidationError) as caught:
+                await bus.publish("market.candle", data)
+        return caught.value.problems
+
+    problems = run(scenario())
+    assert problems[0] == (
+        "field 'clsoe' unknown key; did you mean 'close'? (accepted keys: close, symbol) (got 1)"
+    )
+    assert problems[1].startswith("field 'extra_000' unknown key")
+    assert len(problems) == SHOWN_PROBLEMS + 1
+    assert problems[-1] == f"... and {500 - SHOWN_PROBLEMS} more problems"
 
 
 def test_check_json_refuses_unserializable_data_naming_the_type() -> None:

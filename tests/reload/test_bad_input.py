@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from framework.errors import SHOWN_PROBLEMS
 from framework.testing import RunningApp, edit_and_wait, run_app
 from tests.reload.conftest import ALPHA, BETA, CONFIG, component, make_project
 
@@ -95,6 +96,20 @@ def test_unknown_key(running: Running) -> None:
     line = running.rejected(lambda: running.file("components/alpha.yaml").write_text(ALPHA + "  valeu: 3\n"))
     assert "components.alpha.config.valeu: unknown key; did you mean 'value'?" in line["reasons"][0]
     assert "[conf/components/alpha.yaml:6]" in line["reasons"][0]
+    running.recovers()
+
+
+def test_many_unknown_keys_give_a_bounded_reason_list(running: Running) -> None:
+    """An edit adding 150 unknown keys is rejected with the first problems and an exact count of
+    the rest: the reasons go into a log line, a bus event and the reload history, all bounded."""
+    extra = "".join(f"  unknown_{i:03}: {i}\n" for i in range(150))
+    line = running.rejected(lambda: running.file("components/alpha.yaml").write_text(ALPHA + extra))
+    reasons = line["reasons"]
+    assert len(reasons) == SHOWN_PROBLEMS + 1
+    assert reasons[-1] == f"... and {150 - SHOWN_PROBLEMS} more problems"
+    assert reasons[0].startswith("components.alpha.config.unknown_000: unknown key")
+    assert reasons[0].endswith("(got 0) [conf/components/alpha.yaml:6]")
+    assert line["message"].endswith(f"; ... and {150 - SHOWN_PROBLEMS} more problems")
     running.recovers()
 
 
