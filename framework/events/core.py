@@ -19,7 +19,7 @@ from framework.config.schema import Schema, check_schema, normalize
 from framework.errors import SHOWN_PROBLEMS, listed
 from framework.events.bus import ScopedBus
 from framework.events.delivery import Counters, Options, Worker
-from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_key, check_priority, new_id
+from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_priority, new_id
 from framework.events.errors import (
     BusClosedError,
     DeadLetterNotFoundError,
@@ -27,6 +27,7 @@ from framework.events.errors import (
     ReplayError,
     RequestTimeoutError,
 )
+from framework.events.keys import check_key, key_in_data
 from framework.events.records import (
     BusStatistics,
     DeadLetter,
@@ -58,7 +59,9 @@ class BusCore:
     ) -> None:
         self._settings = settings or BusSettings()
         self._state = _State.NEW
-        self._fast = False  # running, no payload schemas, no check_json: publish takes a shortcut
+        self._fast = False  # running, no payload schemas, no check_json, no key fields: a shortcut
+        # Topics whose events are keyed by a field of their data (event_bus.topics).
+        self._key_fields = {topic: t.key for topic, t in self._settings.topics.items() if t.key}
         self._workers: list[Worker] = []
         self._counters = Counters()
         self._published = 0  # on the bus, not in Counters: one attribute hop less per publish
@@ -118,7 +121,9 @@ class BusCore:
 
     def _set_state(self, state: _State) -> None:
         self._state = state
-        self._fast = state is _RUNNING and not self._schemas and not self._settings.check_json
+        self._fast = (
+            state is _RUNNING and not self._schemas and not self._settings.check_json and not self._key_fields
+        )
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -265,6 +270,8 @@ class BusCore:
             check_priority(priority)
         if key is not None:
             check_key(key)
+        elif self._key_fields and topic in self._key_fields:
+            key = key_in_data(topic, data, self._key_fields[topic])
         if self._schemas:
             data = self._checked_data(topic, data)
         return Envelope(

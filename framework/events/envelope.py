@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from framework.events.errors import EventDecodeError, EventSerializationError, InvalidTopicError
+from framework.events.keys import check_key
 from framework.events.topics import validate_topic
 
 MIN_PRIORITY, DEFAULT_PRIORITY, MAX_PRIORITY = 0, 5, 10
@@ -30,7 +31,6 @@ _FIELDS = (
     "metadata",
     "key",
 )
-MAX_KEY_LENGTH = 1024
 
 
 _prefix = ""  # random per process: ids stay unique across processes
@@ -268,17 +268,6 @@ def check_priority(priority: object) -> int:
             f"to {MAX_PRIORITY} (highest); the default is {DEFAULT_PRIORITY}"
         )
     return priority
-
-
-def check_key(key: object) -> str | None:
-    """The key if it is None or a non-empty str of at most MAX_KEY_LENGTH characters; ValueError otherwise."""
-    if key is None or (type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH):
-        return key
-    shown = f"a str of {len(key)} characters" if isinstance(key, str) else f"{type(key).__name__} {key!r:.40}"
-    raise ValueError(
-        f"event key {shown} is invalid: use a non-empty str of at most {MAX_KEY_LENGTH} characters"
-        " (events of one key go to one consumer, in order), or None"
-    )
 
 
 def _check_fields(fields: Mapping[str, Any]) -> None:

@@ -31,6 +31,9 @@ class Overflow(StrEnum):
     DEAD_LETTER = "dead_letter"  # the new event goes to the dead letters
 
 
+MAX_PARTITIONS = 1024
+
+
 def _key(kind: str, default: Any, reload: str, description: str, **rules: Any) -> dict[str, Any]:
     return {"type": kind, "default": default, "reload": reload, "description": description, **rules}
 
@@ -68,6 +71,31 @@ _REDIS_SCHEMA: Schema = {
     "refresh_ms": _key(
         "integer", 1000, "restart", "How often pattern subscriptions look for new topics", min=10
     ),
+    "lease_ms": _key(
+        "integer", 3000, "restart",
+        "How long a process owns a partition without renewing it: a crashed owner's partitions"
+        " move to the others after this",
+        min=100,
+    ),
+    "heartbeat_ms": _key(
+        "integer", 1000, "restart",
+        "How often a process renews its partition leases and looks for processes that joined or"
+        " left; at most a third of lease_ms",
+        min=10,
+    ),
+}
+
+_TOPIC_SCHEMA: Schema = {
+    "key": _key(
+        "string", None, "never",
+        "Field of the event data holding its key (dotted for a nested one): events of one key go"
+        " to one consumer, in order",
+        nullable=True, regex=r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
+    ),
+    "partitions": _key(
+        "integer", None, "never", "Partitions of this topic; null takes event_bus.partitions",
+        nullable=True, min=1, max=MAX_PARTITIONS,
+    ),
 }
 
 EVENT_BUS_SCHEMA: Schema = {
@@ -96,6 +124,17 @@ EVENT_BUS_SCHEMA: Schema = {
         "boolean", False, "restart",
         "memory backend: refuse data that is not JSON-serializable (redis always does)",
     ),
+    "partitions": _key(
+        "integer", 8, "never",
+        "Partitions of a keyed topic (unless event_bus.topics gives its own): a key's partition is"
+        " the CRC-32 of its UTF-8 bytes modulo this; changing it moves keys",
+        min=1, max=MAX_PARTITIONS,
+    ),
+    "topics": _key(
+        "dict", {}, "never", "Settings of single topics: {topic: {key, partitions}}",
+        keysrules={"type": "string", "regex": r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*"},
+        valuesrules={"type": "dict", "schema": _TOPIC_SCHEMA},
+    ),
     "redis": _key(
         "dict", {}, "restart", "Redis Streams backend settings", schema=_REDIS_SCHEMA
     ),
@@ -119,6 +158,8 @@ class RedisSettings:
     signing_key: str | None = field(default=None, repr=False)
     connect_timeout: float = 2.0
     refresh_ms: int = 1000
+    lease_ms: int = 3000
+    heartbeat_ms: int = 1000
 
     @property
     def address(self) -> str:
@@ -130,6 +171,14 @@ class RedisSettings:
     def consumer_name(self) -> str:
         """The configured consumer, or '<host>-<pid>' resolved now (after any fork)."""
         return self.consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSettings:
+    """One entry of ``event_bus.topics``: the data field holding the key, the partitions."""
+
+    key: str | None = None
+    partitions: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +195,8 @@ class BusSettings:
     dead_letter_size: int = 1000
     shutdown_timeout: float = 5.0
     check_json: bool = False
+    partitions: int = 8
+    topics: Mapping[str, TopicSettings] = field(default_factory=dict)
     redis: RedisSettings = field(default_factory=RedisSettings)
 
     def __post_init__(self) -> None:
@@ -163,7 +214,24 @@ class BusSettings:
             lines = [_describe(p.path, p.text, p.value, p.has_value) for p in shown]
             raise ValidationError(lines, len(problems) - len(shown))
         redis = RedisSettings(**document.pop("redis"))
-        return cls(redis=redis, **document)
+        if redis.heartbeat_ms * 3 > redis.lease_ms:
+            raise ValidationError([
+                f"event_bus.redis.heartbeat_ms: must be at most a third of lease_ms ({redis.lease_ms}),"
+                " so that a live process renews its leases before they expire"
+                f" (got {redis.heartbeat_ms})"
+            ])
+        topics = {name: TopicSettings(**entry) for name, entry in document.pop("topics").items()}
+        return cls(redis=redis, topics=topics, **document)
+
+    def key_field(self, topic: str) -> str | None:
+        """The data field holding the key of ``topic``'s events, if it declares one."""
+        settings = self.topics.get(topic)
+        return settings.key if settings is not None else None
+
+    def partitions_of(self, topic: str) -> int:
+        """How many partitions ``topic``'s keyed events are spread over."""
+        settings = self.topics.get(topic)
+        return settings.partitions if settings is not None and settings.partitions else self.partitions
 
     def with_changes(self, **changes: Any) -> BusSettings:
         """A copy with some top-level fields changed (``redis=`` takes a dict of its keys too)."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 
-from framework.events.envelope import MAX_KEY_LENGTH, Envelope
+from framework.errors import ValidationError
+from framework.events.envelope import Envelope
 from framework.events.errors import EventDecodeError
 from framework.events.factory import create_bus
-from framework.events.settings import BusSettings
+from framework.events.keys import MAX_KEY_LENGTH
+from framework.events.settings import BusSettings, TopicSettings
 from tests.events.conftest import run, until
 
 
@@ -61,3 +64,70 @@ def test_the_key_survives_json_and_a_decoded_one_is_checked() -> None:
         Envelope.from_json('{"id": "x", "type": "a.b", "time": 1, "key": 5}')
     with pytest.raises(EventDecodeError, match="event key a str of 0 characters is invalid"):
         Envelope.from_json('{"id": "x", "type": "a.b", "time": 1, "key": ""}')
+
+
+def test_a_topic_that_declares_its_key_field_keys_its_events_from_their_data(settings: BusSettings) -> None:
+    """`event_bus.topics: {tick.seen: {key: symbol}}`: the key comes from the data; a nested
+    field is dotted, an int id becomes its text, and an explicit key= still wins."""
+    keyed = settings.with_changes(
+        topics={"tick.seen": TopicSettings(key="symbol"), "order.placed": TopicSettings(key="order.id")}
+    )
+
+    async def scenario() -> list[str | None]:
+        got: list[Envelope] = []
+        async with create_bus(keyed) as bus:
+            await bus.subscribe("**", got.append, subscriber="keys")
+            await bus.publish("tick.seen", {"symbol": "BTCUSDT", "price": 1.0})
+            await bus.publish("order.placed", {"order": {"id": 42}})
+            await bus.publish("tick.seen", {"symbol": "BTCUSDT"}, key="override")
+            await bus.publish("other.topic", {"symbol": "not a key here"})
+            await bus.publish_many([("tick.seen", {"symbol": "ETHUSDT"})])
+            await until(lambda: len(got) == 5, 5, "five deliveries")
+        return [e.key for e in sorted(got, key=lambda e: e.time)]
+
+    assert run(scenario()) == ["BTCUSDT", "42", "override", None, "ETHUSDT"]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"price": 1.0}, "this event's data has no 'symbol'"),
+        ("BTCUSDT", "this event's data has no 'symbol'"),
+        ({"symbol": 1.5}, "which is float here; a key field holds a str or an int"),
+        ({"symbol": ""}, "event key a str of 0 characters is invalid"),
+    ],
+)
+def test_an_event_whose_key_field_is_missing_or_not_a_key_is_refused(
+    settings: BusSettings, data: object, problem: str
+) -> None:
+    """A key silently missing would scatter the events it should keep together: refused."""
+    keyed = settings.with_changes(topics={"tick.seen": TopicSettings(key="symbol")})
+
+    async def scenario() -> None:
+        async with create_bus(keyed) as bus:
+            with pytest.raises(ValueError, match=re.escape(problem)):
+                await bus.publish("tick.seen", data)
+            assert bus.history() == []
+
+    run(scenario())
+
+
+def test_partition_settings_are_checked() -> None:
+    settings = BusSettings.from_config({"partitions": 4, "topics": {"market.tick": {"key": "symbol"},
+                                                                   "big.one": {"partitions": 64}}})
+    assert (settings.partitions_of("market.tick"), settings.partitions_of("big.one")) == (4, 64)
+    assert (settings.key_field("market.tick"), settings.key_field("big.one"), settings.key_field("x")) == (
+        "symbol", None, None
+    )
+    bad = {
+        "topics": {"market tick": {}},
+        "partitions": 0,
+    }
+    with pytest.raises(ValidationError) as caught:
+        BusSettings.from_config(bad)
+    assert sorted(caught.value.problems) == [
+        "event_bus.partitions: must be >= 1 (got 0)",
+        "event_bus.topics.market tick: must match the pattern [A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)* (got 'market tick')",
+    ]
+    with pytest.raises(ValidationError, match="heartbeat_ms: must be at most a third of lease_ms"):
+        BusSettings.from_config({"redis": {"lease_ms": 3000, "heartbeat_ms": 1500}})
