@@ -96,45 +96,55 @@ def check_expansion(root: yaml.Node) -> None:
     """Refuse a composed node graph that contains itself, nests deeper than MAX_DEPTH once its
     aliases are expanded, or stands for more than MAX_ALIAS_NODES nodes beyond those it holds.
 
-    Each node is measured once (an alias is the same node object again), children first, so
+    Each node is measured once, children first (an alias is the same node object again), so
     the cost is linear in the text however far the aliases would expand; the first node past
     a limit is the one named.
     """
-    order = _children_first(root)
-    cap = len(order) + MAX_ALIAS_NODES
-    size: dict[int, int] = {}  # id -> nodes it stands for, counted up to cap + 1
-    depth: dict[int, int] = {}  # id -> collections nested in it, itself included
-    for node in order:
-        children = _children(node)
-        size[id(node)] = min(cap + 1, 1 + sum(size[id(child)] for child in children))
-        depth[id(node)] = 0 if isinstance(node, yaml.ScalarNode) else 1 + max(
-            (depth[id(child)] for child in children), default=0
-        )
-        if depth[id(node)] > MAX_DEPTH:
-            raise YamlLimitError(f"{TOO_DEEP} once its YAML aliases are expanded; {FLATTEN}", node.start_mark)
-        if size[id(node)] > cap:
+    if isinstance(root, yaml.ScalarNode):
+        return
+    order = _measured(root)
+    written = 1 + sum(len(_children(node)) for node, _ in order)  # an alias is written as one node
+    cap = written + MAX_ALIAS_NODES
+    for node, size in order:
+        if size > cap:
             raise YamlLimitError(TOO_MANY_REPEATS.format(cap=cap, added=MAX_ALIAS_NODES), node.start_mark)
 
 
-def _children_first(root: yaml.Node) -> list[yaml.Node]:
-    """Every distinct node under ``root``, each after its children; YamlLimitError at a node
-    that is its own descendant (an alias inside the node it names)."""
-    done: dict[int, bool] = {id(root): False}  # id -> finished (False: on the current path)
-    order: list[yaml.Node] = []
-    stack = [(root, iter(_children(root)))]
+_COUNTED_UP_TO = 1 << 62  # sizes stop growing here: aliases can stand for 9**1000 nodes
+
+
+def _measured(root: yaml.Node) -> list[tuple[yaml.Node, int]]:
+    """Every distinct collection under ``root`` with the nodes it stands for, children first.
+    YamlLimitError at a node that is its own descendant (an alias inside the node it names)
+    or that nests more than MAX_DEPTH levels with its aliases expanded."""
+    # id -> (nodes it stands for, levels of collections); None while its children are measured
+    measures: dict[int, tuple[int, int] | None] = {id(root): None}
+    order: list[tuple[yaml.Node, int]] = []
+    stack = [(root, _children(root), iter(_children(root)))]
     while stack:
-        node, children = stack[-1]
-        child = next(children, None)
+        node, children, pending = stack[-1]
+        child = next(pending, None)
         if child is None:
             stack.pop()
-            done[id(node)] = True
-            order.append(node)
-        elif id(child) not in done:
-            done[id(child)] = False
-            stack.append((child, iter(_children(child))))
-        elif not done[id(child)]:
+            parts = [measures.get(id(c)) or _SCALAR for c in children]
+            size = min(_COUNTED_UP_TO, 1 + sum(part[0] for part in parts))
+            levels = 1 + max((part[1] for part in parts), default=0)
+            if levels > MAX_DEPTH:
+                raise YamlLimitError(f"{TOO_DEEP} once its YAML aliases are expanded; {FLATTEN}", node.start_mark)
+            measures[id(node)] = (size, levels)
+            order.append((node, size))
+        elif isinstance(child, yaml.ScalarNode):
+            continue  # measured as _SCALAR: most nodes are, and need no visit
+        elif id(child) not in measures:
+            measures[id(child)] = None
+            grandchildren = _children(child)
+            stack.append((child, grandchildren, iter(grandchildren)))
+        elif measures[id(child)] is None:
             raise YamlLimitError(SELF_REFERENCE, child.start_mark)
     return order
+
+
+_SCALAR = (1, 0)  # a scalar stands for itself and holds no collection
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
