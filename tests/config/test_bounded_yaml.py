@@ -1,6 +1,6 @@
 """`load_yaml` reads what PyYAML reads, and refuses, where it starts, what would not end.
 
-Each refusal is checked at sizes that took minutes or hours before (a subprocess with a
+Each refusal is checked at sizes that ran for minutes or more before (a subprocess with a
 timeout turns a regression into a failure instead of a hang), and always names the place.
 """
 
