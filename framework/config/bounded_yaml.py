@@ -29,7 +29,10 @@ from framework.config.plain import MAX_DEPTH, TOO_DEEP
 # such file more. Far above any sane reuse of a block of settings.
 MAX_ALIAS_NODES = 100_000
 FLATTEN = "flatten the structure"
-SELF_REFERENCE = f"{TOO_DEEP}: the value here refers to itself through a YAML alias; an alias may only repeat a node that ends before it"  # noqa: E501
+SELF_REFERENCE = (
+    f"{TOO_DEEP}: the value here refers to itself through a YAML alias; an alias may only"
+    " repeat a node that ends before it"
+)
 TOO_MANY_REPEATS = (
     "through YAML aliases this value stands for more than {cap} nodes, over {added} more than the"
     " text writes out; write the repeated values out, or repeat fewer of them"
@@ -50,9 +53,9 @@ class YamlLimitError(yaml.MarkedYAMLError):  # type: ignore[misc]  # PyYAML has 
 
 
 def load_yaml(text: str, name: str, loader: Any = yaml.SafeLoader) -> Any:
-    """The one YAML document in ``text`` as plain data, read by (a bounded subclass of)
-    ``loader`` (a PyYAML loader class, SafeLoader by default); None for an empty document. ``name`` names the source in marks. Raises
-    YamlLimitError past a limit, other ``yaml.YAMLError`` for invalid YAML."""
+    """The one YAML document in ``text`` as plain data, read by a bounded subclass of
+    ``loader`` (a PyYAML loader class); None for an empty document. ``name`` names the source
+    in marks. YamlLimitError past a limit, another ``yaml.YAMLError`` for invalid YAML."""
     reader = _bounded(loader)(text)
     reader.name = name
     try:
@@ -73,7 +76,7 @@ def _bounded(loader: Any) -> Any:
         _depth = 0  # collections being composed, the root included
 
         def fetch_flow_collection_start(self, token_class: type[yaml.Token]) -> None:
-            # Caught in the scanner: it scans ahead over every `[` before the composer sees one.
+            # Caught in the scanner: it looks ahead over open `[` before the composer sees them.
             if self.flow_level >= MAX_DEPTH:
                 raise YamlLimitError(f"{TOO_DEEP}; {FLATTEN}", self.get_mark())
             super().fetch_flow_collection_start(token_class)
