@@ -30,7 +30,8 @@ from omegaconf.errors import OmegaConfBaseException
 from framework.config.env import EnvOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES, read_text
 from framework.config.groups import check_group_options
-from framework.config.hydra_files import read_files_safely
+from framework.config.hydra_files import parse_config, read_files_safely
+from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
 from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
 from framework.config.redaction import (
     UNKNOWN,
@@ -241,8 +242,8 @@ def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
     if _DEFAULTS_LIST.search(text) or _DEFAULTS_LIST.search(before):
         return None
     try:
-        loaded = OmegaConf.create(text)
-    except (yaml.YAMLError, OmegaConfBaseException, RecursionError):
+        loaded = parse_config(text, merged.path or Path(merged.config_path))
+    except (yaml.YAMLError, OmegaConfBaseException, CompositionError):
         return None  # the full compose reports it, naming the file
     if not isinstance(loaded, DictConfig):
         return None
@@ -401,6 +402,8 @@ def _file_of(source_path: str, config_path: str) -> Path | None:
 def _check_override_syntax(overrides: Sequence[str], secrets: Callable[[], Collection[KeyPath]]) -> None:
     parser = OverridesParser.create()
     for text in overrides:
+        if elements_in_text(text) > MAX_ELEMENTS:  # before Hydra parses it, never shown
+            raise CompositionError(f"argument {text.split('=', 1)[0]}=...: {TOO_MANY}")
         try:
             deep = too_deep(parser.parse_override(text).value())
         except RecursionError:  # the override grammar recurses once per level

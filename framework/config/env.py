@@ -1,7 +1,9 @@
 """The environment layer: ``<PREFIX>__<PATH>__<TO>__<KEY>=value`` as Hydra overrides.
 
 Values are parsed as YAML and handed to Hydra as data: quoted, with every ``${`` escaped, so an
-env var can never pull another value (a secret, say) into its key by interpolation.
+env var can never pull another value (a secret, say) into its key by interpolation. Each is
+held to the nesting and alias limits of ``bounded_yaml`` and the element limit of
+``override_size`` before Hydra parses it, at launch and at every reload.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from framework.config.plain import TOO_DEEP, dotted_keys, too_deep
+from framework.config.bounded_yaml import YamlLimitError, load_yaml
+from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text, elements_in_value
+from framework.config.plain import dotted_keys
 from framework.errors import EnvOverrideError
 
 SEPARATOR = "__"
@@ -45,6 +49,8 @@ def env_overrides(
         parts = name[len(head) :].split(SEPARATOR)
         group = "/".join(p.lower() for p in parts)
         if (config_dir / group).is_dir():  # <PREFIX>__PROFILE=fast selects a group option
+            if elements_in_text(environ[name]) > MAX_ELEMENTS:  # handed to Hydra as typed
+                raise EnvOverrideError(f"env var {name}: {TOO_MANY}")
             result.append(EnvOverride(name, f"{group}={environ[name]}", environ[name]))
             continue
         key, exists = _match_key(config, parts)
@@ -56,13 +62,16 @@ def env_overrides(
 
 
 def _parsed(name: str, text: str) -> Any:
-    """The variable's value as YAML, held to the nesting limit; the error names the variable
-    and where, never the value."""
+    """The variable's value as YAML, held to the nesting, alias and element limits; the error
+    names the variable and where, never the value."""
     try:
-        value = yaml.safe_load(text) if text else ""
-        deep = too_deep(value)
-    except RecursionError:  # PyYAML recurses once per level: thousands of them
-        deep = True
+        value = load_yaml(text, f"env var {name}") if text else ""
+    except YamlLimitError as exc:
+        line, column = exc.where()
+        raise EnvOverrideError(
+            f"env var {name}: {exc.problem} (line {line}, column {column} of its value, which is not"
+            " shown, as it may be a secret)"
+        ) from None  # the error's text shows a snippet of the value
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -70,8 +79,8 @@ def _parsed(name: str, text: str) -> Any:
             f"env var {name} is not valid YAML{where}; its value is not shown, as it may be a"
             f" secret. Quote it to pass it as a string: {name}=\"'...'\""
         ) from None  # the YAML error quotes the value
-    if deep:
-        raise EnvOverrideError(f"env var {name}: {TOO_DEEP}, or it refers to itself through a YAML alias")
+    if elements_in_value(value) > MAX_ELEMENTS:
+        raise EnvOverrideError(f"env var {name}: {TOO_MANY}")
     return value
 
 

@@ -4,25 +4,29 @@ Hydra opens a config file itself (``FileConfigSource.load_config``): a FIFO name
 would block it forever, ``/dev/zero`` or a huge file would fill memory, and bytes that are not
 UTF-8 end in a bare UnicodeDecodeError. The file sources of one composition are made to read
 through ``read_text`` instead, which refuses all of these naming the file, and to parse what
-it read; the texts are kept, so the record of merged files never reads a file a second time.
+it read within ``bounded_yaml``'s limits on nesting and aliases; the texts are kept, so the record of merged files never reads a file a second time.
 Hydra deep-copies its repository for each composition: the patched methods are closures,
 which a deep copy shares, so the copies read the same way.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf._utils import get_yaml_loader
 
+from framework.config.bounded_yaml import YamlLimitError, load_yaml
 from framework.config.files import read_text
-from framework.config.plain import TOO_DEEP
 from framework.errors import CompositionError
+
+# OmegaConf's own loader, as ``OmegaConf.load`` uses it (duplicate keys refused, its float and
+# timestamp rules); made once, as ``bounded_yaml`` makes one bounded subclass per loader class.
+_OMEGACONF_LOADER = get_yaml_loader()
 
 
 def read_files_safely(limit: int) -> dict[Path, str]:
@@ -42,6 +46,28 @@ def read_files_safely(limit: int) -> dict[Path, str]:
 
     loader._parse_overrides_and_create_caching_repo = creating
     return texts
+
+
+def parse_config(text: str, path: Path) -> DictConfig | ListConfig:
+    """What ``OmegaConf.load`` makes of a file's text, read within ``bounded_yaml``'s limits.
+
+    As there, an empty document is an empty config; a lone scalar, which OmegaConf refuses
+    with a bare OSError (or, for a string, parses again without limits), is refused naming the
+    file. CompositionError at file:line:column past a limit; ``yaml.YAMLError`` when invalid.
+    """
+    try:
+        data = load_yaml(text, str(path), _OMEGACONF_LOADER)
+    except YamlLimitError as exc:
+        line, column = exc.where()
+        raise CompositionError(f"{path}:{line}:{column}: {exc.problem}") from None  # one line, no snippet
+    if data is None:
+        return OmegaConf.create()
+    if not isinstance(data, dict | list):
+        raise CompositionError(
+            f"{path}: the file holds a single {type(data).__name__} value; a config file must hold"
+            " a YAML mapping (write {} for an intentionally empty option)"
+        )
+    return OmegaConf.create(data)
 
 
 def _guard(sources: list[ConfigSource], limit: int, texts: dict[Path, str]) -> None:
@@ -65,12 +91,7 @@ def _read_safely(source: ConfigSource, limit: int, texts: dict[Path, str]) -> No
             text = read_text(path, limit)
         except FileNotFoundError as exc:  # deleted since Hydra looked: as Hydra says it
             raise ConfigLoadError(f"Config not found : {path}") from exc
-        stream = io.StringIO(text)
-        stream.name = str(path)  # YAML errors name the file
-        try:
-            config = OmegaConf.load(stream)
-        except RecursionError as exc:
-            raise CompositionError(f"{path}: {TOO_DEEP}; flatten the structure") from exc
+        config = parse_config(text, path)
         texts[path] = text
         header = ConfigSource._get_header_dict(text[:512])
         return ConfigResult(config=config, path=f"file://{source.path}", provider=source.provider, header=header)

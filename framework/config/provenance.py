@@ -171,7 +171,12 @@ def _display(path: Path, base: Path | None) -> str:
 
 
 def _line_numbers(text: str) -> dict[KeyPath, int]:
-    """1-based line of every key in a YAML file (values on their own lines included)."""
+    """1-based line of every key in a YAML file (values on their own lines included).
+
+    The walk follows aliases into every repeat, so it is bounded only because each text here
+    was first loaded within ``bounded_yaml``'s limits (composition keeps no other text): no
+    cycle, at most 32 levels, and at most MAX_ALIAS_NODES nodes more than the text writes out.
+    """
     node = yaml.compose(text, Loader=_Loader)
     found: dict[KeyPath, int] = {}
     _walk_nodes(node, (), found)

@@ -224,3 +224,11 @@ def test_a_nested_option_inside_its_group_folder_is_accepted(project: Path) -> N
         result = integrate("show", "--format", "json", "app.name=../../x", *args, cwd=project, env=env)
         assert result.returncode == 0, result.stderr
         assert '"driver": "mysql"' in result.stdout and '"name": "../../x"' in result.stdout
+
+
+@pytest.mark.parametrize("text", ["5\n", "hello\n", "'a: 1'\n"])
+def test_a_file_holding_a_single_value_is_refused(project: Path, text: str) -> None:
+    """A file holding one scalar is refused naming the file (a number was an OSError traceback;
+    a string was read as YAML once more, without any limit, and merged as its keys)."""
+    (project / "conf/db/sqlite.yaml").write_text(text)
+    assert "conf/db/sqlite.yaml: the file holds a single" in fails(project)
