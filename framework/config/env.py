@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra._internal.grammar.utils import escape_special_characters  # Hydra's own escaping
 from omegaconf import DictConfig, OmegaConf
 
 from framework.config.bounded_yaml import YamlLimitError, load_yaml
@@ -57,7 +58,11 @@ def env_overrides(
         if not exists and not (known_key and known_key(key, config)):
             raise EnvOverrideError(_unknown_env_message(name, key, config))
         value = _parsed(name, environ[name])
-        result.append(EnvOverride(name, f"{'' if exists else '++'}{key}={hydra_literal(value)}", value))
+        try:
+            text = hydra_literal(value)
+        except ValueError as exc:
+            raise EnvOverrideError(f"env var {name}: {exc}") from None
+        result.append(EnvOverride(name, f"{'' if exists else '++'}{key}={text}", value))
     return result
 
 
@@ -117,8 +122,25 @@ def hydra_literal(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(hydra_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{hydra_literal(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{_dict_key(k)}:{hydra_literal(v)}" for k, v in value.items()) + "}"
     return quoted(_RAW_INTERPOLATION.sub(_escape_interpolation, str(value)))
+
+
+# What Hydra's grammar lets a mapping key hold, once its special characters are escaped: it
+# has no quoted keys, so a key with any other character cannot be passed as an override.
+_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9_/\\+.$%*@?|()\[\]{}:=, \t-]+")
+
+
+def _dict_key(key: Any) -> str:
+    """A mapping key in Hydra's override grammar; ValueError (never showing it) if it cannot be."""
+    text = str(key)
+    if not _KEY_CHARACTERS.fullmatch(text) or text != text.strip() or "${" in text:
+        raise ValueError(
+            "a mapping key in its value holds a character an override cannot carry (keys may hold"
+            " ASCII letters, digits, spaces inside and _/\\+.$%*@?|()[]{}:=,-), and is not shown, as"
+            " it may be a secret; put the mapping in a YAML file of the config instead"
+        )
+    return escape_special_characters(text)
 
 
 # OmegaConf reads `\${` as a literal `${`, and `\\${` as a backslash before an interpolation:

@@ -214,3 +214,22 @@ def test_a_token_no_http_header_can_carry_is_refused(project: Path, yaml_value: 
     err = fails(project, env={"SEC__HTTP__TOKEN": yaml_value})
     assert f"http.token: {problem}" in err and "[env SEC__HTTP__TOKEN]" in err
     assert MARK not in err
+
+
+@pytest.mark.parametrize("key", [f"{MARK}'quote", f"{MARK}-ünï", f"{MARK}${{x}}", f" {MARK}", f'{MARK}"'])
+def test_an_env_mapping_key_no_override_can_carry_is_refused_unshown(project: Path, key: str) -> None:
+    """Hydra has no quoted mapping keys: such a key is refused naming the variable, not echoed."""
+    value = json.dumps({key: 1, "x": f"{MARK}-value"})
+    err = fails(project, env={"SEC__HTTP__TOKEN": value})
+    assert err.startswith("error: env var SEC__HTTP__TOKEN: a mapping key in its value holds a character")
+
+
+@pytest.mark.parametrize("key", ["a,b", "x:y", "sp ace", "br{ac}e[t](s)", "back\\slash", "eq=ual", "tab\there"])
+def test_an_env_mapping_key_with_hydras_special_characters_arrives_intact(key: str) -> None:
+    """Every key the override grammar can carry, escaped, parses back to itself."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from framework.config.env import hydra_literal
+
+    override = OverridesParser.create().parse_override(f"a={hydra_literal({key: 'v', 'n': [1, {key: 2}]})}")
+    assert override.value() == {key: "v", "n": [1, {key: 2}]}
