@@ -213,7 +213,7 @@ def test_nesting_too_deep(running: Running) -> None:
     """A value nested past the limit is rejected naming the file (not a bare RecursionError)."""
     alpha = running.file("components/alpha.yaml")
     line = running.rejected(lambda: alpha.write_text(ALPHA.replace("first", "[" * 150 + "]" * 150)))
-    assert line["reasons"] == [f"{alpha}: mappings and lists nest more than 32 levels; flatten the structure"]
+    assert line["reasons"] == [f"{alpha}:5:42: mappings and lists nest more than 32 levels; flatten the structure"]
     running.recovers()
 
 
