@@ -121,15 +121,97 @@ return out
 """
 
 
+# Partition leases (see ``leases``). The time is Redis's own (TIME), so the members' clocks
+# never have to agree. A lease is a hash {owner, token} with a PX expiry; its token comes from
+# HINCRBY on the group's tokens hash, which never expires, so a later owner always holds a
+# larger token than every earlier one.
+
+# One heartbeat of a member, in one call: register it as live until now + lease, drop members
+# whose time ran out, renew its leases (only those still its own with its token) and report
+# what every member needs to plan. KEYS: the members set, then the lease of each partition,
+# 0 first. ARGV: member, lease ms, then its token per partition ('0': not held). Returns the
+# live members (sorted by name), each partition's owner ('' for none) and the partitions whose
+# lease it lost.
+BEAT_LUA = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease * 2)
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.sort(members)
+local owners, lost = {}, {}
+for i = 2, #KEYS do
+  local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
+  local mine = ARGV[i + 1]
+  if mine ~= '0' then
+    if held[1] == ARGV[1] and held[2] == mine then
+      redis.call('PEXPIRE', KEYS[i], lease)
+    else
+      lost[#lost + 1] = i - 2
+    end
+  end
+  owners[#owners + 1] = held[1] or ''
+end
+return {members, owners, lost}
+"""
+# Takes the leases that are free (or left by an earlier run of this member, under its name),
+# each with a new token. KEYS: the tokens hash, then the leases wanted. ARGV: member, lease ms,
+# then the partition of each lease. Returns the new token per lease, 0 where another holds it.
+ACQUIRE_LUA = """
+local out = {}
+for i = 2, #KEYS do
+  local owner = redis.call('HGET', KEYS[i], 'owner')
+  if owner and owner ~= ARGV[1] then
+    out[#out + 1] = 0
+  else
+    local token = redis.call('HINCRBY', KEYS[1], ARGV[i + 1], 1)
+    redis.call('HSET', KEYS[i], 'owner', ARGV[1], 'token', token)
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    out[#out + 1] = token
+  end
+end
+return out
+"""
+# Gives leases up: deletes each one still held by this member with its token. KEYS: the
+# leases. ARGV: member, then the token of each. Returns how many it deleted.
+RELEASE_LUA = """
+local released = 0
+for i = 1, #KEYS do
+  local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
+  if held[1] == ARGV[1] and held[2] == ARGV[i + 1] then
+    redis.call('DEL', KEYS[i])
+    released = released + 1
+  end
+end
+return released
+"""
+# XACK fenced by a lease: acknowledges only while the lease still names this member with this
+# token, so an owner that was paused past its lease (and replaced) cannot ack what its
+# successor now handles. KEYS: the lease, the partition stream. ARGV: member, token, group,
+# entry ids. Returns the XACK count, or -1 when the lease is no longer this member's.
+FENCED_ACK_LUA = """
+local held = redis.call('HMGET', KEYS[1], 'owner', 'token')
+if held[1] ~= ARGV[1] or held[2] ~= ARGV[2] then return -1 end
+if #ARGV < 4 then return 0 end  -- no entries: only the check
+return redis.call('XACK', KEYS[2], ARGV[3], unpack(ARGV, 4))
+"""
+
+
 class Scripts:
     """The scripts, registered with one client (EVALSHA, loaded again if Redis lost them)."""
 
-    __slots__ = ("xadd", "read", "record")
+    __slots__ = ("xadd", "read", "record", "beat", "acquire", "release", "fenced_ack")
 
     def __init__(self, client: Redis) -> None:
         self.xadd: Any = client.register_script(XADD_LUA)
         self.read: Any = client.register_script(READ_LUA)
         self.record: Any = client.register_script(RECORD_LUA)
+        self.beat: Any = client.register_script(BEAT_LUA)
+        self.acquire: Any = client.register_script(ACQUIRE_LUA)
+        self.release: Any = client.register_script(RELEASE_LUA)
+        self.fenced_ack: Any = client.register_script(FENCED_ACK_LUA)
         # DELIVERED_LUA goes in a pipeline as EVAL: a registered script there costs redis-py a
         # SCRIPT EXISTS round trip per pipeline.
 
