@@ -114,20 +114,26 @@ class Coordinator:
         """Join: when this returns, the first heartbeat ran and took what was free for it."""
         if self.task is not None:
             raise RuntimeError(f"coordinator of '{self.member}' on '{self.leases.topic}' already started")
-        await self.tick()
+        try:
+            await self.tick()
+        except CONNECTION_ERRORS as exc:
+            raise self.leases.connection.unreachable(exc) from exc
         self.task = asyncio.get_running_loop().create_task(
             self._run(), name=f"event-bus:partitions:{self.leases.group}:{self.leases.topic}"
         )
 
     async def stop(self) -> None:
-        """Leave: revoke (``on_revoked``), release the leases, stop counting as a member."""
+        """Leave: revoke (``on_revoked``), release the leases, stop counting as a member.
+
+        A rebalance step under way finishes first, so no callback is cut short.
+        """
         task, self.task = self.task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
         if self._background:
             await asyncio.wait(self._background)
         async with self._lock:
+            if task is not None:  # between heartbeats now: nothing of it is half done
+                task.cancel()
+                await asyncio.wait({task})
             try:
                 if self._tokens:
                     await self._give_up(set(self._tokens), "leaving")
