@@ -33,9 +33,9 @@ async def main(url: str, prefix: str, topic: str, group: str, partitions: int, n
     leases = PartitionLeases(connection, topic, group, partitions, name, lease_ms=lease_ms)
 
     async def on_assigned(assigned: frozenset[int]) -> None:
-        await client.rpush(log, f"assigned {','.join(map(str, sorted(assigned)))}")
-        for p in sorted(assigned):
-            await client.rpush(log, f"token {p} {coordinator.token(p)}")
+        tokens = [f"token {p} {coordinator.token(p)}" for p in sorted(assigned)]
+        # One RPUSH: whoever sees the assignment sees its tokens too.
+        await client.rpush(log, f"assigned {','.join(map(str, sorted(assigned)))}", *tokens)
 
     async def on_revoked(revoked: frozenset[int]) -> None:
         await client.rpush(log, f"revoked {','.join(map(str, sorted(revoked)))}")
