@@ -6,7 +6,7 @@ Each round starts two coordinators of one group on a topic with P=8 partitions a
 until they share them 4/4. Then:
 - join: a third member starts; timed from just before its ``start()`` until the three own
   all 8 partitions 3/3/2 (every moved partition revoked by its old owner, then taken);
-- crash: one of the three stops heartbeating without releasing (its task is cancelled);
+- crash: one of the three stops heartbeating without releasing (``abandon()``);
   timed until the two others own all 8 again, which cannot be sooner than its leases expire.
 Each join and crash comes at a random moment within a heartbeat, as it would in real life.
 The default settings are used (lease 3 s, heartbeat 1 s); ownership is polled every 5 ms.
@@ -74,9 +74,7 @@ async def _round() -> tuple[float, float]:
         await _until(members)
         joined = time.perf_counter() - start
         await asyncio.sleep(random.uniform(0, HEARTBEAT))
-        victim = members.pop(0)
-        assert victim.task is not None
-        victim.task.cancel()
+        await members.pop(0).abandon()  # it stops beating, releasing nothing
         crashed = await _until(members)
         return joined, crashed
     finally:

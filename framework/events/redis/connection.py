@@ -64,6 +64,10 @@ class Keys:
         """The lease of one partition within a group: a hash of owner and token, with a PX expiry."""
         return f"{self.prefix}:{{{topic}}}:@lease:{group}:{partition}"
 
+    def notices(self, topic: str, group: str) -> str:
+        """A short stream of a group's membership and lease changes, which wakes waiting members."""
+        return f"{self.prefix}:{{{topic}}}:@notices:{group}"
+
     def tokens(self, topic: str, group: str) -> str:
         """The last fencing token handed out per partition of a group (never expires)."""
         return f"{self.prefix}:{{{topic}}}:@tokens:{group}"

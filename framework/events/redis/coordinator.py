@@ -17,6 +17,8 @@ Safety comes from the leases: a partition has at most one owner at any moment, a
 through ``ack``, fenced by the token, so a stale owner's acks are refused even before it
 notices. Liveness comes from the plan: views agree again within a heartbeat, and while a
 partition it should own is still held, the coordinator looks again five times as often.
+Between heartbeats it waits on the group's notice stream, so a join, a departure, an expiry
+seen by anyone, or a release wakes every member at once: a rebalance takes a few round trips.
 While a callback runs, the leases are kept renewed, so a slow hand-over does not lose them.
 A callback that raises is logged, and the rebalance goes on: a partition must not stay stuck.
 """
@@ -81,6 +83,10 @@ class Coordinator:
         self._members: tuple[str, ...] = ()
         self._waiting = False  # the plan gives this member partitions another still holds
         self._cause = "start"  # the latest membership change: why partitions move now
+        self._seen = "0-0"  # the last notice the latest view reflects
+        # The loop ends on this flag: redis-py can swallow a cancellation in a blocking read.
+        self._stopping = False
+        self._idle = False  # the loop is between heartbeats (nothing half done if cancelled)
         self._lock = asyncio.Lock()  # one rebalance step at a time, callbacks included
         self._background: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
@@ -127,13 +133,10 @@ class Coordinator:
 
         A rebalance step under way finishes first, so no callback is cut short.
         """
-        task, self.task = self.task, None
+        await self.abandon()
         if self._background:
             await asyncio.wait(self._background)
         async with self._lock:
-            if task is not None:  # between heartbeats now: nothing of it is half done
-                task.cancel()
-                await asyncio.wait({task})
             try:
                 if self._tokens:
                     await self._give_up(set(self._tokens), "leaving")
@@ -144,6 +147,19 @@ class Coordinator:
                     f"({exc}): the others take them over once they expire ({self.lease_s:g} s)"
                 )
 
+    async def abandon(self) -> None:
+        """Stop the heartbeats now, revoking and releasing nothing, as a crash would.
+
+        The leases run out after the lease time and the others take them over. ``stop`` calls
+        this first. A rebalance step under way finishes first.
+        """
+        task, self.task = self.task, None
+        self._stopping = True
+        if task is not None:
+            if self._idle:
+                task.cancel()
+            await asyncio.wait({task})  # at most a heartbeat if redis-py swallowed the cancel
+
     async def __aenter__(self) -> Coordinator:
         await self.start()
         return self
@@ -153,19 +169,37 @@ class Coordinator:
 
     async def _run(self) -> None:
         failing = False
-        while True:
-            await asyncio.sleep(self.heartbeat / 5 if self._waiting else self.heartbeat)
+        while not self._stopping:
             try:
+                await self._idling(self._wait(self.heartbeat / 5 if self._waiting else self.heartbeat))
+                if self._stopping:
+                    return
                 await self.tick()
                 failing = False
+                continue
             except CONNECTION_ERRORS as exc:
                 if not failing:
                     log.warning(f"member '{self.member}' of '{self.leases.group}' lost Redis ({exc})")
                 failing = True
-                await self._revoke_overdue()
             except Exception as exc:  # a bad reply must not end the membership
                 log.error(f"member '{self.member}' of '{self.leases.group}': {type(exc).__name__}: {exc}")
-                await self._revoke_overdue()
+            await self._revoke_overdue()
+            await self._idling(asyncio.sleep(self.heartbeat))
+
+    async def _idling(self, waiting: Awaitable[None]) -> None:
+        self._idle = True
+        try:
+            await waiting
+        finally:
+            self._idle = False
+
+    async def _wait(self, seconds: float) -> None:
+        """Until the next heartbeat is due, or at once when another member notices a change."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self._stopping:
+            self._seen, senders = await self.leases.notices(self._seen, int(left * 1000))
+            if senders - {self.member}:  # its own notices tell it nothing new
+                return
 
     # one heartbeat
 
@@ -173,6 +207,7 @@ class Coordinator:
         """One heartbeat now: renew, notice lost leases and membership changes, rebalance."""
         async with self._lock:
             view = await self._beat()
+            self._seen = view.notice
             reason = self._cause = self._reason(view.members) or self._cause
             self._members = view.members
             lost = view.lost & set(self._tokens)

@@ -1,6 +1,6 @@
 """Partition leases in Redis for one consumer group on one keyed topic, with fencing tokens.
 
-Three kinds of key, all tagged ``{topic}`` (see ``Keys``) so they share a Cluster slot with
+Four kinds of key, all tagged ``{topic}`` (see ``Keys``) so they share a Cluster slot with
 the topic's partition streams:
 
 - ``@members:<group>``: a sorted set of the live members, each scored with the server time
@@ -10,6 +10,9 @@ the topic's partition streams:
 - ``@lease:<group>:<p>``: who owns partition p: a hash {owner, token} with a PX expiry of one
   lease, renewed by its owner's heartbeats. It is taken only while free, so at any moment a
   partition has at most one owner; an owner that stops renewing loses it when it expires.
+- ``@notices:<group>``: a short stream of changes the others should act on now (a member
+  joined, left or expired; leases released). Members wait for it between heartbeats, so a
+  rebalance takes a few round trips, not a heartbeat or two.
 - ``@tokens:<group>``: the last token handed out per partition. Every acquisition takes the
   next one, so a later owner always holds a larger token than any earlier owner. Acks carry
   the token and are refused once it is stale (``fenced_ack``): a process that was paused
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from framework.events.redis.connection import Connection
 from framework.events.topics import validate_topic
@@ -36,6 +40,7 @@ class View:
     members: tuple[str, ...]  # sorted by name, this member included
     owners: dict[int, str]  # partition -> owner, for the partitions that have one
     lost: frozenset[int]  # partitions this member held, whose lease is no longer its own
+    notice: str  # the id of the last notice this view already reflects ('0-0': none yet)
 
 
 class PartitionLeases:
@@ -67,6 +72,7 @@ class PartitionLeases:
         self.partitions, self.member, self.lease_ms = partitions, member, lease_ms
         keys = connection.keys
         self.members_key = keys.members(topic, group)
+        self.notices_key = keys.notices(topic, group)
         self.tokens_key = keys.tokens(topic, group)
         self.lease_keys = [keys.lease(topic, group, p) for p in range(partitions)]
         self.streams = [keys.partition(topic, p) for p in range(partitions)]
@@ -74,13 +80,15 @@ class PartitionLeases:
     async def beat(self, tokens: Mapping[int, int]) -> View:
         """Heartbeat: stay a live member, renew the leases held (partition -> token), look around."""
         held = [str(tokens.get(p, 0)) for p in range(self.partitions)]
-        members, owners, lost = await self.connection.scripts.beat(
-            keys=[self.members_key, *self.lease_keys], args=[self.member, self.lease_ms, *held]
+        members, owners, lost, notice = await self.connection.scripts.beat(
+            keys=[self.members_key, self.notices_key, *self.lease_keys],
+            args=[self.member, self.lease_ms, *held],
         )
         return View(
             members=tuple(m.decode() for m in members),
             owners={p: o.decode() for p, o in enumerate(owners) if o},
             lost=frozenset(int(p) for p in lost),
+            notice=notice.decode(),
         )
 
     async def acquire(self, partitions: Iterable[int]) -> dict[int, int]:
@@ -100,8 +108,8 @@ class PartitionLeases:
             return 0
         ordered = sorted(tokens.items())
         released = await self.connection.scripts.release(
-            keys=[self.lease_keys[p] for p, _ in ordered],
-            args=[self.member, *(token for _, token in ordered)],
+            keys=[self.notices_key, *(self.lease_keys[p] for p, _ in ordered)],
+            args=[self.member, self.lease_ms, *(token for _, token in ordered)],
         )
         return int(released)
 
@@ -118,8 +126,20 @@ class PartitionLeases:
         return None if int(acked) < 0 else int(acked)
 
     async def leave(self) -> None:
-        """Stop counting as a live member now (the others rebalance at their next beat)."""
-        await self.connection.client.zrem(self.members_key, self.member)
+        """Stop counting as a live member now, and tell the others."""
+        await self.connection.scripts.leave(keys=[self.members_key, self.notices_key], args=[self.member, self.lease_ms])
+
+    async def notices(self, after: str, block_ms: int) -> tuple[str, set[str]]:
+        """Wait up to ``block_ms`` for notices after the id ``after``: (last id, who sent them).
+
+        Returns ``(after, set())`` when none came in time.
+        """
+        reply: Any = await self.connection.client.xread({self.notices_key: after}, block=max(1, block_ms))
+        if not reply:
+            return after, set()
+        [(_, entries)] = reply
+        senders = {fields.get(b"member", b"").decode() for _, fields in entries}
+        return entries[-1][0].decode(), senders
 
     async def owners(self) -> dict[int, tuple[str, int]]:
         """Each owned partition's (owner, token), read from the leases (for status and tests)."""

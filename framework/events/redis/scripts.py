@@ -126,35 +126,48 @@ return out
 # HINCRBY on the group's tokens hash, which never expires, so a later owner always holds a
 # larger token than every earlier one.
 
+# A change the other members should act on now rather than at their next heartbeat goes to
+# the group's notice stream (a member joined or expired, leases were released); waiting
+# members block on it. The stream is short and expires when the group goes quiet.
+NOTICE_LUA = """
+local function notice(key, member, what, lease)
+  redis.call('XADD', key, 'MAXLEN', '~', 64, '*', 'member', member, 'what', what)
+  redis.call('PEXPIRE', key, lease * 2)
+end
+"""
 # One heartbeat of a member, in one call: register it as live until now + lease, drop members
 # whose time ran out, renew its leases (only those still its own with its token) and report
-# what every member needs to plan. KEYS: the members set, then the lease of each partition,
-# 0 first. ARGV: member, lease ms, then its token per partition ('0': not held). Returns the
-# live members (sorted by name), each partition's owner ('' for none) and the partitions whose
-# lease it lost.
-BEAT_LUA = """
+# what every member needs to plan. KEYS: the members set, the notice stream, then the lease
+# of each partition, 0 first. ARGV: member, lease ms, then its token per partition ('0': not
+# held). Returns the live members (sorted by name), each partition's owner ('' for none), the
+# partitions whose lease it lost, and the last notice's id: this view includes every change
+# noticed up to it.
+BEAT_LUA = NOTICE_LUA + """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local lease = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local joined = redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], lease * 2)
+if joined > 0 then notice(KEYS[2], ARGV[1], 'joined', lease) end
+if expired > 0 then notice(KEYS[2], ARGV[1], 'expired', lease) end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 table.sort(members)
 local owners, lost = {}, {}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
-  local mine = ARGV[i + 1]
+  local mine = ARGV[i]
   if mine ~= '0' then
     if held[1] == ARGV[1] and held[2] == mine then
       redis.call('PEXPIRE', KEYS[i], lease)
     else
-      lost[#lost + 1] = i - 2
+      lost[#lost + 1] = i - 3
     end
   end
   owners[#owners + 1] = held[1] or ''
 end
-return {members, owners, lost}
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+return {members, owners, lost, last and last[1] or '0-0'}
 """
 # Takes the leases that are free (or left by an earlier run of this member, under its name),
 # each with a new token. KEYS: the tokens hash, then the leases wanted. ARGV: member, lease ms,
@@ -174,18 +187,26 @@ for i = 2, #KEYS do
 end
 return out
 """
-# Gives leases up: deletes each one still held by this member with its token. KEYS: the
-# leases. ARGV: member, then the token of each. Returns how many it deleted.
-RELEASE_LUA = """
+# Gives leases up: deletes each one still held by this member with its token, and tells the
+# waiting members. KEYS: the notice stream, then the leases. ARGV: member, lease ms, then the
+# token of each lease. Returns how many it deleted.
+RELEASE_LUA = NOTICE_LUA + """
 local released = 0
-for i = 1, #KEYS do
+for i = 2, #KEYS do
   local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
   if held[1] == ARGV[1] and held[2] == ARGV[i + 1] then
     redis.call('DEL', KEYS[i])
     released = released + 1
   end
 end
+if released > 0 then notice(KEYS[1], ARGV[1], 'released', tonumber(ARGV[2])) end
 return released
+"""
+# A member leaves: it stops counting as live and tells the others. KEYS: the members set, the
+# notice stream. ARGV: member, lease ms.
+LEAVE_LUA = NOTICE_LUA + """
+if redis.call('ZREM', KEYS[1], ARGV[1]) > 0 then notice(KEYS[2], ARGV[1], 'left', tonumber(ARGV[2])) end
+return 0
 """
 # XACK fenced by a lease: acknowledges only while the lease still names this member with this
 # token, so an owner that was paused past its lease (and replaced) cannot ack what its
@@ -202,7 +223,7 @@ return redis.call('XACK', KEYS[2], ARGV[3], unpack(ARGV, 4))
 class Scripts:
     """The scripts, registered with one client (EVALSHA, loaded again if Redis lost them)."""
 
-    __slots__ = ("xadd", "read", "record", "beat", "acquire", "release", "fenced_ack")
+    __slots__ = ("xadd", "read", "record", "beat", "acquire", "release", "leave", "fenced_ack")
 
     def __init__(self, client: Redis) -> None:
         self.xadd: Any = client.register_script(XADD_LUA)
@@ -211,6 +232,7 @@ class Scripts:
         self.beat: Any = client.register_script(BEAT_LUA)
         self.acquire: Any = client.register_script(ACQUIRE_LUA)
         self.release: Any = client.register_script(RELEASE_LUA)
+        self.leave: Any = client.register_script(LEAVE_LUA)
         self.fenced_ack: Any = client.register_script(FENCED_ACK_LUA)
         # DELIVERED_LUA goes in a pipeline as EVAL: a registered script there costs redis-py a
         # SCRIPT EXISTS round trip per pipeline.
