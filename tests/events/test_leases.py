@@ -13,11 +13,12 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 
-from framework.events.errors import LeaseLostError
+from framework.events.errors import InvalidTopicError, LeaseLostError
 from framework.events.redis.connection import Connection, Keys
 from framework.events.redis.coordinator import Coordinator
 from framework.events.redis.leases import PartitionLeases
@@ -45,7 +46,8 @@ class Group:
 
     ``holders`` is who is inside its partitions by the callbacks' account (between the end of
     ``on_assigned``'s call and the end of ``on_revoked``); ``overlaps`` names any partition
-    assigned while another member still had it: it must stay empty.
+    assigned while another member still had it, by the callbacks or by its own clock
+    (``holds``): it must stay empty.
     """
 
     def __init__(self, redis_url: str, prefix: str) -> None:
@@ -56,8 +58,8 @@ class Group:
         self.members: dict[str, Coordinator] = {}
         self._connections: list[Connection] = []
 
-    async def join(self, name: str) -> Coordinator:
-        connection = await _connection(self.redis_url, self.prefix, name)
+    async def join(self, name: str, url: str | None = None) -> Coordinator:
+        connection = await _connection(url or self.redis_url, self.prefix, name)
         self._connections.append(connection)
         leases = PartitionLeases(connection, TOPIC, GROUP, PARTITIONS, name, lease_ms=LEASE_MS)
 
@@ -65,6 +67,9 @@ class Group:
             for p in partitions:
                 if p in self.holders:
                     self.overlaps.append(f"{p} to {name} while {self.holders[p]} had it")
+                others = [n for n, c in self.members.items() if n != name and c.holds(p)]
+                if others:
+                    self.overlaps.append(f"{p} to {name} while {others} still held it by their clocks")
                 self.holders[p] = name
             self.events.append(("assigned", name, partitions))
 
@@ -351,6 +356,113 @@ def test_a_slow_revocation_keeps_its_leases_until_it_returns(redis_url: str, pre
             await connection.close()
 
     run(scenario(), timeout=40)
+
+
+class Proxy:
+    """A TCP hop to Redis that can be cut, as a network split would: then every link closes."""
+
+    def __init__(self, redis_url: str) -> None:
+        parts = urlsplit(redis_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
+        self.links: set[asyncio.StreamWriter] = set()
+        self.cut = False
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        """Listen; the URL to reach Redis through the proxy."""
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.port)
+        self.links |= {writer, upstream_writer}
+        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
+
+    @staticmethod
+    async def _pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                target.write(data)
+                await target.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            target.close()
+
+    def sever(self) -> None:
+        self.cut = True
+        for writer in self.links:
+            writer.close()
+
+    async def close(self) -> None:
+        self.sever()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+def test_a_member_cut_off_from_redis_stops_holding_before_the_others_take_over(redis_url: str, prefix: str) -> None:
+    """A network split: the cut-off member's own clock ends its leases before they expire in Redis, and it revokes them."""
+
+    async def scenario() -> None:
+        group, proxy = Group(redis_url, prefix), Proxy(redis_url)
+        try:
+            cut_off = await group.join("a", url=await proxy.start())
+            await group.join("b")
+            await until(group.settled, 10, "two members to share 8 partitions")
+            lost = set(cut_off.owned)
+            proxy.sever()
+            await until(lambda: len(group.members["b"].owned) == PARTITIONS, 15, "b to own all 8")
+            await until(lambda: not cut_off.owned, 5, "a to revoke what it held")
+            assert {p for what, name, ps in group.events if (what, name) == ("revoked", "a") for p in ps} >= lost
+            assert group.overlaps == []  # b took each only once a's own clock had let it go
+            group.members.pop("a")
+            await cut_off.abandon()
+        finally:
+            await group.close()
+            await proxy.close()
+
+    run(scenario(), timeout=40)
+
+
+def test_a_failing_revocation_does_not_block_the_hand_over(redis_url: str, prefix: str) -> None:
+    """on_revoked that raises is logged; the partitions are released and taken over all the same."""
+
+    async def scenario() -> None:
+        connection = await _connection(redis_url, prefix, "faulty")
+        leases = PartitionLeases(connection, TOPIC, GROUP, PARTITIONS, "faulty", lease_ms=LEASE_MS)
+
+        def on_revoked(partitions: frozenset[int]) -> None:
+            raise RuntimeError("state store down")
+
+        faulty = Coordinator(leases, on_revoked=on_revoked, heartbeat=HEARTBEAT)
+        group = Group(redis_url, prefix)
+        try:
+            await faulty.start()
+            taker = await group.join("b")
+            await until(lambda: len(taker.owned) == 4 and len(faulty.owned) == 4, 10, "a 4/4 split")
+            assert faulty.owned.isdisjoint(taker.owned)
+        finally:
+            await faulty.stop()
+            await group.close()
+            await connection.close()
+
+    run(scenario(), timeout=30)
+
+
+def test_settings_that_cannot_work_are_refused(redis_url: str, prefix: str) -> None:
+    """A heartbeat over half the lease, no partitions or a bad topic: ValueError naming the value."""
+    connection = Connection(RedisSettings(url=redis_url, stream_prefix=prefix), "node", _refuse)
+    leases = PartitionLeases(connection, TOPIC, GROUP, PARTITIONS, "a", lease_ms=1000)
+    with pytest.raises(ValueError, match=r"at most half the lease \(1 s\), got 0.6"):
+        Coordinator(leases, heartbeat=0.6)
+    with pytest.raises(ValueError, match="partitions of 'market.tick' must be 1 or more, got 0"):
+        PartitionLeases(connection, TOPIC, GROUP, 0, "a")
+    with pytest.raises(InvalidTopicError):
+        PartitionLeases(connection, "market.*", GROUP, PARTITIONS, "a")
 
 
 def _spawn(redis_url: str, prefix: str, name: str) -> subprocess.Popen[str]:

@@ -184,7 +184,12 @@ class Coordinator:
             except Exception as exc:  # a bad reply must not end the membership
                 log.error(f"member '{self.member}' of '{self.leases.group}': {type(exc).__name__}: {exc}")
             await self._revoke_overdue()
-            await self._idling(asyncio.sleep(self.heartbeat))
+            await self._idling(asyncio.sleep(self._retry_pause()))
+
+    def _retry_pause(self) -> float:
+        """Until the next try: a heartbeat, or sooner if a lease runs out first (revoke it then)."""
+        ends = [deadline - time.monotonic() for deadline in self._deadlines.values()]
+        return max(0.005, min([self.heartbeat, *ends]))
 
     async def _idling(self, waiting: Awaitable[None]) -> None:
         self._idle = True
