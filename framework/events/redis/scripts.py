@@ -6,6 +6,10 @@ reading a backlog (``READ_LUA``, whose reply is a string per stream, not element
 Reading a backlog also checks the replay records in the same call. A script cannot block, so
 a blocking read is an XREADGROUP with ``DELIVERED_LUA`` right behind it in one pipeline: the
 records are checked as soon as the read returns, without a round trip of their own.
+
+The partition leases (``leases``) are scripts too, because each step must read and write
+atomically: a heartbeat (register, prune, renew, read every owner, in one call), acquiring
+and releasing leases, a member leaving, and the XACK fenced by a lease's token.
 """
 
 from __future__ import annotations
