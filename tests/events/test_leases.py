@@ -229,6 +229,8 @@ def test_a_joining_member_takes_its_share_after_the_old_owners_revoked(redis_url
             moved = {p: (before[p], after[p]) for p in before if before[p] != after[p]}
             assert len(moved) == 2 and {new for _, new in moved.values()} == {"c"}
             assert {old for old, _ in moved.values()} == {"a", "b"}  # one from each: 3/3/2
+            stats = group.members["c"].statistics()
+            assert (stats.member, stats.owned, stats.members) == ("c", tuple(sorted(moved)), ("a", "b", "c"))
             for p, (old, new) in moved.items():
                 assert group.last("revoked", old, p) < group.last("assigned", new, p)
             assert group.overlaps == []

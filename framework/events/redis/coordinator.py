@@ -59,6 +59,10 @@ class Coordinator:
 
     ``heartbeat`` (seconds) is how often it beats; it must be at most half the lease, so that
     one late beat does not lose the leases. Use as ``async with``, or ``start`` / ``stop``.
+
+    The callbacks get the partitions as a frozenset. While ``on_revoked`` runs the partitions
+    are still held, so it can ack what was handled; it should return once nothing more of
+    them is being handled. ``on_assigned`` runs once the leases are held.
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class Coordinator:
         """Join: when this returns, the first heartbeat ran and took what was free for it."""
         if self.task is not None:
             raise RuntimeError(f"coordinator of '{self.member}' on '{self.leases.topic}' already started")
+        self._stopping = False  # started again after a stop
         try:
             await self.tick()
         except CONNECTION_ERRORS as exc:
@@ -209,7 +214,11 @@ class Coordinator:
     # one heartbeat
 
     async def tick(self) -> None:
-        """One heartbeat now: renew, notice lost leases and membership changes, rebalance."""
+        """One heartbeat now: renew, notice lost leases and membership changes, rebalance.
+
+        The loop calls this every heartbeat; never call it from a callback (it waits for the
+        rebalance step that runs the callback).
+        """
         async with self._lock:
             view = await self._beat()
             self._seen = view.notice
