@@ -7,7 +7,8 @@ until they share them 4/4. Then:
 - join: a third member starts; timed from just before its ``start()`` until the three own
   all 8 partitions 3/3/2 (every moved partition revoked by its old owner, then taken);
 - crash: one of the three stops heartbeating without releasing (``abandon()``);
-  timed until the two others own all 8 again, which cannot be sooner than its leases expire.
+  timed until the two others own all 8 again, which cannot be sooner than its leases expire;
+  also timed from its last heartbeat (when its leases were last renewed): at least a lease.
 Each join and crash comes at a random moment within a heartbeat, as it would in real life.
 The default settings are used (lease 3 s, heartbeat 1 s); ownership is polled every 5 ms.
 Every key the run made is deleted. The last line is JSON with p50 and p99 of each, in
@@ -23,10 +24,11 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 
 from framework.events.redis.connection import Connection
 from framework.events.redis.coordinator import Coordinator
-from framework.events.redis.leases import PartitionLeases
+from framework.events.redis.leases import PartitionLeases, View
 from framework.events.settings import RedisSettings
 
 URL, TOPIC, GROUP, PARTITIONS = "redis://127.0.0.1:6379/0", "bench.tick", "bench", 8
@@ -37,11 +39,22 @@ def _refuse(what: str) -> None:
     raise RuntimeError(f"connection not open: cannot {what}")
 
 
+LAST_BEAT: dict[str, float] = {}  # member -> perf_counter when its last heartbeat was sent
+
+
+class TimedLeases(PartitionLeases):
+    """Notes when each heartbeat is sent, so a crash can be timed from the last one."""
+
+    async def beat(self, tokens: Mapping[int, int]) -> View:
+        LAST_BEAT[self.member] = time.perf_counter()
+        return await super().beat(tokens)
+
+
 async def _member(prefix: str, name: str, connections: list[Connection]) -> Coordinator:
     connection = Connection(RedisSettings(url=URL, stream_prefix=prefix, consumer=name), name, _refuse)
     await connection.open()
     connections.append(connection)
-    leases = PartitionLeases(connection, TOPIC, GROUP, PARTITIONS, name, lease_ms=LEASE_MS)
+    leases = TimedLeases(connection, TOPIC, GROUP, PARTITIONS, name, lease_ms=LEASE_MS)
     coordinator = Coordinator(leases, heartbeat=HEARTBEAT)
     await coordinator.start()
     return coordinator
@@ -62,7 +75,7 @@ async def _until(condition: list[Coordinator], timeout: float = 30.0) -> float:
     return time.perf_counter() - start
 
 
-async def _round() -> tuple[float, float]:
+async def _round() -> tuple[float, float, float]:
     prefix = f"bench-{uuid.uuid4().hex[:12]}"
     connections: list[Connection] = []
     members = [await _member(prefix, "a", connections), await _member(prefix, "b", connections)]
@@ -74,9 +87,11 @@ async def _round() -> tuple[float, float]:
         await _until(members)
         joined = time.perf_counter() - start
         await asyncio.sleep(random.uniform(0, HEARTBEAT))
-        await members.pop(0).abandon()  # it stops beating, releasing nothing
+        victim = members.pop(0)
+        await victim.abandon()  # it stops beating, releasing nothing
         crashed = await _until(members)
-        return joined, crashed
+        since_last_beat = time.perf_counter() - LAST_BEAT[victim.member]
+        return joined, crashed, since_last_beat
     finally:
         for member in members:
             await member.stop()
@@ -102,12 +117,13 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 
 async def main(rounds: int) -> None:
-    joins, crashes = [], []
+    joins, crashes, silences = [], [], []
     for n in range(rounds):
-        joined, crashed = await _round()
+        joined, crashed, silence = await _round()
         joins.append(joined)
         crashes.append(crashed)
-        print(f"round {n + 1:2d}: join {joined:.3f} s, crash {crashed:.3f} s", flush=True)
+        silences.append(silence)
+        print(f"round {n + 1:2d}: join {joined:.3f} s, crash {crashed:.3f} s ({silence:.3f} s after its last beat)", flush=True)
     result = {
         "lease_s": LEASE_MS / 1000,
         "heartbeat_s": HEARTBEAT,
@@ -115,6 +131,7 @@ async def main(rounds: int) -> None:
         "rounds": rounds,
         "join": _summary(joins),
         "crash": _summary(crashes),
+        "crash_since_last_beat": _summary(silences),
     }
     print(json.dumps(result))
 

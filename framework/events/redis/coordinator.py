@@ -19,6 +19,8 @@ notices. Liveness comes from the plan: views agree again within a heartbeat, and
 partition it should own is still held, the coordinator looks again five times as often.
 Between heartbeats it waits on the group's notice stream, so a join, a departure, an expiry
 seen by anyone, or a release wakes every member at once: a rebalance takes a few round trips.
+It also wakes when the first member's time runs out: a crashed member's partitions move as
+soon as its leases have expired, not up to a heartbeat later.
 While a callback runs, the leases are kept renewed, so a slow hand-over does not lose them.
 A callback that raises is logged, and the rebalance goes on: a partition must not stay stuck.
 """
@@ -42,6 +44,7 @@ PartitionsCallback = Callable[[frozenset[int]], Awaitable[None] | None]
 """``on_assigned`` / ``on_revoked``: called with the partitions, plain or async."""
 
 log = logger.bind(component="event_bus")
+EXPIRY_MARGIN = 0.005  # seconds past a member's expiry: its leases (same expiry) are surely gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class Coordinator:
         self._waiting = False  # the plan gives this member partitions another still holds
         self._cause = "start"  # the latest membership change: why partitions move now
         self._seen = "0-0"  # the last notice the latest view reflects
+        self._next_expiry = float("inf")  # monotonic time the first member's time runs out
         # The loop ends on this flag: redis-py can swallow a cancellation in a blocking read.
         self._stopping = False
         self._idle = False  # the loop is between heartbeats (nothing half done if cancelled)
@@ -176,7 +180,7 @@ class Coordinator:
         failing = False
         while not self._stopping:
             try:
-                await self._idling(self._wait(self.heartbeat / 5 if self._waiting else self.heartbeat))
+                await self._idling(self._wait(self._pause()))
                 if self._stopping:
                     return
                 await self.tick()
@@ -190,6 +194,11 @@ class Coordinator:
                 log.error(f"member '{self.member}' of '{self.leases.group}': {type(exc).__name__}: {exc}")
             await self._revoke_overdue()
             await self._idling(asyncio.sleep(self._retry_pause()))
+
+    def _pause(self) -> float:
+        """Until the next heartbeat: sooner while waiting for a lease, or when a member expires."""
+        pause = self.heartbeat / 5 if self._waiting else self.heartbeat
+        return max(0.0, min(pause, self._next_expiry - time.monotonic()))
 
     def _retry_pause(self) -> float:
         """Until the next try: a heartbeat, or sooner if a lease runs out first (revoke it then)."""
@@ -222,6 +231,8 @@ class Coordinator:
         async with self._lock:
             view = await self._beat()
             self._seen = view.notice
+            # A member that stopped beating expires then, with its leases: look again just after.
+            self._next_expiry = time.monotonic() + view.next_expiry + EXPIRY_MARGIN
             reason = self._cause = self._reason(view.members) or self._cause
             self._members = view.members
             lost = view.lost & set(self._tokens)

@@ -41,6 +41,7 @@ class View:
     owners: dict[int, str]  # partition -> owner, for the partitions that have one
     lost: frozenset[int]  # partitions this member held, whose lease is no longer its own
     notice: str  # the id of the last notice this view already reflects ('0-0': none yet)
+    next_expiry: float  # seconds until the first live member's time runs out, unless it beats
 
 
 class PartitionLeases:
@@ -80,7 +81,7 @@ class PartitionLeases:
     async def beat(self, tokens: Mapping[int, int]) -> View:
         """Heartbeat: stay a live member, renew the leases held (partition -> token), look around."""
         held = [str(tokens.get(p, 0)) for p in range(self.partitions)]
-        members, owners, lost, notice = await self.connection.scripts.beat(
+        members, owners, lost, notice, first_expiry_ms = await self.connection.scripts.beat(
             keys=[self.members_key, self.notices_key, *self.lease_keys],
             args=[self.member, self.lease_ms, *held],
         )
@@ -89,6 +90,7 @@ class PartitionLeases:
             owners={p: o.decode() for p, o in enumerate(owners) if o},
             lost=frozenset(int(p) for p in lost),
             notice=notice.decode(),
+            next_expiry=int(first_expiry_ms) / 1000,
         )
 
     async def acquire(self, partitions: Iterable[int]) -> dict[int, int]:

@@ -144,8 +144,9 @@ end
 # what every member needs to plan. KEYS: the members set, the notice stream, then the lease
 # of each partition, 0 first. ARGV: member, lease ms, then its token per partition ('0': not
 # held). Returns the live members (sorted by name), each partition's owner ('' for none), the
-# partitions whose lease it lost, and the last notice's id: this view includes every change
-# noticed up to it.
+# partitions whose lease it lost, the last notice's id (this view includes every change
+# noticed up to it) and the ms until the first member's time runs out (a silent member's
+# leases run out with it: the others wake then to take them over).
 BEAT_LUA = NOTICE_LUA + """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -171,7 +172,8 @@ for i = 3, #KEYS do
   owners[#owners + 1] = held[1] or ''
 end
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-return {members, owners, lost, last and last[1] or '0-0'}
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {members, owners, lost, last and last[1] or '0-0', tonumber(first[2]) - now}
 """
 # Takes the leases that are free (or left by an earlier run of this member, under its name),
 # each with a new token. KEYS: the tokens hash, then the leases wanted. ARGV: member, lease ms,
