@@ -301,10 +301,11 @@ def test_a_paused_owner_is_fenced_and_revokes_when_it_resumes(redis_url: str, pr
             with pytest.raises(LeaseLostError, match="does not hold partition 0"):
                 await paused.ack(0, ["0-1"])  # its own clock already says the lease ran out
             assert await paused.leases.fenced_ack(0, stale[0], ["0-1"]) is None  # and Redis refuses
+            taken = {p: group.members["b"].token(p) for p in range(PARTITIONS)}
+            assert all(taken[p] > stale[p] for p in range(PARTITIONS))
             await paused.tick()  # it resumes: the renewal is refused, everything is revoked
             revoked = set().union(*(ps for what, name, ps in group.events if (what, name) == ("revoked", "a")))
             assert revoked == set(range(PARTITIONS))
-            assert all(group.members["b"].token(p) > stale[p] for p in range(PARTITIONS))
             await paused.stop()
         finally:
             await group.close()
@@ -418,8 +419,8 @@ def test_a_member_cut_off_from_redis_stops_holding_before_the_others_take_over(r
             lost = set(cut_off.owned)
             proxy.sever()
             await until(lambda: len(group.members["b"].owned) == PARTITIONS, 15, "b to own all 8")
-            await until(lambda: not cut_off.owned, 5, "a to revoke what it held")
-            assert {p for what, name, ps in group.events if (what, name) == ("revoked", "a") for p in ps} >= lost
+            revoked = lambda: {p for what, name, ps in group.events if (what, name) == ("revoked", "a") for p in ps}  # noqa: E731
+            await until(lambda: revoked() >= lost, 5, "a to revoke what it held")
             assert group.overlaps == []  # b took each only once a's own clock had let it go
             group.members.pop("a")
             await cut_off.abandon()
@@ -456,11 +457,11 @@ def test_a_failing_revocation_does_not_block_the_hand_over(redis_url: str, prefi
 
 
 def test_settings_that_cannot_work_are_refused(redis_url: str, prefix: str) -> None:
-    """A heartbeat over half the lease, no partitions or a bad topic: ValueError naming the value."""
+    """A heartbeat over a third of the lease, no partitions or a bad topic: ValueError naming the value."""
     connection = Connection(RedisSettings(url=redis_url, stream_prefix=prefix), "node", _refuse)
     leases = PartitionLeases(connection, TOPIC, GROUP, PARTITIONS, "a", lease_ms=1000)
-    with pytest.raises(ValueError, match=r"at most half the lease \(1 s\), got 0.6"):
-        Coordinator(leases, heartbeat=0.6)
+    with pytest.raises(ValueError, match=r"at most a third of the lease \(1 s\), got 0.4"):
+        Coordinator(leases, heartbeat=0.4)
     with pytest.raises(ValueError, match="partitions of 'market.tick' must be 1 or more, got 0"):
         PartitionLeases(connection, TOPIC, GROUP, 0, "a")
     with pytest.raises(InvalidTopicError):

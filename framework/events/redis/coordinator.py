@@ -60,8 +60,12 @@ class CoordinatorStatistics:
 class Coordinator:
     """Joins a group on a keyed topic, owns its share of the partitions, hands them over.
 
-    ``heartbeat`` (seconds) is how often it beats; it must be at most half the lease, so that
-    one late beat does not lose the leases. Use as ``async with``, or ``start`` / ``stop``.
+    ``heartbeat`` (seconds) is how often it beats; it must be at most a third of the lease.
+    A member trusts a lease for the lease time less one heartbeat after it sent the renewal
+    (``holds``): cut off from Redis, it revokes a heartbeat before the lease can expire there,
+    so a short ``on_revoked`` ends before the next owner can start even in a network split;
+    a healthy member renews twice within that time. Use as ``async with``, or ``start`` /
+    ``stop``.
 
     The callbacks get the partitions as a frozenset. While ``on_revoked`` runs the partitions
     are still held, so it can ack what was handled; it should return once nothing more of
@@ -77,16 +81,17 @@ class Coordinator:
         heartbeat: float = 1.0,
     ) -> None:
         self.lease_s = leases.lease_ms / 1000
-        if not 0 < heartbeat <= self.lease_s / 2:
+        if not 0 < heartbeat <= self.lease_s / 3:
             raise ValueError(
                 f"heartbeat of group '{leases.group}' on '{leases.topic}' must be above 0 and at "
-                f"most half the lease ({self.lease_s:g} s), got {heartbeat}: one late beat would "
-                "lose every lease"
+                f"most a third of the lease ({self.lease_s:g} s), got {heartbeat}: a member "
+                "trusts a lease for the lease less one heartbeat, and must renew twice in it"
             )
+        self.trust_s = self.lease_s - heartbeat  # how long after sending a renewal it trusts it
         self.leases, self.member, self.heartbeat = leases, leases.member, heartbeat
         self._on_assigned, self._on_revoked = on_assigned, on_revoked
         self._tokens: dict[int, int] = {}  # partition -> fencing token, for the leases held
-        self._deadlines: dict[int, float] = {}  # partition -> monotonic time its lease surely ends
+        self._deadlines: dict[int, float] = {}  # partition -> monotonic time it stops trusting it
         self._members: tuple[str, ...] = ()
         self._waiting = False  # the plan gives this member partitions another still holds
         self._cause = "start"  # the latest membership change: why partitions move now
@@ -108,7 +113,7 @@ class Coordinator:
         return frozenset(self._tokens)
 
     def holds(self, partition: int) -> bool:
-        """This member holds the partition and its lease surely has not run out: handle entries."""
+        """This member holds the partition and trusts its lease still: it may handle entries."""
         deadline = self._deadlines.get(partition)
         return deadline is not None and time.monotonic() < deadline
 
@@ -255,7 +260,7 @@ class Coordinator:
         view = await self.leases.beat(self._tokens)
         for partition in self._tokens:
             if partition not in view.lost:
-                self._deadlines[partition] = sent + self.lease_s
+                self._deadlines[partition] = sent + self.trust_s
         return view
 
     def _reason(self, members: tuple[str, ...]) -> str | None:
@@ -279,7 +284,7 @@ class Coordinator:
         sent = time.monotonic()
         tokens = await self.leases.acquire(partitions)
         for partition, token in tokens.items():
-            self._tokens[partition], self._deadlines[partition] = token, sent + self.lease_s
+            self._tokens[partition], self._deadlines[partition] = token, sent + self.trust_s
         if tokens:
             self._log("took", tokens, reason)
             await self._call(self._on_assigned, frozenset(tokens), "on_assigned")
