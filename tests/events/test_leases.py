@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from framework.events.errors import InvalidTopicError, LeaseLostError
+from framework.events.errors import InvalidTopicError, LeaseLostError, PartitionSettingsError
 from framework.events.redis.connection import Connection, Keys
 from framework.events.redis.coordinator import Coordinator
 from framework.events.redis.leases import PartitionLeases
@@ -466,6 +466,30 @@ def test_settings_that_cannot_work_are_refused(redis_url: str, prefix: str) -> N
         PartitionLeases(connection, TOPIC, GROUP, 0, "a")
     with pytest.raises(InvalidTopicError):
         PartitionLeases(connection, "market.*", GROUP, PARTITIONS, "a")
+
+
+def test_a_member_with_other_settings_is_refused(redis_url: str, prefix: str) -> None:
+    """Another partition count or lease than the live members': refused at start; once they are gone, accepted."""
+
+    async def scenario() -> None:
+        connection = await _connection(redis_url, prefix, "node")
+        try:
+            first = Coordinator(PartitionLeases(connection, TOPIC, GROUP, PARTITIONS, "a", lease_ms=LEASE_MS), heartbeat=HEARTBEAT)
+            await first.start()
+            for partitions, lease_ms in ((16, LEASE_MS), (PARTITIONS, 2 * LEASE_MS)):
+                other = Coordinator(PartitionLeases(connection, TOPIC, GROUP, partitions, "b", lease_ms=lease_ms), heartbeat=HEARTBEAT)
+                with pytest.raises(PartitionSettingsError, match=f"its live members use 8 partitions and a {LEASE_MS} ms lease"):
+                    await other.start()
+            assert first.owned == set(range(PARTITIONS))  # nothing moved
+            await first.stop()
+            changed = Coordinator(PartitionLeases(connection, TOPIC, GROUP, 16, "b", lease_ms=LEASE_MS), heartbeat=HEARTBEAT)
+            await changed.start()
+            assert changed.owned == set(range(16))
+            await changed.stop()
+        finally:
+            await connection.close()
+
+    run(scenario())
 
 
 def _spawn(redis_url: str, prefix: str, name: str) -> subprocess.Popen[str]:

@@ -68,6 +68,10 @@ class Keys:
         """A short stream of a group's membership and lease changes, which wakes waiting members."""
         return f"{self.prefix}:{{{topic}}}:@notices:{group}"
 
+    def settings(self, topic: str, group: str) -> str:
+        """The partition count and lease time a group's live members share (a hash)."""
+        return f"{self.prefix}:{{{topic}}}:@settings:{group}"
+
     def tokens(self, topic: str, group: str) -> str:
         """The last fencing token handed out per partition of a group (never expires)."""
         return f"{self.prefix}:{{{topic}}}:@tokens:{group}"

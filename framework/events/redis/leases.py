@@ -1,6 +1,6 @@
 """Partition leases in Redis for one consumer group on one keyed topic, with fencing tokens.
 
-Four kinds of key, all tagged ``{topic}`` (see ``Keys``) so they share a Cluster slot with
+Five kinds of key, all tagged ``{topic}`` (see ``Keys``) so they share a Cluster slot with
 the topic's partition streams:
 
 - ``@members:<group>``: a sorted set of the live members, each scored with the server time
@@ -13,6 +13,8 @@ the topic's partition streams:
 - ``@notices:<group>``: a short stream of changes the others should act on now (a member
   joined, left or expired; leases released). Members wait for it between heartbeats, so a
   rebalance takes a few round trips, not a heartbeat or two.
+- ``@settings:<group>``: the partition count and lease time of the live members; a member
+  with others is refused (``PartitionSettingsError``), since its plans would never agree.
 - ``@tokens:<group>``: the last token handed out per partition. Every acquisition takes the
   next one, so a later owner always holds a larger token than any earlier owner. Acks carry
   the token and are refused once it is stale (``fenced_ack``): a process that was paused
@@ -29,6 +31,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ResponseError
+
+from framework.events.errors import PartitionSettingsError
 from framework.events.redis.connection import Connection
 from framework.events.topics import validate_topic
 
@@ -74,23 +79,42 @@ class PartitionLeases:
         keys = connection.keys
         self.members_key = keys.members(topic, group)
         self.notices_key = keys.notices(topic, group)
+        self.settings_key = keys.settings(topic, group)
         self.tokens_key = keys.tokens(topic, group)
         self.lease_keys = [keys.lease(topic, group, p) for p in range(partitions)]
         self.streams = [keys.partition(topic, p) for p in range(partitions)]
 
     async def beat(self, tokens: Mapping[int, int]) -> View:
-        """Heartbeat: stay a live member, renew the leases held (partition -> token), look around."""
+        """Heartbeat: stay a live member, renew the leases held (partition -> token), look around.
+
+        PartitionSettingsError when the group's other live members use another partition
+        count or lease time.
+        """
         held = [str(tokens.get(p, 0)) for p in range(self.partitions)]
-        members, owners, lost, notice, first_expiry_ms = await self.connection.scripts.beat(
-            keys=[self.members_key, self.notices_key, *self.lease_keys],
-            args=[self.member, self.lease_ms, *held],
-        )
+        try:
+            members, owners, lost, notice, first_expiry_ms = await self.connection.scripts.beat(
+                keys=[self.members_key, self.notices_key, self.settings_key, *self.lease_keys],
+                args=[self.member, self.lease_ms, *held],
+            )
+        except ResponseError as exc:
+            if not str(exc).startswith("SETTINGS "):
+                raise
+            raise self._mismatch(str(exc)) from exc
         return View(
             members=tuple(m.decode() for m in members),
             owners={p: o.decode() for p, o in enumerate(owners) if o},
             lost=frozenset(int(p) for p in lost),
             notice=notice.decode(),
             next_expiry=int(first_expiry_ms) / 1000,
+        )
+
+    def _mismatch(self, reply: str) -> PartitionSettingsError:
+        _, partitions, lease_ms = reply.split()
+        return PartitionSettingsError(
+            f"member '{self.member}' cannot join group '{self.group}' on '{self.topic}' with "
+            f"{self.partitions} partitions and a {self.lease_ms} ms lease: its live members use "
+            f"{partitions} partitions and a {lease_ms} ms lease. Give every member the same "
+            "settings; to change them, stop every member first"
         )
 
     async def acquire(self, partitions: Iterable[int]) -> dict[int, int]:

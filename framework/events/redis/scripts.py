@@ -141,9 +141,11 @@ end
 """
 # One heartbeat of a member, in one call: register it as live until now + lease, drop members
 # whose time ran out, renew its leases (only those still its own with its token) and report
-# what every member needs to plan. KEYS: the members set, the notice stream, then the lease
-# of each partition, 0 first. ARGV: member, lease ms, then its token per partition ('0': not
-# held). Returns the live members (sorted by name), each partition's owner ('' for none), the
+# what every member needs to plan. A member whose partition count or lease differs from the
+# other live members' is refused (error 'SETTINGS <partitions> <lease ms>' of the others):
+# its plans would never agree with theirs. KEYS: the members set, the notice stream, the
+# group's settings hash, then the lease of each partition, 0 first. ARGV: member, lease ms,
+# then its token per partition ('0': not held). Returns the live members (sorted by name), each partition's owner ('' for none), the
 # partitions whose lease it lost, the last notice's id (this view includes every change
 # noticed up to it) and the ms until the first member's time runs out (a silent member's
 # leases run out with it: the others wake then to take them over).
@@ -152,6 +154,14 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local lease = tonumber(ARGV[2])
 local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local others = redis.call('ZCARD', KEYS[1]) - (redis.call('ZSCORE', KEYS[1], ARGV[1]) and 1 or 0)
+local settings = redis.call('HMGET', KEYS[3], 'partitions', 'lease_ms')
+local partitions = tostring(#KEYS - 3)
+if others > 0 and settings[1] and (settings[1] ~= partitions or settings[2] ~= ARGV[2]) then
+  return redis.error_reply('SETTINGS ' .. settings[1] .. ' ' .. tostring(settings[2]))
+end
+redis.call('HSET', KEYS[3], 'partitions', partitions, 'lease_ms', ARGV[2])
+redis.call('PEXPIRE', KEYS[3], lease * 2)
 local joined = redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], lease * 2)
 if joined > 0 then notice(KEYS[2], ARGV[1], 'joined', lease) end
@@ -159,14 +169,14 @@ if expired > 0 then notice(KEYS[2], ARGV[1], 'expired', lease) end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 table.sort(members)
 local owners, lost = {}, {}
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
-  local mine = ARGV[i]
+  local mine = ARGV[i - 1]
   if mine ~= '0' then
     if held[1] == ARGV[1] and held[2] == mine then
       redis.call('PEXPIRE', KEYS[i], lease)
     else
-      lost[#lost + 1] = i - 3
+      lost[#lost + 1] = i - 4
     end
   end
   owners[#owners + 1] = held[1] or ''
