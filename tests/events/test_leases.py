@@ -141,6 +141,7 @@ def test_a_lease_is_taken_only_while_free_and_tokens_grow(redis_url: str, prefix
             b = PartitionLeases(connection, TOPIC, GROUP, PARTITIONS, "b", lease_ms=LEASE_MS)
             first = await a.acquire([0, 1])
             assert await b.acquire([0, 1, 2]) == {2: 1}
+            assert await a.acquire([0]) == {}  # held, even under its own name: no second token
             assert await b.release({0: 99}) == 0  # not b's: untouched
             assert await a.release(first) == 2
             second = await b.acquire([0, 1])

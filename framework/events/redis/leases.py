@@ -14,7 +14,7 @@ the topic's partition streams:
   joined, left or expired; leases released). Members wait for it between heartbeats, so a
   rebalance takes a few round trips, not a heartbeat or two.
 - ``@settings:<group>``: the partition count and lease time of the live members; a member
-  with others is refused (``PartitionSettingsError``), since its plans would never agree.
+  with other settings is refused (``PartitionSettingsError``), since its plans would never agree.
 - ``@tokens:<group>``: the last token handed out per partition. Every acquisition takes the
   next one, so a later owner always holds a larger token than any earlier owner. Acks carry
   the token and are refused once it is stale (``fenced_ack``): a process that was paused
@@ -53,8 +53,10 @@ class PartitionLeases:
     """The leases of one (group, topic) as seen by one member: beat, acquire, release, fenced ack.
 
     ``lease_ms`` is how long a lease (and a membership) lasts without a heartbeat: every
-    member of a group must use the same value. The commands raise what redis-py raises; the
-    caller (``Coordinator``) decides what a lost connection means.
+    member of a group must use the same value. ``member`` must be unique to the process (the
+    bus's consumer name, ``<host>-<pid>`` by default): two processes under one name count as
+    one member, and only one of them can hold its partitions. The commands raise what
+    redis-py raises; the caller (``Coordinator``) decides what a lost connection means.
     """
 
     def __init__(

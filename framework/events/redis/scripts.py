@@ -185,14 +185,15 @@ local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {members, owners, lost, last and last[1] or '0-0', tonumber(first[2]) - now}
 """
-# Takes the leases that are free (or left by an earlier run of this member, under its name),
-# each with a new token. KEYS: the tokens hash, then the leases wanted. ARGV: member, lease ms,
-# then the partition of each lease. Returns the new token per lease, 0 where another holds it.
+# Takes the leases that are free, each with a new token. A lease under this member's own name
+# counts as taken too: it may be an earlier run's, or another process's given the same name by
+# mistake, and either may still be handling entries: it must expire first. KEYS: the tokens
+# hash, then the leases wanted. ARGV: member, lease ms, then the partition of each lease.
+# Returns the new token per lease, 0 where a lease is held.
 ACQUIRE_LUA = """
 local out = {}
 for i = 2, #KEYS do
-  local owner = redis.call('HGET', KEYS[i], 'owner')
-  if owner and owner ~= ARGV[1] then
+  if redis.call('EXISTS', KEYS[i]) == 1 then
     out[#out + 1] = 0
   else
     local token = redis.call('HINCRBY', KEYS[1], ARGV[i + 1], 1)
