@@ -57,6 +57,14 @@ class StreamError(RuntimeError):
     """Raised when Redis refuses a stream command (a key of another type, out of memory, ...)."""
 
 
+class LeaseLostError(RuntimeError):
+    """Raised when a process acts on a partition whose lease it no longer holds (a stale token)."""
+
+
+class PartitionSettingsError(ValueError):
+    """Raised when a member joins a group whose live members use another partition count or lease."""
+
+
 class DeadLetterNotFoundError(LookupError):
     """Raised when a dead letter id asked for replay is not (or no longer) stored."""
 

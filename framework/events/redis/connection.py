@@ -47,6 +47,35 @@ class Keys:
         """The reply stream of the bus instance ``node``."""
         return f"{self.prefix}:@reply:{node}"
 
+    # Keyed partitions. Every key of one topic carries the hash tag ``{topic}``, so a topic's
+    # partition streams and its groups' leases live in one Redis Cluster slot and one script
+    # can check a lease and XACK a partition's entry (the fenced ack). A topic never holds
+    # braces; a prefix must not either, or its braces would be taken for the tag.
+
+    def partition(self, topic: str, partition: int) -> str:
+        """The stream of one partition of a keyed topic."""
+        return f"{self.prefix}:{{{topic}}}:{partition}"
+
+    def members(self, topic: str, group: str) -> str:
+        """The live members of a group on a keyed topic: a sorted set, member -> expiry (ms)."""
+        return f"{self.prefix}:{{{topic}}}:@members:{group}"
+
+    def lease(self, topic: str, group: str, partition: int) -> str:
+        """The lease of one partition within a group: a hash of owner and token, with a PX expiry."""
+        return f"{self.prefix}:{{{topic}}}:@lease:{group}:{partition}"
+
+    def notices(self, topic: str, group: str) -> str:
+        """A short stream of a group's membership and lease changes, which wakes waiting members."""
+        return f"{self.prefix}:{{{topic}}}:@notices:{group}"
+
+    def settings(self, topic: str, group: str) -> str:
+        """The partition count and lease time a group's live members share (a hash)."""
+        return f"{self.prefix}:{{{topic}}}:@settings:{group}"
+
+    def tokens(self, topic: str, group: str) -> str:
+        """The last fencing token handed out per partition of a group (never expires)."""
+        return f"{self.prefix}:{{{topic}}}:@tokens:{group}"
+
 
 class Connection:
     """The client (between ``open`` and ``close``) and what the bus knows of the server.

@@ -6,6 +6,10 @@ reading a backlog (``READ_LUA``, whose reply is a string per stream, not element
 Reading a backlog also checks the replay records in the same call. A script cannot block, so
 a blocking read is an XREADGROUP with ``DELIVERED_LUA`` right behind it in one pipeline: the
 records are checked as soon as the read returns, without a round trip of their own.
+
+The partition leases (``leases``) are scripts too, because each step must read and write
+atomically: a heartbeat (register, prune, renew, read every owner, in one call), acquiring
+and releasing leases, a member leaving, and the XACK fenced by a lease's token.
 """
 
 from __future__ import annotations
@@ -121,15 +125,132 @@ return out
 """
 
 
+# Partition leases (see ``leases``). The time is Redis's own (TIME), so the members' clocks
+# never have to agree. A lease is a hash {owner, token} with a PX expiry; its token comes from
+# HINCRBY on the group's tokens hash, which never expires, so a later owner always holds a
+# larger token than every earlier one.
+
+# A change the other members should act on now rather than at their next heartbeat goes to
+# the group's notice stream (a member joined or expired, leases were released); waiting
+# members block on it. The stream is short and expires when the group goes quiet.
+NOTICE_LUA = """
+local function notice(key, member, what, lease)
+  redis.call('XADD', key, 'MAXLEN', '~', 64, '*', 'member', member, 'what', what)
+  redis.call('PEXPIRE', key, lease * 2)
+end
+"""
+# One heartbeat of a member, in one call: register it as live until now + lease, drop members
+# whose time ran out, renew its leases (only those still its own with its token) and report
+# what every member needs to plan. A member whose partition count or lease differs from the
+# other live members' is refused (error 'SETTINGS <partitions> <lease ms>' of the others):
+# its plans would never agree with theirs. KEYS: the members set, the notice stream, the
+# group's settings hash, then the lease of each partition, 0 first. ARGV: member, lease ms,
+# then its token per partition ('0': not held). Returns the live members (sorted by name), each partition's owner ('' for none), the
+# partitions whose lease it lost, the last notice's id (this view includes every change
+# noticed up to it) and the ms until the first member's time runs out (a silent member's
+# leases run out with it: the others wake then to take them over).
+BEAT_LUA = NOTICE_LUA + """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local lease = tonumber(ARGV[2])
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local others = redis.call('ZCARD', KEYS[1]) - (redis.call('ZSCORE', KEYS[1], ARGV[1]) and 1 or 0)
+local settings = redis.call('HMGET', KEYS[3], 'partitions', 'lease_ms')
+local partitions = tostring(#KEYS - 3)
+if others > 0 and settings[1] and (settings[1] ~= partitions or settings[2] ~= ARGV[2]) then
+  return redis.error_reply('SETTINGS ' .. settings[1] .. ' ' .. tostring(settings[2]))
+end
+redis.call('HSET', KEYS[3], 'partitions', partitions, 'lease_ms', ARGV[2])
+redis.call('PEXPIRE', KEYS[3], lease * 2)
+local joined = redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease * 2)
+if joined > 0 then notice(KEYS[2], ARGV[1], 'joined', lease) end
+if expired > 0 then notice(KEYS[2], ARGV[1], 'expired', lease) end
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.sort(members)
+local owners, lost = {}, {}
+for i = 4, #KEYS do
+  local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
+  local mine = ARGV[i - 1]
+  if mine ~= '0' then
+    if held[1] == ARGV[1] and held[2] == mine then
+      redis.call('PEXPIRE', KEYS[i], lease)
+    else
+      lost[#lost + 1] = i - 4
+    end
+  end
+  owners[#owners + 1] = held[1] or ''
+end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {members, owners, lost, last and last[1] or '0-0', tonumber(first[2]) - now}
+"""
+# Takes the leases that are free, each with a new token. A lease under this member's own name
+# counts as taken too: it may be an earlier run's, or another process's given the same name by
+# mistake, and either may still be handling entries: it must expire first. KEYS: the tokens
+# hash, then the leases wanted. ARGV: member, lease ms, then the partition of each lease.
+# Returns the new token per lease, 0 where a lease is held.
+ACQUIRE_LUA = """
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    out[#out + 1] = 0
+  else
+    local token = redis.call('HINCRBY', KEYS[1], ARGV[i + 1], 1)
+    redis.call('HSET', KEYS[i], 'owner', ARGV[1], 'token', token)
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    out[#out + 1] = token
+  end
+end
+return out
+"""
+# Gives leases up: deletes each one still held by this member with its token, and tells the
+# waiting members. KEYS: the notice stream, then the leases. ARGV: member, lease ms, then the
+# token of each lease. Returns how many it deleted.
+RELEASE_LUA = NOTICE_LUA + """
+local released = 0
+for i = 2, #KEYS do
+  local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
+  if held[1] == ARGV[1] and held[2] == ARGV[i + 1] then
+    redis.call('DEL', KEYS[i])
+    released = released + 1
+  end
+end
+if released > 0 then notice(KEYS[1], ARGV[1], 'released', tonumber(ARGV[2])) end
+return released
+"""
+# A member leaves: it stops counting as live and tells the others. KEYS: the members set, the
+# notice stream. ARGV: member, lease ms.
+LEAVE_LUA = NOTICE_LUA + """
+if redis.call('ZREM', KEYS[1], ARGV[1]) > 0 then notice(KEYS[2], ARGV[1], 'left', tonumber(ARGV[2])) end
+return 0
+"""
+# XACK fenced by a lease: acknowledges only while the lease still names this member with this
+# token, so an owner that was paused past its lease (and replaced) cannot ack what its
+# successor now handles. KEYS: the lease, the partition stream. ARGV: member, token, group,
+# entry ids. Returns the XACK count, or -1 when the lease is no longer this member's.
+FENCED_ACK_LUA = """
+local held = redis.call('HMGET', KEYS[1], 'owner', 'token')
+if held[1] ~= ARGV[1] or held[2] ~= ARGV[2] then return -1 end
+if #ARGV < 4 then return 0 end  -- no entries: only the check
+return redis.call('XACK', KEYS[2], ARGV[3], unpack(ARGV, 4))
+"""
+
+
 class Scripts:
     """The scripts, registered with one client (EVALSHA, loaded again if Redis lost them)."""
 
-    __slots__ = ("xadd", "read", "record")
+    __slots__ = ("xadd", "read", "record", "beat", "acquire", "release", "leave", "fenced_ack")
 
     def __init__(self, client: Redis) -> None:
         self.xadd: Any = client.register_script(XADD_LUA)
         self.read: Any = client.register_script(READ_LUA)
         self.record: Any = client.register_script(RECORD_LUA)
+        self.beat: Any = client.register_script(BEAT_LUA)
+        self.acquire: Any = client.register_script(ACQUIRE_LUA)
+        self.release: Any = client.register_script(RELEASE_LUA)
+        self.leave: Any = client.register_script(LEAVE_LUA)
+        self.fenced_ack: Any = client.register_script(FENCED_ACK_LUA)
         # DELIVERED_LUA goes in a pipeline as EVAL: a registered script there costs redis-py a
         # SCRIPT EXISTS round trip per pipeline.
 
