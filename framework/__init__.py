@@ -54,7 +54,9 @@ if TYPE_CHECKING:
     from framework.events.errors import EventSerializationError as EventSerializationError
     from framework.events.errors import HandlerTimeoutError as HandlerTimeoutError
     from framework.events.errors import InvalidTopicError as InvalidTopicError
+    from framework.events.errors import LeaseLostError as LeaseLostError
     from framework.events.errors import MissingSigningKeyError as MissingSigningKeyError
+    from framework.events.errors import PartitionSettingsError as PartitionSettingsError
     from framework.events.errors import PayloadValidationError as PayloadValidationError
     from framework.events.errors import ReplayError as ReplayError
     from framework.events.errors import RequestTimeoutError as RequestTimeoutError
@@ -141,7 +143,9 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "EventSerializationError",
         "HandlerTimeoutError",
         "InvalidTopicError",
+        "LeaseLostError",
         "MissingSigningKeyError",
+        "PartitionSettingsError",
         "PayloadValidationError",
         "ReplayError",
         "RequestTimeoutError",
