@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from framework.events.errors import StreamError as StreamError
     from framework.events.errors import TopicPermissionError as TopicPermissionError
     from framework.events.factory import create_bus as create_bus
+    from framework.events.partitioning import Partition as Partition
     from framework.events.records import DeadLetter as DeadLetter
     from framework.events.records import Subscription as Subscription
     from framework.health import HealthMonitor as HealthMonitor
@@ -153,6 +154,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "TopicPermissionError",
     ),
     "framework.events.factory": ("create_bus",),
+    "framework.events.partitioning": ("Partition",),
     "framework.events.records": ("DeadLetter", "Subscription"),
     "framework.health": (
         "HealthMonitor",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 
 def partition_of(key: str | bytes, partitions: int) -> int:
@@ -82,3 +83,24 @@ def moves(before: Mapping[int, str], after: Mapping[int, str]) -> dict[int, tupl
         if old != new:
             changed[partition] = (old, new)
     return changed
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Partition:
+    """One partition of a keyed topic, as a component's partition hooks receive it.
+
+    ``on_partitions_assigned(partitions)`` and ``on_partitions_revoked(partitions)`` get a
+    frozenset of these. ``holds(key)`` says whether a key's events go to this partition, so a
+    component keeping state per key can drop (or hand over) exactly the keys it no longer owns.
+    """
+
+    topic: str
+    index: int
+    count: int  # the topic's number of partitions
+
+    def holds(self, key: str | bytes) -> bool:
+        """Whether events of ``key`` on this topic go to this partition."""
+        return partition_of(key, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.index}/{self.count}]"

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from framework.events.partitioning import assign, moves, partition_of
+from framework.events.partitioning import Partition, assign, moves, partition_of
 
 SEED = 20
 
@@ -156,3 +156,11 @@ def test_assign_with_no_members_is_empty_and_refuses_no_partitions() -> None:
 def test_moves_names_old_and_new_owners() -> None:
     """``moves`` lists only changed partitions, with '' for no owner."""
     assert moves({0: "a", 1: "b"}, {0: "a", 1: "c", 2: "a"}) == {1: ("b", "c"), 2: ("", "a")}
+
+
+def test_a_partition_holds_the_keys_that_hash_to_it() -> None:
+    partitions = [Partition("market.tick", index, 8) for index in range(8)]
+    for key in ["BTCUSDT", "ETHUSDT", "SOLUSDT", "ключ", ""]:
+        holders = [p for p in partitions if p.holds(key)]
+        assert holders == [Partition("market.tick", partition_of(key, 8), 8)]
+    assert str(partitions[3]) == "market.tick[3/8]"
