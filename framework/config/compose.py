@@ -123,12 +123,16 @@ def compose_config(
     _check_override_syntax(source.overrides, lambda: _file_secrets(config_dir, source.config_name, secret_paths, limit))
     check_group_options([(f"argument {text}", text) for text in source.overrides], config_dir)
     cli = [_force(text, config_dir) for text in source.overrides]
-    config, files = _hydra_compose(config_dir, source.config_name, cli, limit, secret_paths)
+    origins = {sent: f"argument {typed}" for sent, typed in zip(cli, source.overrides, strict=True)}
+    config, files = _hydra_compose(config_dir, source.config_name, cli, limit, secret_paths, origins)
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
     env = env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
     check_group_options([(f"env {e.name}", e.text) for e in env], config_dir)
     if env:  # env sits below the CLI: compose again with it first
-        config, files = _hydra_compose(config_dir, source.config_name, [e.text for e in env] + cli, limit, secret_paths)
+        origins.update({e.text: f"env {e.name}" for e in env})
+        config, files = _hydra_compose(
+            config_dir, source.config_name, [e.text for e in env] + cli, limit, secret_paths, origins
+        )
     _check_changed_keys_exist(
         source.overrides, cli, files, config, known_key, lambda: _secrets_of(config, secret_paths)
     )
@@ -296,6 +300,7 @@ def _hydra_compose(
     overrides: list[str],
     max_file_bytes: int,
     secret_paths: SecretPaths | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> tuple[DictConfig, list[MergedFile]]:
     files: list[MergedFile] = []
     with _HYDRA_LOCK:
@@ -310,7 +315,7 @@ def _hydra_compose(
                 raise CompositionError(_yaml_message(exc, config_dir)) from exc
             except (HydraException, OmegaConfBaseException) as exc:
                 tree = _merged_values(files)  # the files' own values, as far as they were read
-                message = _hydra_message(exc, tree or {}, secret_keys(secret_paths, tree), overrides)
+                message = _hydra_message(exc, tree or {}, secret_keys(secret_paths, tree), overrides, origins)
                 raise CompositionError(message) from exc
 
 
@@ -454,10 +459,15 @@ def _yaml_message(exc: yaml.MarkedYAMLError, config_dir: Path) -> str:
 
 
 def _hydra_message(
-    exc: Exception, tree: Mapping[str, Any], secrets: Collection[KeyPath], overrides: Sequence[str]
+    exc: Exception,
+    tree: Mapping[str, Any],
+    secrets: Collection[KeyPath],
+    overrides: Sequence[str],
+    origins: Mapping[str, str] | None,
 ) -> str:
-    """Hydra's (or OmegaConf's) words, with the values of secret keys masked."""
-    text = masked_error(exc, tree, secrets, overrides)
+    """Hydra's (or OmegaConf's) words, with the values of secret keys masked and each override
+    it names (as Hydra was handed it) named by its origin (as the user gave it)."""
+    text = masked_error(exc, tree, secrets, overrides, origins or {})
     # Hydra appends its search path to missing-option errors: noise for users.
     text = text.split("\nConfig search path:")[0]
     return text.replace("To append to your config use", "the key does not exist; to add it use")

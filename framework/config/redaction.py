@@ -44,7 +44,11 @@ def misspelt_secret(key: str, secrets: Collection[KeyPath]) -> bool:
 
 
 def masked_error(
-    exc: BaseException, tree: Mapping[str, Any], secrets: Collection[KeyPath], overrides: Sequence[str]
+    exc: BaseException,
+    tree: Mapping[str, Any],
+    secrets: Collection[KeyPath],
+    overrides: Sequence[str],
+    origins: Mapping[str, str] | None = None,
 ) -> str:
     """The error's words with every secret value in ``tree`` and ``overrides`` masked.
 
@@ -60,7 +64,14 @@ def masked_error(
     if not text:  # Hydra wraps some OmegaConf errors without a word of its own
         words = str(root).split("\n")[0] or type(root).__name__
         text = f"{key}: {words}" if key else words
-    if key and (holds_secret(key, secrets) or not _has_key(tree, key)):
+    if text.startswith("Error merging override") and "Cannot merge" in str(root):
+        # OmegaConf's "Cannot merge DictConfig with ListConfig": a mapping given a list or a value
+        sent = text.removeprefix("Error merging override ")
+        text = (
+            f"{(origins or {}).get(sent, 'override ' + sent)}: '{key}' holds a mapping, which a list or"
+            f" a single value cannot replace; set its keys ({key}.x=...)"
+        )
+    elif key and (holds_secret(key, secrets) or not _has_key(tree, key)):
         hint = "; check its ${...} syntax, or write a literal ${ as \\${" if isinstance(root, GrammarParseError) else ""
         text = f"{key}: {type(root).__name__} in its value (not shown: it may be a secret){hint}"
     values: list[Any] = secret_values(tree, secrets)

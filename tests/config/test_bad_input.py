@@ -211,6 +211,14 @@ def test_a_group_option_that_is_no_name_is_a_located_error(project: Path, value:
     )
 
 
+def test_a_list_in_place_of_a_mapping_names_its_origin_and_what_to_do(project: Path) -> None:
+    """Hydra says only "Error merging override ++app=[1,2]": the error names the argument or env
+    var as given, and says a mapping takes its keys one by one."""
+    advice = "'app' holds a mapping, which a list or a single value cannot replace; set its keys (app.x=...)\n"
+    assert fails(project, "app=[1,2]") == f"error: argument app=[1,2]: {advice}"
+    assert fails(project, env={"BAD__APP": "[1, 2]"}) == f"error: env BAD__APP: {advice}"
+
+
 def test_an_override_without_a_key_is_a_located_error(project: Path) -> None:
     assert fails(project, "=5") == "error: argument =5: no key before '='; an override is key=value\n"
     assert fails(project, env={"BAD__": "5"}).startswith("error: env BAD__")
