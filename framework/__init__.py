@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from framework.config.snapshot import FrozenDict as FrozenDict
     from framework.config.snapshot import Snapshot as Snapshot
     from framework.errors import ClassNotAllowedError as ClassNotAllowedError
+    from framework.errors import ComponentBuildError as ComponentBuildError
     from framework.errors import ComponentImportError as ComponentImportError
     from framework.errors import ComponentsError as ComponentsError
     from framework.errors import ComponentStartError as ComponentStartError
@@ -114,6 +115,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "framework.errors": (
         "ClassNotAllowedError",
+        "ComponentBuildError",
         "ComponentImportError",
         "ComponentStartError",
         "ComponentsError",

@@ -20,10 +20,12 @@ from loguru import logger
 from framework.assembly import Assembly, Deployment, assemble, load_config
 from framework.component import ComponentSpec
 from framework.config.compose import ConfigSource
+from framework.config.explain import origins_mentioned
 from framework.config.plain import thaw
 from framework.config.snapshot import FrozenDict, Snapshot
 from framework.config.watch import content_hash
 from framework.container import Providers, ServiceFactory, build_container
+from framework.errors import ComponentBuildError
 from framework.events.bus import EventBus, ScopedBus
 from framework.events.factory import create_bus
 from framework.events.settings import BusSettings
@@ -173,12 +175,22 @@ class App:
             self.log.bind(event="app.emit_failed").debug(f"system event dropped: {error}")
 
     def build(self) -> None:
-        """Instantiate every enabled component in dependency order (no hook runs yet)."""
+        """Instantiate every enabled component in dependency order (no hook runs yet).
+
+        ComponentBuildError when a constructor raises, naming the config values its message
+        mentions and where each was set.
+        """
         self.deployment.container = build_container(
             self.assembly.specs, self.assembly.classes, self.assembly.graph, self.services()
         )
         for name in self.assembly.graph.order:
-            self.lifecycle.register(name, self.container[name]())
+            try:
+                instance = self.container[name]()
+            except Exception as exc:
+                cause = f"{type(exc).__name__}: {exc}"
+                origins = origins_mentioned(self.snapshot, f"components.{name}.config", cause)
+                raise ComponentBuildError(name, cause, origins) from exc
+            self.lifecycle.register(name, instance)
 
     async def start(self) -> None:
         self.log.bind(event="app.starting", components=list(self.assembly.graph.order)).info(
@@ -188,8 +200,8 @@ class App:
         self.started_at = time.time()
         await self.bus.start()
         self._bus_running = True
-        self.build()
         try:
+            self.build()
             await self.lifecycle.start_all()
         except BaseException:
             await self._close_bus()

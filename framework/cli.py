@@ -21,7 +21,7 @@ from framework.config.explain import explain, explain_text, provenance_rows
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.plain import leaves
 from framework.config.snapshot import Snapshot
-from framework.errors import ComponentStartError, ConfigError
+from framework.errors import ComponentBuildError, ComponentStartError, ConfigError
 from framework.graph import render
 from framework.logging import configure as configure_logging
 from framework.secrets import masker
@@ -224,7 +224,7 @@ def _run(args: argparse.Namespace) -> int:
     app.logging_overrides = {"level": args.log_level, "format": args.log_format}  # reloads keep them
     try:
         run_bounded(app.run(app.snapshot.section("app")["duration"]))
-    except ComponentStartError as exc:
+    except (ComponentBuildError, ComponentStartError) as exc:
         _fail(str(exc))
         return EXIT_RUNTIME
     return 0

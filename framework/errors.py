@@ -127,3 +127,15 @@ class ComponentStartError(RuntimeError):
     def __init__(self, component: str, cause: str) -> None:
         self.component = component
         super().__init__(f"component '{component}' failed to start: {cause}")
+
+
+class ComponentBuildError(RuntimeError):
+    """Raised when a component's constructor raises at start-up; the bus is closed again.
+
+    ``origins`` lines name the config values the cause mentions, with where each was set.
+    """
+
+    def __init__(self, component: str, cause: str, origins: list[str]) -> None:
+        self.component, self.cause, self.origins = component, cause, origins
+        where = "".join(f"\n  {line}" for line in origins)
+        super().__init__(f"component '{component}' could not be built: {cause}{where}")

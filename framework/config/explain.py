@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,3 +75,19 @@ def explain_text(report: dict[str, Any]) -> str:
 
 def _show(value: Any) -> str:
     return value if value == MASK else json.dumps(value, default=str)
+
+
+def origins_mentioned(snapshot: Snapshot, section: str, text: str) -> list[str]:
+    """``key = value (where it was set)`` for each leaf under ``section`` whose name ``text``
+    mentions as a word: the values an error message (a constructor's, say) is about."""
+    value = snapshot.get(section)
+    if not isinstance(value, Mapping):
+        return []
+    named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    lines = []
+    for path, leaf in leaves(thaw(value), split_key(section)):
+        if path[-1] in named:
+            origin = snapshot.provenance.winner(path)
+            shown = _show(mask(leaf, path, snapshot.secrets))
+            lines.append(f"{'.'.join(path)} = {shown} ({origin.where if origin else 'origin unknown'})")
+    return lines

@@ -128,6 +128,25 @@ def test_newcomer_mistakes_are_explained(override: str, expected: str) -> None:
     assert expected in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_constructor_that_refuses_its_config_is_one_screen_naming_the_values(tmp_path: Path) -> None:
+    """Valid keys that together make no sense (fast_window >= slow_window): the analyzer's
+    constructor refuses them; `run` names the component, the cause and where each value it
+    mentions was set, closes the bus and exits 1, with no traceback."""
+    result = integrate(
+        "run", "components.analyzer.config.fast_window=30", f"components.storage.config.path={tmp_path / 'm.db'}",
+        cwd=REPO, timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.endswith(
+        "error: component 'analyzer' could not be built: ValueError: fast_window (30) must be smaller than"
+        " slow_window (20)\n"
+        "  components.analyzer.config.fast_window = 30 (argument components.analyzer.config.fast_window=30)\n"
+        "  components.analyzer.config.slow_window = 20 (conf/components/analyzer.yaml:6)\n"
+    )
+    assert "component.running" not in result.stderr and "running" not in result.stderr.split("error:")[0]
+
+
 def test_unwritable_sqlite_file_fails_start_cleanly(tmp_path: Path) -> None:
     """A database path that cannot be written stops the launch naming the path."""
     result = run_app(Path("/proc/no-such-dir/m.sqlite3"))
