@@ -30,7 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 from framework.config.env import EnvOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES, read_text
 from framework.config.groups import check_group_options
-from framework.config.hydra_files import parse_config, read_files_safely
+from framework.config.hydra_files import defaults_list_message, parse_config, read_files_safely
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
 from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
 from framework.config.redaction import (
@@ -41,7 +41,7 @@ from framework.config.redaction import (
     misspelt_secret,
     secret_keys,
 )
-from framework.errors import CompositionError, ConfigDirNotFoundError
+from framework.errors import CompositionError, ConfigDirNotFoundError, ConfigError
 from framework.secrets import MASK, mask_url
 from framework.types import KeyPath
 
@@ -317,6 +317,10 @@ def _hydra_compose(
                 tree = _merged_values(files)  # the files' own values, as far as they were read
                 message = _hydra_message(exc, tree or {}, secret_keys(secret_paths, tree), overrides, origins)
                 raise CompositionError(message) from exc
+            except ConfigError:
+                raise
+            except (ValueError, AssertionError, TypeError) as exc:  # Hydra's bare refusals of a defaults list
+                raise CompositionError(defaults_list_message(exc, texts)) from exc
 
 
 def _record_merged_files(files: list[MergedFile], texts: Mapping[Path, str]) -> None:

@@ -12,6 +12,8 @@ which a deep copy shares, so the copies read the same way.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,23 @@ def _read_safely(source: ConfigSource, limit: int, texts: dict[Path, str]) -> No
 
     source.is_config = is_config  # type: ignore[method-assign]
     source.load_config = load_config  # type: ignore[method-assign]
+
+
+def defaults_list_message(exc: BaseException, texts: Mapping[Path, str]) -> str:
+    """The one-screen error for a defaults list Hydra refused with a bare ValueError,
+    AssertionError or TypeError: the file it was reading (the last one read) at its
+    ``defaults:`` line, Hydra's words, and what a defaults list may hold."""
+    words = str(exc).strip()
+    if isinstance(exc, AssertionError) or not words:  # an internal check of Hydra's: its text means nothing here
+        words = f"Hydra refused it ({type(exc).__name__}; an empty group name does this)"
+    where = "the config's defaults list"
+    if texts:
+        path, text = list(texts.items())[-1]
+        match = re.search(r"^defaults\s*:", text, re.MULTILINE)
+        line = text.count("\n", 0, match.start()) + 1 if match else 1
+        where = f"{path}:{line}"
+    return (
+        f"{where}: the defaults list cannot be composed: {words}. A defaults list is a YAML list"
+        " whose items are a config name, _self_, or `group: option` (an option name or a list"
+        " of them; `optional`, `override` and `@package` are allowed before a group)"
+    )
