@@ -266,6 +266,10 @@ class App:
         """The last ``app.watch.history_size`` reload attempts, oldest first, as plain data."""
         return self.reloader.history.as_list()
 
+    def reload_totals(self) -> dict[str, int]:
+        """How many reload attempts ended each way since start (the history forgets old ones)."""
+        return dict(self.reloader.history.totals) if self._built("reloader") else {}
+
     async def watch(self, started: asyncio.Event | None = None) -> None:
         """Reload whenever the config dir's YAML content changes; runs until cancelled.
 

@@ -126,7 +126,8 @@ class ComponentHealth:
     checked_at: float | None = None
     duration: float | None = None
     failures: int = 0  # failed checks in a row that count toward a restart
-    restarts: int = 0
+    restarts: int = 0  # since it was last stable for stable_after (max_restarts counts these)
+    restarts_total: int = 0  # since start, never reset (the restarts counter)
     restarted_at: float | None = None
     restarting: bool = False
     gave_up: bool = False

@@ -133,6 +133,7 @@ class Supervisor:
             return
         delay = backoff_for(settings, record.restarts)
         record.restarts += 1
+        record.restarts_total += 1
         record.restarting = True
         self.log.bind(
             event="health.restart_scheduled",

@@ -9,7 +9,6 @@ a test's, never mix their figures.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -89,15 +88,20 @@ class AppCollector(Collector):
             labels=["component"],
         )
         restarts = CounterMetricFamily(
-            f"{PREFIX}_component_restarts",
-            "Restarts by the health monitor (since the last stable period)",
+            f"{PREFIX}_component_restarts", "Restarts by the health monitor since start", labels=["component"]
+        )
+        streak = GaugeMetricFamily(
+            f"{PREFIX}_component_restart_streak",
+            "Restarts since the component was last stable for health.stable_after (max_restarts counts these)",
             labels=["component"],
         )
         for name, record in sorted(monitor.records.items()):
             component.add_metric([name], record.status.severity)
-            restarts.add_metric([name], record.restarts)
+            restarts.add_metric([name], record.restarts_total)
+            streak.add_metric([name], record.restarts)
         yield component
         yield restarts
+        yield streak
         state = GaugeMetricFamily(
             f"{PREFIX}_component_state",
             "1 for each component's lifecycle state",
@@ -134,8 +138,7 @@ class AppCollector(Collector):
         reloads = CounterMetricFamily(
             f"{PREFIX}_config_reloads", "Config reloads by outcome", labels=["outcome"]
         )
-        counts = Counter(entry["outcome"] for entry in self.app.reload_history())
-        for outcome, count in sorted(counts.items()):
+        for outcome, count in sorted(self.app.reload_totals().items()):  # counted as they happen
             reloads.add_metric([outcome], count)
         yield reloads
 

@@ -7,7 +7,7 @@ an attempt are all made from ``ReloadOutcome.to_dict()``.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -123,9 +123,11 @@ class ReloadHistory:
 
     def __init__(self, size: int) -> None:
         self._entries: deque[ReloadOutcome] = deque(maxlen=size)
+        self.totals: Counter[str] = Counter()  # every attempt by outcome, never forgotten (metrics)
 
     def record(self, outcome: ReloadOutcome) -> None:
         self._entries.append(outcome)
+        self.totals[outcome.status.value] += 1
 
     def as_list(self) -> list[dict[str, Any]]:
         return [outcome.to_dict() for outcome in self._entries]

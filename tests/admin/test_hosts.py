@@ -99,3 +99,4 @@ def test_an_allowed_host_that_is_not_a_name_is_refused(project: Path) -> None:
     for bad in ["'https://admin.example.com'", "'*'", "'admin example'"]:
         result = integrate("check", f"http.allowed_hosts=[{bad}]", cwd=project)
         assert result.returncode == 2 and "http.allowed_hosts.0: must match the pattern" in result.stderr
+

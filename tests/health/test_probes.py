@@ -115,3 +115,20 @@ def test_optional_component_failing_at_launch_leaves_the_app_running(project: Pa
         app.write("extra.txt", "healthy")
         wait_for(lambda: app.component("extra")["state"] == "running", what="extra started later")
         wait_for(lambda: app.get("/health").json()["status"] == "healthy", what="healthy")
+
+
+def test_the_restarts_counter_never_goes_down(project: Path) -> None:
+    """Once a restarted component has been stable for stable_after, its restart streak (a
+    gauge) starts again from 0; the restarts counter keeps counting, or rate() would lie."""
+    (project / "health.txt").write_text("unhealthy")
+    with run_app(project, "health.backoff=0.2", "health.stable_after=0.5") as app:
+        wait_for(lambda: app.logged("health.restarting"), what="a restart")
+        app.write("health.txt", "healthy")
+        wait_for(lambda: app.logged("health.restarted"), what="the restart")
+
+        def settled() -> str | None:
+            metrics = app.get("/metrics").text
+            return metrics if 'framework_component_restart_streak{component="source"} 0.0' in metrics else None
+
+        metrics = wait_for(settled, timeout=10, what="the streak to reset after stable_after")
+        assert 'framework_component_restarts_total{component="source"} 1.0' in metrics
