@@ -16,7 +16,7 @@ from typing import Any
 
 from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
 from framework.events.errors import HandlerTimeoutError
-from framework.events.records import DeadLetterReason, Filter, Handler, Subscription
+from framework.events.records import DeadLetterReason, Filter, Handler, PartitionsHook, Subscription
 from framework.events.settings import BusSettings, Overflow
 
 _YIELD_EVERY = 256  # a burst of sync handlers must not starve the event loop
@@ -178,6 +178,8 @@ class Worker:
         self.mailbox = Mailbox(options.queue_size, gated=filter is not None)
         self.dead_letter, self.on_success = dead_letter, on_success
         self.handle: Subscription | None = None
+        # (on_partitions_assigned, on_partitions_revoked): the Redis backend calls them.
+        self.partition_hooks: tuple[PartitionsHook | None, PartitionsHook | None] = (None, None)
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         self._busy, self._deadline, self._fired = False, 0.0, False
