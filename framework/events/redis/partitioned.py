@@ -44,7 +44,11 @@ from framework.events.topics import matches
 
 log = logger.bind(component="event_bus")
 READ_AHEAD = 50  # entries queued per partition at most: a partition moving away drops these
+POLL_MS = 5  # between reads while some partition's queue is full and the others are quiet
 ACK_EVERY = 32  # handled entries acked together, at the latest when the partition runs dry
+
+
+Queued = tuple[str, Any, int, str | None]
 
 
 class PartitionFeed:
@@ -52,7 +56,8 @@ class PartitionFeed:
 
     def __init__(self, index: int, stream: str) -> None:
         self.index, self.stream = index, stream
-        self.queue: deque[tuple[str, Any, int]] = deque()  # (entry id, fields, deliveries)
+        # (entry id, fields, deliveries, the entry its replay record names if not this one)
+        self.queue: deque[Queued] = deque()
         self.inflight: str | None = None  # the entry handed to the worker, not yet handled
         self.settled = asyncio.Event()  # the entry in flight was handled or set aside
         self.wake = asyncio.Event()  # entries were queued
@@ -205,27 +210,30 @@ class KeyedTopicReader:
         while feed.queue and not feed.stopped:
             if not self.coordinator.holds(feed.index):
                 raise LeaseLostError(f"{feed.stream}: lease no longer trusted")
-            entry_id, fields, deliveries = feed.queue[0]
-            await self._deliver(feed, entry_id, fields, deliveries)
+            await self._deliver(feed, *feed.queue[0])
             feed.queue.popleft()
+            if len(feed.queue) == READ_AHEAD // 2:  # room to read ahead again: wake an idle reader
+                self._wake.set()
             await feed.settled.wait()
             if len(feed.acks) >= ACK_EVERY:
                 await self._flush(feed)
         await self._flush(feed)
         feed.wake.clear()
+        self._wake.set()  # dry: the reader may be waiting for a partition with room
         if not feed.queue and not feed.stopped:
             await feed.wake.wait()
 
-    async def _deliver(self, feed: PartitionFeed, entry_id: str, fields: Any, deliveries: int) -> None:
+    async def _deliver(
+        self, feed: PartitionFeed, entry_id: str, fields: Any, deliveries: int, owner: str | None
+    ) -> None:
         reader, stream = self.reader, feed.stream
-        copies = await reader._guard.record([(stream, entry_id, fields)])
         opened = reader._open_entry(fields, stream)
         feed.inflight = entry_id
         feed.settled.clear()
         if deliveries > reader.max_deliveries:
             await reader._give_up(stream, entry_id, fields, opened[0], deliveries)
         else:
-            await reader._accept(stream, entry_id, fields, opened, deliveries, copies.get((stream, entry_id)))
+            await reader._accept(stream, entry_id, fields, opened, deliveries, owner)
 
     async def _flush(self, feed: PartitionFeed) -> None:
         if not feed.acks:
@@ -252,7 +260,8 @@ class KeyedTopicReader:
                     feed.stream, self.group, claimed[0][0], claimed[-1][0], len(claimed), consumername=self.consumer
                 )
                 counts = {p["message_id"].decode(): p["times_delivered"] for p in pending}
-                feed.queue.extend((i, fields, counts.get(i, 1)) for i, fields in claimed)
+                owners = await self._owners(feed.stream, claimed)
+                feed.queue.extend((i, fields, counts.get(i, 1), owners.get(i)) for i, fields in claimed)
             start = start_raw.decode() if isinstance(start_raw, bytes) else str(start_raw)
             if start == "0-0":
                 return
@@ -273,25 +282,47 @@ class KeyedTopicReader:
                 backoff = await pause(backoff)
 
     async def _read(self) -> None:
-        readable = {f.stream: f for f in self.feeds.values() if f.ready and len(f.queue) < READ_AHEAD}
+        ready = [f for f in self.feeds.values() if f.ready]
+        readable = {f.stream: f for f in ready if len(f.queue) < READ_AHEAD}
+        # A partition with a full queue is left out of the read. While one is, a blocking read
+        # (on the quiet others) would keep it from being refilled once it drains: poll instead.
+        busy = len(readable) < len(ready)
         if not readable:
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(self.reader.block_ms / 1000):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await self._idle(self.reader.block_ms)
             return
         async with self._read_lock:
             reply: Any = await self.connection.client.xreadgroup(
-                self.group, self.consumer, dict.fromkeys(readable, ">"), count=READ_AHEAD, block=self.reader.block_ms
+                self.group,
+                self.consumer,
+                dict.fromkeys(readable, ">"),
+                count=READ_AHEAD,
+                block=None if busy else self.reader.block_ms,
             )
+            if busy and not reply:
+                await self._idle(POLL_MS)
             for raw_stream, entries in reply or ():
                 feed = readable[raw_stream.decode()]
+                read = [(raw.decode(), fields) for raw, fields in entries]
+                owners = await self._owners(feed.stream, read)
                 if self.feeds.get(feed.index) is not feed:  # revoked meanwhile: left pending
                     continue
-                feed.queue.extend((raw.decode(), fields, 1) for raw, fields in entries)
+                feed.queue.extend((i, fields, 1, owners.get(i)) for i, fields in read)
                 feed.wake.set()
+
+    async def _idle(self, ms: int) -> None:
+        """Wait up to ``ms`` for a partition to become readable (ready, or its queue drained)."""
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(ms / 1000):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _owners(self, stream: str, entries: list[tuple[str, Any]]) -> dict[str, str]:
+        """Record the entries' events with the replay guard (one call for a batch): entry -> the
+        entry its record names, for those another entry carried first."""
+        copies = await self.reader._guard.record([(stream, i, fields) for i, fields in entries])
+        return {entry_id: owner for (_, entry_id), owner in copies.items()}
 
     # visibility
 
