@@ -41,6 +41,8 @@ class Record:
         self.handled: dict[str, list[tuple[str, int]]] = {key: [] for key in KEYS}
         self.active: set[str] = set()
         self.overlaps: list[str] = []  # keys handled by two members at once
+        self.stuck: list[tuple[str, int]] = []  # (key, seq) of the handlers that hang
+        self.redelivered: list[tuple[str, int]] = []  # (member, seq) handled with attempts > 1
 
     def handler(self, member: str, stuck: asyncio.Event | None = None) -> Callable[[Envelope], Any]:
         async def handle(envelope: Envelope) -> None:
@@ -50,7 +52,10 @@ class Record:
             self.active.add(key)
             try:
                 if stuck is not None:
-                    await stuck.wait()  # never set while the test runs: the owner is "crashed"
+                    self.stuck.append((key, envelope.data["seq"]))
+                    await stuck.wait()  # the owner "crashed" (or paused) mid-handler
+                if envelope.attempts > 1:
+                    self.redelivered.append((member, envelope.data["seq"]))
                 await asyncio.sleep(0.001)
                 self.handled[key].append((member, envelope.data["seq"]))
             finally:
@@ -107,6 +112,20 @@ async def _publish(bus: RedisBus, seqs: range, pause: float = 0.0) -> None:
         await bus.publish(TOPIC, {"seq": seq, "key": KEYS[seq % len(KEYS)]})
         if pause:
             await asyncio.sleep(pause)
+
+
+async def _victim_and_survivor(
+    redis_settings: Settings, record: Record, hang: asyncio.Event, total: int
+) -> list[RedisBus]:
+    """[victim, survivor, publisher]: the events published, the victim hanging in a handler."""
+    victim = await _member(_settings(redis_settings, "victim"), record, "victim", stuck=hang)
+    survivor = await _member(_settings(redis_settings, "survivor"), record, "survivor")
+    publisher = RedisBus(_settings(redis_settings, "pub"))
+    await publisher.start()
+    await _balanced([victim, survivor])
+    await _publish(publisher, range(total))
+    await until(lambda: bool(record.stuck), 5.0, "the victim mid-handler")
+    return [victim, survivor, publisher]
 
 
 def _assert_complete_in_order(record: Record, total: int) -> None:
@@ -195,26 +214,51 @@ def test_a_crashed_owners_unacknowledged_entries_go_to_the_new_owner(redis_setti
     stuck = asyncio.Event()
 
     async def scenario() -> None:
-        victim = await _member(_settings(redis_settings, "victim"), record, "victim", stuck=stuck)
-        survivor = await _member(_settings(redis_settings, "survivor"), record, "survivor")
-        publisher = RedisBus(_settings(redis_settings, "pub"))
-        await publisher.start()
+        victim, survivor, publisher = buses = await _victim_and_survivor(redis_settings, record, stuck, total)
         try:
-            await _balanced([victim, survivor])
-            await _publish(publisher, range(total))
-            await until(lambda: bool(record.active), 5.0, "the victim mid-handler")
             for partitioned in victim._partitioned.values():  # a crash: no revocation, no release
                 await partitioned.abandon()
             await until(lambda: record.count() >= total, 10.0, "every event handled by the survivor")
             assert (await _owned([survivor])) == [8]
         finally:
-            for bus in [publisher, survivor]:
-                await bus.stop()
-            await victim.stop(timeout=0.2)
+            for bus in buses:
+                await bus.stop(timeout=0.5)
 
     run(scenario(), timeout=30.0)
     assert all(member == "survivor" for key in KEYS for member, _ in record.handled[key])
     _assert_complete_in_order(record, total)
+    # The entry the victim hung on was pending under its name: the survivor claimed it.
+    assert ("survivor", record.stuck[0][1]) in record.redelivered
+
+
+def test_a_stale_owner_is_fenced_its_late_ack_refused_and_it_handles_nothing_more(
+    redis_settings: Settings,
+) -> None:
+    """An owner whose heartbeats stop (a pause) loses its partitions; when it resumes, its ack is refused and it handles nothing more."""
+    record, total = Record(), 100
+    paused = asyncio.Event()
+
+    async def scenario() -> None:
+        stale, _, publisher = buses = await _victim_and_survivor(redis_settings, record, paused, total)
+        try:
+            for partitioned in stale._partitioned.values():  # heartbeats stop; the reading goes on
+                for keyed in partitioned.topics.values():
+                    await keyed.coordinator.abandon()
+            await until(lambda: record.count() >= total, 10.0, "every event handled by the survivor")
+            paused.set()  # the stale owner resumes: its handler ends, its ack must be refused
+            await until(lambda: record.count() >= total + 1, 3.0, "the late handler")
+            await _publish(publisher, range(total, total + 20))  # none may reach the stale owner
+            await until(lambda: record.count() >= total + 21, 10.0, "the new events")
+        finally:
+            for bus in buses:
+                await bus.stop(timeout=0.5)
+
+    run(scenario(), timeout=30.0)
+    key, seq = record.stuck[0]
+    assert [s for who, s in record.handled[key] if who == "victim"] == [seq]  # the late one only
+    assert sum(1 for k in KEYS for who, _ in record.handled[k] if who == "victim") == 1
+    assert sorted(record.seqs(key, "survivor")) == record.seqs(key, "survivor")
+    assert record.count() == total + 21  # every event once by the survivor, plus the late duplicate
 
 
 def test_hooks_get_partitions_and_revocation_ends_before_the_new_owner_is_assigned(

@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from loguru import logger
 from redis.exceptions import ResponseError
 
 from framework.callbacks import call_maybe_async
+from framework.events.envelope import Envelope
 from framework.events.errors import LeaseLostError, PartitionSettingsError
 from framework.events.partitioning import Partition
 from framework.events.records import PartitionStatus
@@ -76,6 +78,12 @@ class PartitionFeed:
             self.task.cancel()
         return self.task
 
+    def skip(self, entry_id: str) -> None:
+        """The entry in flight will not be handled here (its lease is lost): ack nothing."""
+        if entry_id == self.inflight:
+            self.inflight = None
+            self.settled.set()
+
     def settle(self, entry_id: str) -> None:
         """The entry was handled or set aside: ack it with the next batch, hand over the next."""
         self.acks.append(entry_id)
@@ -87,8 +95,11 @@ class PartitionFeed:
 class KeyedTopicReader:
     """One subscription's member of the group on one keyed topic, and its partitions' reading."""
 
-    def __init__(self, reader: StreamReader, topic: str, count: int) -> None:
+    def __init__(
+        self, reader: StreamReader, topic: str, count: int, gates: dict[str, Callable[[str], bool]]
+    ) -> None:
         settings, connection = reader.settings, reader._connection
+        self.gates = gates  # partition stream -> may an entry of it be handled now
         self.reader, self.topic, self.count, self.group = reader, topic, count, reader.group
         self.connection, self.consumer = connection, connection.consumer
         leases = PartitionLeases(
@@ -147,6 +158,7 @@ class KeyedTopicReader:
         for index in sorted(partitions):
             feed = self.feeds[index] = PartitionFeed(index, keys.partition(self.topic, index))
             self.reader.routes[feed.stream] = feed.settle
+            self.gates[feed.stream] = partial(self._admits, feed)
             feed.task = loop.create_task(self._feed(feed), name=f"event-bus:partition:{feed.stream}")
 
     async def _revoked(self, partitions: frozenset[int]) -> None:
@@ -166,6 +178,17 @@ class KeyedTopicReader:
             except (LeaseLostError, *CONNECTION_ERRORS) as exc:  # left pending for the next owner
                 log.info(f"subscriber '{self.group}' could not ack {feed.stream} on revocation: {exc}")
         await self._hook(1, partitions)
+
+    def _admits(self, feed: PartitionFeed, entry_id: str) -> bool:
+        """Whether an entry of the partition, about to be handled, still may be (see ``Worker.admit``).
+
+        Not once its feed stopped (revoked) or its lease is no longer trusted: the entry stays
+        pending for the next owner.
+        """
+        if not feed.stopped and self.coordinator.holds(feed.index):
+            return True
+        feed.skip(entry_id)
+        return False
 
     async def _settle(self, feeds: Iterable[PartitionFeed]) -> None:
         """Wait (bounded) for the entries in flight to be handled."""
@@ -282,7 +305,8 @@ class KeyedTopicReader:
                 backoff = await pause(backoff)
 
     async def _read(self) -> None:
-        ready = [f for f in self.feeds.values() if f.ready]
+        holds = self.coordinator.holds  # a lease no longer trusted: read nothing more of it
+        ready = [f for f in self.feeds.values() if f.ready and holds(f.index)]
         readable = {f.stream: f for f in ready if len(f.queue) < READ_AHEAD}
         # A partition with a full queue is left out of the read. While one is, a blocking read
         # (on the quiet others) would keep it from being refilled once it drains: poll instead.
@@ -353,6 +377,7 @@ class PartitionedReader:
         self.reader, self.settings = reader, settings
         self.topics: dict[str, KeyedTopicReader] = {}
         self.refused: set[str] = set()  # topics whose group refused this member's settings
+        self.gates: dict[str, Callable[[str], bool]] = {}  # kept after a revocation: it refuses then
         self.closed = False
         self.task: asyncio.Task[None] | None = None
 
@@ -379,6 +404,12 @@ class PartitionedReader:
         self._end()
         for topic in self.topics.values():
             await topic.abandon()
+
+    def admit(self, envelope: Envelope) -> bool:
+        """``Worker.admit``: an entry of a partition is handled only while its lease is held."""
+        receipt = envelope.receipt
+        gate = self.gates.get(receipt[0]) if receipt is not None else None
+        return gate is None or gate(receipt[1])
 
     async def status(self) -> list[PartitionStatus]:
         """Per keyed topic: the partitions owned, their lag, the rebalances."""
@@ -409,7 +440,8 @@ class PartitionedReader:
         for topic, count in sorted(found.items()):
             if topic in self.topics or topic in self.refused or self.closed:
                 continue
-            keyed = KeyedTopicReader(self.reader, topic, count)
+            keyed = KeyedTopicReader(self.reader, topic, count, self.gates)
+            self.reader.worker.admit = self.admit
             try:
                 await keyed.start()
             except PartitionSettingsError as exc:
