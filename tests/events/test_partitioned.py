@@ -311,3 +311,49 @@ def test_the_memory_bus_accepts_partition_hooks_and_never_calls_them() -> None:
             return list(await bus.partitions())
 
     assert run(scenario()) == [] and calls == []
+
+
+def test_a_pattern_subscriber_finds_a_keyed_topic_its_publishers_recorded(redis_settings: Settings) -> None:
+    """With no key in config, a pattern subscriber finds the keyed topic in '@keyed' and reads its partitions in order."""
+    got: list[tuple[str | None, int]] = []
+
+    async def scenario() -> None:
+        settings = redis_settings(partitions=4, redis={"lease_ms": 600, "heartbeat_ms": 150})
+        async with RedisBus(settings) as bus:
+            await bus.subscribe("orders.*", lambda e: got.append((e.key, e.data["seq"])), subscriber=GROUP)
+            for seq in range(40):
+                await bus.publish(TOPIC, {"seq": seq}, key=KEYS[seq % 3])
+            await until(lambda: len(got) >= 40, 5.0, "the keyed events")
+            [status] = await bus.partitions()
+            assert status.topic == TOPIC and status.owned == (0, 1, 2, 3)
+
+    run(scenario())
+    for index, key in enumerate(KEYS[:3]):
+        assert [seq for k, seq in got if k == key] == list(range(index, 40, 3))
+
+
+def test_a_failed_partition_entry_is_dead_lettered_and_its_partition_goes_on_in_order(
+    redis_settings: Settings,
+) -> None:
+    """A handler failing on one entry: it is dead-lettered (and acknowledged), the partition's next entries follow in order."""
+    got: list[int] = []
+
+    def handle(envelope: Envelope) -> None:
+        if envelope.data["seq"] == 3:
+            raise ValueError("bad order")
+        got.append(envelope.data["seq"])
+
+    async def scenario() -> list[Any]:
+        async with RedisBus(_settings(redis_settings, "a")) as bus:
+            await bus.subscribe(TOPIC, handle, subscriber=GROUP)
+            await _balanced([bus])
+            for seq in range(10):
+                await bus.publish(TOPIC, {"seq": seq, "key": "key-0"})
+            await until(lambda: len(got) >= 9, 5.0, "the other entries")
+            await _acknowledged([bus])
+            return await bus.dead_letters()
+
+    letters = run(scenario())
+    assert got == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    [letter] = letters
+    assert letter.subscriber == GROUP and letter.envelope is not None and letter.envelope.data["seq"] == 3
