@@ -280,11 +280,14 @@ def test_hooks_get_partitions_and_revocation_ends_before_the_new_owner_is_assign
     async def scenario() -> None:
         record = Record()
         first = await _member(_settings(redis_settings, "a"), record, "a", **hooks("a"))
-        await _balanced([first])
-        second = await _member(_settings(redis_settings, "b"), record, "b", **hooks("b"))
-        await _balanced([first, second])
-        for bus in (second, first):
-            await bus.stop()
+        buses = [first]
+        try:
+            await _balanced(buses)
+            buses.insert(0, await _member(_settings(redis_settings, "b"), record, "b", **hooks("b")))
+            await _balanced(buses)
+        finally:
+            for bus in buses:
+                await bus.stop()
 
     run(scenario())
     everything = frozenset(Partition(TOPIC, p, 8) for p in range(8))

@@ -145,16 +145,8 @@ class KeyedTopicReader:
     # rebalancing: the coordinator calls these
 
     async def _assigned(self, partitions: frozenset[int]) -> None:
-        keys, client = self.connection.keys, self.connection.client
-        for index in sorted(partitions):
-            stream = keys.partition(self.topic, index)
-            try:  # an existing group keeps its position: the previous owner's, or older
-                await client.xgroup_create(stream, self.group, id=self.reader.start_id, mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-        await self._hook(0, partitions)
-        loop = asyncio.get_running_loop()
+        await self._hook(0, partitions)  # before any entry of them is handled
+        loop, keys = asyncio.get_running_loop(), self.connection.keys
         for index in sorted(partitions):
             feed = self.feeds[index] = PartitionFeed(index, keys.partition(self.topic, index))
             self.reader.routes[feed.stream] = feed.settle
@@ -182,9 +174,11 @@ class KeyedTopicReader:
     def _admits(self, feed: PartitionFeed, entry_id: str) -> bool:
         """Whether an entry of the partition, about to be handled, still may be (see ``Worker.admit``).
 
-        Not once its feed stopped (revoked) or its lease is no longer trusted: the entry stays
-        pending for the next owner.
+        Only the feed's entry in flight, and not once the feed stopped (revoked) or its lease is
+        no longer trusted: the entry stays pending for the next owner.
         """
+        if entry_id != feed.inflight:  # queued before a revocation, its partition since taken again
+            return False
         if not feed.stopped and self.coordinator.holds(feed.index):
             return True
         feed.skip(entry_id)
@@ -206,8 +200,13 @@ class KeyedTopicReader:
 
     async def _hook(self, which: int, partitions: frozenset[int]) -> None:
         hook = self.reader.worker.partition_hooks[which]
-        if hook is not None:  # the coordinator logs (and survives) what it raises
+        if hook is None:
+            return
+        try:
             await call_maybe_async(hook, frozenset(Partition(self.topic, p, self.count) for p in partitions))
+        except Exception as exc:  # the partitions must still be read (or handed over)
+            name = ("on_partitions_assigned", "on_partitions_revoked")[which]
+            log.error(f"{name} of subscriber '{self.group}' on '{self.topic}' raised {type(exc).__name__}: {exc}")
 
     # one partition, in order
 
@@ -226,6 +225,14 @@ class KeyedTopicReader:
                 return
             except CONNECTION_ERRORS as exc:
                 log.debug(f"partition {feed.stream} of '{self.group}': {exc}")
+                backoff = await pause(backoff)
+            except ResponseError as exc:  # the group or stream deleted under us: start over
+                log.warning(f"partition {feed.stream} of '{self.group}': Redis refused a command: {exc}")
+                feed.queue.clear()
+                feed.ready = False
+                backoff = await pause(backoff)
+            except Exception as exc:  # never let one bad entry end the partition's reading
+                log.error(f"partition {feed.stream} of '{self.group}': {type(exc).__name__}: {exc}")
                 backoff = await pause(backoff)
 
     async def _hand_over(self, feed: PartitionFeed) -> None:
@@ -262,10 +269,8 @@ class KeyedTopicReader:
         if not feed.acks:
             return
         ids, feed.acks = feed.acks, []
-        try:
+        try:  # LeaseLostError: left pending, the new owner handles them again
             await self.coordinator.ack(feed.index, ids)
-        except LeaseLostError:
-            raise  # left pending: the new owner handles them again
         except CONNECTION_ERRORS:
             feed.acks[:0] = ids  # handled: ack them once Redis is back
             raise
@@ -273,6 +278,11 @@ class KeyedTopicReader:
     async def _recover(self, feed: PartitionFeed) -> None:
         """Claim what the previous owner left pending, in stream order, with delivery counts."""
         client, start = self.connection.client, "0-0"
+        try:  # an existing group keeps its position: the previous owner's, or older
+            await client.xgroup_create(feed.stream, self.group, id=self.reader.start_id, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
         while True:
             start_raw, claimed, *_ = await client.xautoclaim(
                 feed.stream, self.group, self.consumer, 0, start, count=READ_AHEAD
@@ -359,7 +369,10 @@ class KeyedTopicReader:
         return PartitionStatus(self.group, self.topic, stats.member, stats.owned, lag, stats.rebalances)
 
     async def _lag(self, stream: str) -> int:
-        groups: Any = await self.connection.client.xinfo_groups(stream)
+        try:
+            groups: Any = await self.connection.client.xinfo_groups(stream)
+        except ResponseError:  # no such key: just assigned, its reading not set up yet
+            return 0
         for group in groups:
             if group["name"].decode() == self.group:
                 return int(group.get("pending") or 0) + int(group.get("lag") or 0)
