@@ -31,8 +31,8 @@ from framework.events.records import DeadLetter, DeadLetterReason, PartitionStat
 from framework.events.redis.acks import Acknowledger
 from framework.events.redis.connection import CONNECTION_ERRORS, Connection, safe_url
 from framework.events.redis.deadletters import DeadLetterStream
+from framework.events.redis.keyed import PartitionedReader
 from framework.events.redis.outbox import Outbox
-from framework.events.redis.partitioned import PartitionedReader
 from framework.events.redis.reader import StreamReader
 from framework.events.redis.replays import ReplayGuard
 from framework.events.redis.replies import ReplyChannel
