@@ -51,6 +51,9 @@ class RedisBus(BusCore):
       ``redis.replay_window``, and no other entry carried the same signed event before it;
     - ``overflow`` does not apply (a stream is the buffer; MAXLEN trims its oldest entries);
     - priority orders the events one read brings in, not a stream;
+    - a keyed event goes to its key's partition stream; within a subscriber group each
+      partition is read by one bus at a time, one entry at a time, in order (``partitioned``);
+      ``partitions()`` shows what this bus owns, and ``subscribe`` takes partition hooks;
     - ``history()`` lists the events this process published; dead letters live in a stream.
     """
 
