@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from framework.events.factory import create_bus as create_bus
     from framework.events.partitioning import Partition as Partition
     from framework.events.records import DeadLetter as DeadLetter
+    from framework.events.records import PartitionStatus as PartitionStatus
     from framework.events.records import Subscription as Subscription
     from framework.health import HealthMonitor as HealthMonitor
     from framework.health import HealthReport as HealthReport
@@ -157,7 +158,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "framework.events.factory": ("create_bus",),
     "framework.events.partitioning": ("Partition",),
-    "framework.events.records": ("DeadLetter", "Subscription"),
+    "framework.events.records": ("DeadLetter", "PartitionStatus", "Subscription"),
     "framework.health": (
         "HealthMonitor",
         "HealthReport",

@@ -17,6 +17,8 @@ from framework.events.records import (
     DeadLetter,
     Filter,
     Handler,
+    PartitionsHook,
+    PartitionStatus,
     Subscription,
     SubscriptionInfo,
 )
@@ -76,6 +78,8 @@ class EventBus(Protocol):
         max_retries: int | None = None,
         retry_backoff: float | None = None,
         handler_timeout: float | None = None,
+        on_partitions_assigned: PartitionsHook | None = None,
+        on_partitions_revoked: PartitionsHook | None = None,
     ) -> Subscription: ...
 
     async def request(
@@ -108,6 +112,8 @@ class EventBus(Protocol):
     def subscriptions(self) -> list[SubscriptionInfo]: ...
 
     def statistics(self) -> BusStatistics: ...
+
+    async def partitions(self) -> list[PartitionStatus]: ...
 
     def history(self, limit: int | None = None) -> list[Envelope]: ...
 

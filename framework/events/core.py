@@ -34,6 +34,8 @@ from framework.events.records import (
     DeadLetterReason,
     Filter,
     Handler,
+    PartitionsHook,
+    PartitionStatus,
     Subscription,
     SubscriptionInfo,
 )
@@ -177,11 +179,16 @@ class BusCore:
         max_retries: int | None = None,
         retry_backoff: float | None = None,
         handler_timeout: float | None = None,
+        on_partitions_assigned: PartitionsHook | None = None,
+        on_partitions_revoked: PartitionsHook | None = None,
     ) -> Subscription:
         """Deliver events whose topic matches ``pattern`` to ``handler``; return the undo handle.
 
         ``subscriber`` names the receiving component (default: the handler's qualified name);
-        the other options override the bus settings for this subscription.
+        the delivery options override the bus settings for this subscription.
+        ``on_partitions_assigned`` / ``on_partitions_revoked`` (sync or async, given a
+        frozenset of ``Partition``) are called around every rebalance of a keyed topic the
+        pattern matches, on Redis; the in-memory bus has no partitions and never calls them.
         """
         self._require_running("subscribe")
         validate_pattern(pattern)
@@ -189,6 +196,9 @@ class BusCore:
             raise TypeError(f"handler for '{pattern}' must be callable, got {handler!r}")
         if filter is not None and not callable(filter):
             raise TypeError(f"filter for '{pattern}' must be a callable predicate, got {filter!r}")
+        hooks = (on_partitions_assigned, on_partitions_revoked)
+        if any(hook is not None and not callable(hook) for hook in hooks):
+            raise TypeError(f"partition hooks for '{pattern}' must be callable, got {hooks!r}")
         explicit = {
             "queue_size": queue_size,
             "overflow": overflow,
@@ -206,6 +216,7 @@ class BusCore:
             self._counters,
             self._dead_letter,
         )
+        worker.partition_hooks = hooks
         await self._attach(worker)
         worker.handle = Subscription(pattern, name, lambda: self._detach(worker))
         self._workers.append(worker)
@@ -424,6 +435,10 @@ class BusCore:
             depths[worker.name] = depths.get(worker.name, 0) + worker.mailbox.size
         c = self._counters
         return BusStatistics(self._published, c.delivered, c.failed, c.dead_lettered, c.dropped, depths)
+
+    async def partitions(self) -> list[PartitionStatus]:
+        """The keyed-topic partitions this process owns per subscription (Redis); none in memory."""
+        return []
 
     def history(self, limit: int | None = None) -> list[Envelope]:
         """The most recent events published here, oldest first (at most ``limit``)."""

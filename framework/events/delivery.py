@@ -16,7 +16,7 @@ from typing import Any
 
 from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
 from framework.events.errors import HandlerTimeoutError
-from framework.events.records import DeadLetterReason, Filter, Handler, Subscription
+from framework.events.records import DeadLetterReason, Filter, Handler, PartitionsHook, Subscription
 from framework.events.settings import BusSettings, Overflow
 
 _YIELD_EVERY = 256  # a burst of sync handlers must not starve the event loop
@@ -178,6 +178,12 @@ class Worker:
         self.mailbox = Mailbox(options.queue_size, gated=filter is not None)
         self.dead_letter, self.on_success = dead_letter, on_success
         self.handle: Subscription | None = None
+        # (on_partitions_assigned, on_partitions_revoked): the Redis backend calls them.
+        self.partition_hooks: tuple[PartitionsHook | None, PartitionsHook | None] = (None, None)
+        # Asked before each event is handled, when set: False drops it unhandled. The Redis
+        # backend sets it once a subscription reads partitions, so an entry queued before its
+        # partition's lease was lost is never handled by the stale owner.
+        self.admit: Callable[[Envelope], bool] | None = None
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         self._busy, self._deadline, self._fired = False, 0.0, False
@@ -219,6 +225,8 @@ class Worker:
                     return
                 since_yield = 0
                 await mailbox.wait_item()
+                continue
+            if self.admit is not None and not self.admit(envelope):
                 continue
             since_yield += 1
             if since_yield >= _YIELD_EVERY:

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from framework.events.envelope import Envelope
+from framework.events.partitioning import Partition
 from framework.events.settings import Overflow
 
 Handler = Callable[[Envelope], Awaitable[None] | None]
 """A subscriber: sync or async, given each matching envelope."""
 Filter = Callable[[Envelope], bool]
 """A predicate run before delivery: False skips the event for that subscription."""
+PartitionsHook = Callable[[frozenset[Partition]], Awaitable[None] | None]
+"""``on_partitions_assigned`` / ``on_partitions_revoked``: sync or async, given the partitions."""
 
 
 class DeadLetterReason(StrEnum):
@@ -103,3 +106,15 @@ class Subscription:
     def __repr__(self) -> str:
         state = "active" if self._active else "cancelled"
         return f"Subscription({self.pattern!r}, subscriber={self.subscriber!r}, {state})"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStatus:
+    """One subscription on one keyed topic: what this process owns, each one's lag, rebalances."""
+
+    subscriber: str
+    topic: str
+    member: str  # this process in the group (the bus's consumer name)
+    owned: tuple[int, ...]
+    lag: Mapping[int, int]  # owned partition -> entries not yet acknowledged (pending + unread)
+    rebalances: int  # rebalances that moved partitions to or from this member

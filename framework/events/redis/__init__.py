@@ -19,17 +19,21 @@ costs more than the rest of delivery.
 
 Delivery inside the process reuses the shared core and its workers (priority, retries, timeouts).
 
-Keyed partitions (issue 20; the readers do not use them yet): a keyed topic has P partition
-streams ``{prefix}:{<topic>}:<p>``; within a group each partition is owned by one live member
-at a time, by a lease with a fencing token (``leases``), and a ``Coordinator`` per member
-plans with ``partitioning.assign``, hands partitions over (revoked before released) and acks
-fenced by the token. Every key of a topic carries the hash tag ``{<topic>}``: one Cluster slot.
+Keyed partitions (issue 20): a keyed event goes to one of its topic's P partition streams
+``{prefix}:{<topic>}:<p>`` (``partition_of(key, P)``), signed for that stream, and the topic
+with its P is recorded in the hash ``{prefix}:@keyed``. Within a group each partition is owned
+by one live member at a time, by a lease with a fencing token (``leases``); a ``Coordinator``
+per member and keyed topic plans with ``partitioning.assign``, hands partitions over (revoked
+before released) and acks fenced by the token. ``partitioned`` reads the partitions a
+subscription owns, one entry at a time per partition. Every key of a topic carries the hash
+tag ``{<topic>}``: one Cluster slot.
 
 Modules, lowest first: ``scripts`` (the Lua scripts), ``signing`` (an entry's signed value),
 ``connection`` (the client, key names, lost-connection errors), ``outbox`` (publishing by
 group commit), ``acks`` (gathered XACKs), ``deadletters`` (the ``@dead`` stream), ``replays``
 (the replay guard), ``replies`` (request/reply streams), ``leases`` (partition leases and
 fencing tokens), ``coordinator`` (one member's partitions: join, rebalance, hand over),
-``reader`` (one subscription's stream reader) and ``bus`` (``RedisBus``, which puts them
+``reader`` (one subscription's stream reader), ``partitioned`` (its share of one keyed
+topic's partitions), ``keyed`` (its keyed topics) and ``bus`` (``RedisBus``, which puts them
 together).
 """

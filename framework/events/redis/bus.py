@@ -26,10 +26,12 @@ from framework.events.errors import (
     ReplayError,
     StreamError,
 )
-from framework.events.records import DeadLetter, DeadLetterReason
+from framework.events.partitioning import partition_of
+from framework.events.records import DeadLetter, DeadLetterReason, PartitionStatus
 from framework.events.redis.acks import Acknowledger
 from framework.events.redis.connection import CONNECTION_ERRORS, Connection, safe_url
 from framework.events.redis.deadletters import DeadLetterStream
+from framework.events.redis.keyed import PartitionedReader
 from framework.events.redis.outbox import Outbox
 from framework.events.redis.reader import StreamReader
 from framework.events.redis.replays import ReplayGuard
@@ -49,6 +51,9 @@ class RedisBus(BusCore):
       ``redis.replay_window``, and no other entry carried the same signed event before it;
     - ``overflow`` does not apply (a stream is the buffer; MAXLEN trims its oldest entries);
     - priority orders the events one read brings in, not a stream;
+    - a keyed event goes to its key's partition stream; within a subscriber group each
+      partition is read by one bus at a time, one entry at a time, in order (``partitioned``);
+      ``partitions()`` shows what this bus owns, and ``subscribe`` takes partition hooks;
     - ``history()`` lists the events this process published; dead letters live in a stream.
     """
 
@@ -80,6 +85,7 @@ class RedisBus(BusCore):
         )
         self._reply_channel = ReplyChannel(connection, self._signer, self._resolve_reply)
         self._readers: dict[Worker, StreamReader] = {}
+        self._partitioned: dict[Worker, PartitionedReader] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     # connection
@@ -112,6 +118,12 @@ class RedisBus(BusCore):
         ]
 
     async def _close_intake(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        for partitioned in self._partitioned.values():  # hand partitions over while handlers run
+            try:
+                await partitioned.stop(settle_s=deadline - loop.time())
+            except Exception as exc:  # the others take them over once the leases expire
+                log.warning(f"subscriber '{partitioned.reader.group}' could not hand its partitions over: {exc}")
         for reader in self._readers.values():
             reader.closed = True
         readers = [r.task for r in self._readers.values() if r.task is not None]
@@ -119,7 +131,6 @@ class RedisBus(BusCore):
             task.cancel()
         if readers:
             await asyncio.wait(readers, timeout=1.0)
-        loop = asyncio.get_running_loop()
         while not self._outbox.idle and loop.time() < deadline:
             await asyncio.sleep(0.001)
 
@@ -135,6 +146,7 @@ class RedisBus(BusCore):
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
         self._readers.clear()
+        self._partitioned.clear()
         await self._reply_channel.forget()
         await self._connection.close()
 
@@ -165,10 +177,32 @@ class RedisBus(BusCore):
         await self._send(envelopes)  # one script call for the whole burst
 
     async def _send(self, envelopes: list[Envelope]) -> None:
-        seal, stream = self._signer.seal, self._connection.keys.stream
-        await self._outbox.send([(e.type, seal(e, stream(e.type))) for e in envelopes])
+        seal, stream = self._signer.seal, self._stream_of
+        if any(e.key is not None for e in envelopes):
+            await self._register_keyed({e.type for e in envelopes if e.key is not None})
+        # Signed for the stream it goes to: an entry copied to another stream is dead-lettered.
+        await self._outbox.send([(e.type, (s := stream(e)), seal(e, s)) for e in envelopes])
         self._history.extend(envelopes)
         self._published += len(envelopes)
+
+    def _stream_of(self, envelope: Envelope) -> str:
+        """The topic's stream, or for a keyed event the stream of its key's partition."""
+        keys, topic = self._connection.keys, envelope.type
+        if envelope.key is None:
+            return keys.stream(topic)
+        return keys.partition(topic, partition_of(envelope.key, self._settings.partitions_of(topic)))
+
+    async def _register_keyed(self, topics: set[str]) -> None:
+        """Record keyed topics and their partition counts, so subscribers find their partitions."""
+        connection = self._connection
+        new = {t: self._settings.partitions_of(t) for t in sorted(topics - connection.keyed)}
+        if not new:
+            return
+        try:
+            await connection.client.hset(connection.keys.keyed, mapping=new)  # type: ignore[arg-type]
+        except CONNECTION_ERRORS as exc:
+            raise connection.unreachable(exc) from exc
+        connection.keyed.update(new)
 
     # subscribing
 
@@ -183,15 +217,19 @@ class RedisBus(BusCore):
             self._dead,
             self._guard,
         )
+        partitioned = PartitionedReader(reader, self._settings)
         try:
             await reader.prepare()
+            await partitioned.prepare()
         except ResponseError as exc:
             raise StreamError(f"Redis refused to set up '{worker.pattern}': {exc}") from exc
         except CONNECTION_ERRORS as exc:
             raise self._connection.unreachable(exc) from exc
         worker.on_success = reader.delivered
         self._readers[worker] = reader
+        self._partitioned[worker] = partitioned
         reader.start()
+        partitioned.start()
 
     def _refuse_overlap(self, worker: Worker) -> None:
         """On Redis a subscriber is one consumer group: two overlapping patterns would split it."""
@@ -208,7 +246,20 @@ class RedisBus(BusCore):
         if reader is not None and reader.task is not None:
             reader.closed = True
             reader.task.cancel()
+        partitioned = self._partitioned.pop(worker, None)
         super()._detach(worker)
+        if partitioned is not None:  # its worker is gone: hand over now, waiting for nothing
+            task = asyncio.get_running_loop().create_task(partitioned.stop(settle_s=0.0))
+            self._tasks.append(task)
+
+    async def partitions(self) -> list[PartitionStatus]:
+        """Per subscription and keyed topic: the partitions this process owns, their lag
+        (entries not yet acknowledged), and how many rebalances moved partitions here or away."""
+        self._require_running("list partitions")
+        try:
+            return [s for p in list(self._partitioned.values()) for s in await p.status()]
+        except CONNECTION_ERRORS as exc:
+            raise self._connection.unreachable(exc) from exc
 
     # dead letters
 

@@ -29,12 +29,13 @@ MAX_BACKOFF = 2.0  # seconds: the longest wait between retries while Redis stays
 class Keys:
     """The names the bus uses in Redis: ``{prefix}:{topic}`` streams, and ``@`` keys of its own."""
 
-    __slots__ = ("prefix", "registry", "dead", "seen", "replies")
+    __slots__ = ("prefix", "registry", "keyed", "dead", "seen", "replies")
 
     def __init__(self, prefix: str, node: str) -> None:
         self.prefix = prefix
         # '@' cannot occur in a topic, so these never collide with a topic stream.
         self.registry = f"{prefix}:@topics"  # the set of every topic published to
+        self.keyed = f"{prefix}:@keyed"  # a hash: keyed topic -> its partition count
         self.dead = f"{prefix}:@dead"
         self.seen = f"{prefix}:@seen:"  # + a signature's first 32 hex digits: a replay record
         self.replies = self.replies_of(node)  # where replies to this bus instance arrive
@@ -91,6 +92,7 @@ class Connection:
         self.consumer = settings.consumer_name
         self.keys = Keys(settings.stream_prefix, node)
         self.registered: set[str] = set()  # topics known to be in the registry set
+        self.keyed: set[str] = set()  # topics known to be in the keyed hash
         self.closing = False  # loops end when set, even if a cancellation went missing
         self._require_running = require_running
         self._client: Redis | None = None

@@ -17,11 +17,11 @@ SCRIPT_CHUNK = 1000  # entries per EVALSHA: bounds how long one call holds Redis
 
 
 class _Pending:
-    """One publish call waiting for its flush: (topic, signed value) entries and one future."""
+    """One publish call waiting for its flush: (topic, stream, signed value) entries, one future."""
 
     __slots__ = ("entries", "future")
 
-    def __init__(self, entries: list[tuple[str, bytes]], future: asyncio.Future[None]) -> None:
+    def __init__(self, entries: list[tuple[str, str, bytes]], future: asyncio.Future[None]) -> None:
         self.entries, self.future = entries, future
 
 
@@ -38,8 +38,11 @@ class Outbox:
         """Nothing is waiting to be written."""
         return not (self._pending or self._ready.is_set())
 
-    async def send(self, entries: list[tuple[str, bytes]]) -> None:
-        """Write ``(topic, signed value)`` entries; return once Redis has stored them all.
+    async def send(self, entries: list[tuple[str, str, bytes]]) -> None:
+        """Write ``(topic, stream, signed value)`` entries; return once Redis has stored them all.
+
+        The stream is the topic's, or one of its partitions' for a keyed event; either way the
+        topic goes in the registry.
 
         Raises BusConnectionError when Redis is out of reach, StreamError when it refuses.
         """
@@ -68,14 +71,13 @@ class Outbox:
 
     async def _write(self, chunk: list[_Pending]) -> None:
         connection = self._connection
-        topics = {topic for pending in chunk for topic, _ in pending.entries}
+        topics = {topic for pending in chunk for topic, _, _ in pending.entries}
         new = sorted(topics - connection.registered)
-        prefix = connection.keys.prefix
         keys = [connection.keys.registry]
         values: list[bytes | str | int] = [connection.settings.maxlen, len(new), *new]
         for pending in chunk:
-            for topic, value in pending.entries:
-                keys.append(f"{prefix}:{topic}")
+            for _, stream, value in pending.entries:
+                keys.append(stream)
                 values.append(value)
         error: Exception | None = None
         try:

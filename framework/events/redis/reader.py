@@ -11,7 +11,7 @@ dead-lettering entries delivered too often. An entry is acknowledged once its ha
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -56,6 +56,9 @@ class StreamReader:
         self.keep_alive_every = settings.claim_idle_ms / 3000
         self.streams: dict[str, str] = {}  # stream -> topic
         self.held: dict[tuple[str, str], float] = {}  # entries read, not yet acknowledged
+        # Partition stream -> what to call with an entry handled or set aside: a partition's
+        # entries are acked fenced by its lease, not here (see ``partitioned``).
+        self.routes: dict[str, Callable[[str], None]] = {}
         # Read ahead at most one batch: a consumer hoarding entries starves its group's others.
         self.batch = max(1, min(worker.options.queue_size, 100))
         self.backlog = False  # the last read filled a batch: more entries are likely waiting
@@ -83,12 +86,19 @@ class StreamReader:
     def delivered(self, envelope: Envelope) -> None:
         """Worker hook: the handler took the event, acknowledge its entry."""
         receipt = envelope._receipt  # set by this reader: (stream, entry id)
+        if self.routes:
+            self.release(*receipt)
+            return
         self.held.pop(receipt, None)
         self._ack(receipt[0], self.group, receipt[1])
 
     def release(self, stream: str, entry_id: str) -> None:
-        """Acknowledge an entry (handled or dead-lettered)."""
+        """Acknowledge an entry (handled or dead-lettered), or hand it to its partition's route."""
         self.held.pop((stream, entry_id), None)
+        route = self.routes.get(stream)
+        if route is not None:
+            route(entry_id)
+            return
         self._ack(stream, self.group, entry_id)
 
     # the loop

@@ -1,0 +1,413 @@
+"""Reading keyed topics: one subscription's share of a topic's partitions, in order per partition.
+
+Publishers put a keyed event on the stream of its key's partition and record the topic (with
+its partition count) in the ``@keyed`` hash. For every keyed topic its pattern matches, a
+subscription runs a ``KeyedTopicReader``: a ``Coordinator`` (member: the bus's consumer name)
+owns a share of the partitions, and the reader reads only those.
+
+Order: a partition's entries reach the subscription's worker one at a time, the next only once
+the previous was handled (or dead-lettered). So at most one entry of a partition is in the
+mailbox or in its handler at any moment, and priority cannot reorder a partition's events.
+Partitions progress independently of each other (the worker interleaves them).
+
+Acks of a partition's entries go through ``Coordinator.ack``, fenced by the lease's token, a
+few at a time. On assignment the reader creates the group on the partition's stream if needed,
+claims the entries the previous owner left pending and hands them over in order, then reads new
+ones. On revocation it stops reading the partition, waits (bounded) for its entry in flight,
+acks what was handled, forgets the rest (they stay pending for the next owner), then calls the
+subscription's hook; the coordinator releases the lease only after that.
+
+Each entry passes the same checks as a plain one, by the ``StreamReader``'s own helpers:
+signature for its stream, replay guard, filter, dead-lettering, ``max_deliveries``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from loguru import logger
+from redis.exceptions import ResponseError
+
+from framework.callbacks import call_maybe_async
+from framework.events.errors import LeaseLostError
+from framework.events.partitioning import Partition
+from framework.events.records import PartitionStatus
+from framework.events.redis.connection import CONNECTION_ERRORS, pause
+from framework.events.redis.coordinator import Coordinator
+from framework.events.redis.leases import PartitionLeases
+from framework.events.redis.reader import StreamReader
+from framework.events.redis.scripts import replays, unpack
+from framework.events.redis.signing import FIELD
+
+log = logger.bind(component="event_bus")
+READ_AHEAD = 50  # entries queued per partition at most: a partition moving away drops these
+POLL_MS = 5  # between reads while some partition's queue is full and the others are quiet
+ACK_EVERY = 32  # handled entries acked together, at the latest when the partition runs dry
+
+
+Queued = tuple[str, Any, int, str | None]
+
+
+class PartitionFeed:
+    """One owned partition: the entries read and not yet handed over, the one in flight, acks."""
+
+    def __init__(self, index: int, stream: str) -> None:
+        self.index, self.stream = index, stream
+        # (entry id, fields, deliveries, the entry its replay record names if not this one)
+        self.queue: deque[Queued] = deque()
+        self.inflight: str | None = None  # the entry handed to the worker, not yet handled
+        self.settled = asyncio.Event()  # the entry in flight was handled or set aside
+        self.wake = asyncio.Event()  # entries were queued
+        self.acks: list[str] = []  # handled, not yet acknowledged
+        self.ready = False  # the previous owner's pending entries are claimed: read new ones
+        # The loop ends on this flag: redis-py can swallow a cancellation in a command.
+        self.stopped = False
+        self.task: asyncio.Task[None] | None = None
+
+    def stop(self) -> asyncio.Task[None] | None:
+        """Stop handing entries over; forget the queued ones; the task to wait for."""
+        self.stopped = True
+        self.queue.clear()
+        self.wake.set()
+        if self.task is not None:
+            self.task.cancel()
+        return self.task
+
+    def skip(self, entry_id: str) -> None:
+        """The entry in flight will not be handled here (its lease is lost): ack nothing."""
+        if entry_id == self.inflight:
+            self.inflight = None
+            self.settled.set()
+
+    def settle(self, entry_id: str) -> None:
+        """The entry was handled or set aside: ack it with the next batch, hand over the next."""
+        self.acks.append(entry_id)
+        if entry_id == self.inflight:
+            self.inflight = None
+            self.settled.set()
+
+
+class KeyedTopicReader:
+    """One subscription's member of the group on one keyed topic, and its partitions' reading."""
+
+    def __init__(
+        self, reader: StreamReader, topic: str, count: int, gates: dict[str, Callable[[str], bool]]
+    ) -> None:
+        settings, connection = reader.settings, reader._connection
+        self.gates = gates  # partition stream -> may an entry of it be handled now
+        self.reader, self.topic, self.count, self.group = reader, topic, count, reader.group
+        self.connection, self.consumer = connection, connection.consumer
+        leases = PartitionLeases(
+            connection, topic, reader.group, count, connection.consumer, lease_ms=settings.lease_ms
+        )
+        self.coordinator = Coordinator(
+            leases, on_assigned=self._assigned, on_revoked=self._revoked, heartbeat=settings.heartbeat_ms / 1000
+        )
+        self.feeds: dict[int, PartitionFeed] = {}
+        self.closed = False
+        self.task: asyncio.Task[None] | None = None
+        self._read_lock = asyncio.Lock()  # held by a read; a revocation waits for it to return
+        self._wake = asyncio.Event()  # a partition became readable
+        self._backlog = False  # the last read brought entries: more are likely waiting
+        options = reader.worker.options
+        # How long a revocation waits for the entry in flight: its handler's every attempt.
+        self.settle_s = options.timeout * (options.max_retries + 1) + options.retry_backoff * 2**options.max_retries + 1
+
+    async def start(self) -> None:
+        """Join the group (the first heartbeat takes what is free), then read."""
+        await self.coordinator.start()
+        self.task = asyncio.get_running_loop().create_task(
+            self._read_loop(), name=f"event-bus:partitions:read:{self.group}:{self.topic}"
+        )
+
+    async def stop(self) -> None:
+        """Hand every partition over (revoked, acked, released), then leave the group."""
+        self._end_reading()
+        await self.coordinator.stop()
+
+    async def abandon(self) -> None:
+        """Stop at once, releasing and acking nothing, as a crash would (leases run out)."""
+        self._end_reading()
+        for feed in self.feeds.values():
+            feed.stop()
+        await self.coordinator.abandon()
+
+    def _end_reading(self) -> None:
+        self.closed = True
+        self._wake.set()
+        if self.task is not None:
+            self.task.cancel()
+
+    # rebalancing: the coordinator calls these
+
+    async def _assigned(self, partitions: frozenset[int]) -> None:
+        await self._hook(0, partitions)  # before any entry of them is handled
+        loop, keys = asyncio.get_running_loop(), self.connection.keys
+        for index in sorted(partitions):
+            feed = self.feeds[index] = PartitionFeed(index, keys.partition(self.topic, index))
+            self.reader.routes[feed.stream] = feed.settle
+            self.gates[feed.stream] = partial(self._admits, feed)
+            feed.task = loop.create_task(self._feed(feed), name=f"event-bus:partition:{feed.stream}")
+
+    async def _revoked(self, partitions: frozenset[int]) -> None:
+        feeds = [self.feeds.pop(p) for p in sorted(partitions) if p in self.feeds]
+        async with self._read_lock:  # a read under way may still bring their entries: left pending
+            pass
+        tasks = {task for feed in feeds if (task := feed.stop()) is not None}
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        await self._settle(feeds)
+        for feed in feeds:
+            self.reader.routes.pop(feed.stream, None)
+            for key in [k for k in self.reader.held if k[0] == feed.stream]:
+                del self.reader.held[key]
+            try:
+                await self._flush(feed)
+            except (LeaseLostError, *CONNECTION_ERRORS) as exc:  # left pending for the next owner
+                log.info(f"subscriber '{self.group}' could not ack {feed.stream} on revocation: {exc}")
+        await self._hook(1, partitions)
+
+    def _admits(self, feed: PartitionFeed, entry_id: str) -> bool:
+        """Whether an entry of the partition, about to be handled, still may be (see ``Worker.admit``).
+
+        Only the feed's entry in flight, and not once the feed stopped (revoked) or its lease is
+        no longer trusted: the entry stays pending for the next owner.
+        """
+        if entry_id != feed.inflight:  # queued before a revocation, its partition since taken again
+            return False
+        if not feed.stopped and self.coordinator.holds(feed.index):
+            return True
+        feed.skip(entry_id)
+        return False
+
+    async def _settle(self, feeds: Iterable[PartitionFeed]) -> None:
+        """Wait (bounded) for the entries in flight to be handled."""
+        busy = [f.settled.wait() for f in feeds if f.inflight is not None]
+        if not busy:
+            return
+        try:
+            async with asyncio.timeout(self.settle_s):
+                await asyncio.gather(*busy)
+        except TimeoutError:
+            log.warning(
+                f"subscriber '{self.group}' on '{self.topic}': a handler was still running "
+                f"{self.settle_s:g} s after its partition was revoked; handing it over anyway"
+            )
+
+    async def _hook(self, which: int, partitions: frozenset[int]) -> None:
+        hook = self.reader.worker.partition_hooks[which]
+        if hook is None:
+            return
+        try:
+            await call_maybe_async(hook, frozenset(Partition(self.topic, p, self.count) for p in partitions))
+        except Exception as exc:  # the partitions must still be read (or handed over)
+            name = ("on_partitions_assigned", "on_partitions_revoked")[which]
+            log.error(f"{name} of subscriber '{self.group}' on '{self.topic}' raised {type(exc).__name__}: {exc}")
+
+    # one partition, in order
+
+    async def _feed(self, feed: PartitionFeed) -> None:
+        backoff = 0.05
+        while not feed.stopped:
+            try:
+                if not feed.ready:
+                    await self._recover(feed)
+                    feed.ready = True
+                    self._wake.set()
+                await self._hand_over(feed)
+                backoff = 0.05
+            except LeaseLostError:
+                feed.queue.clear()  # the new owner reads them again; the coordinator revokes
+                return
+            except CONNECTION_ERRORS as exc:
+                log.debug(f"partition {feed.stream} of '{self.group}': {exc}")
+                backoff = await pause(backoff)
+            except ResponseError as exc:  # the group or stream deleted under us: start over
+                log.warning(f"partition {feed.stream} of '{self.group}': Redis refused a command: {exc}")
+                feed.queue.clear()
+                feed.ready = False
+                backoff = await pause(backoff)
+            except Exception as exc:  # never let one bad entry end the partition's reading
+                log.error(f"partition {feed.stream} of '{self.group}': {type(exc).__name__}: {exc}")
+                backoff = await pause(backoff)
+
+    async def _hand_over(self, feed: PartitionFeed) -> None:
+        """Hand the queued entries over one at a time; ack them every few and when dry."""
+        while feed.queue and not feed.stopped:
+            if not self.coordinator.holds(feed.index):
+                raise LeaseLostError(f"{feed.stream}: lease no longer trusted")
+            await self._deliver(feed, *feed.queue[0])
+            feed.queue.popleft()
+            if len(feed.queue) == READ_AHEAD // 2:  # room to read ahead again: wake an idle reader
+                self._wake.set()
+            await feed.settled.wait()
+            if len(feed.acks) >= ACK_EVERY:
+                await self._flush(feed)
+        await self._flush(feed)
+        feed.wake.clear()
+        self._wake.set()  # dry: the reader may be waiting for a partition with room
+        if not feed.queue and not feed.stopped:
+            await feed.wake.wait()
+
+    async def _deliver(
+        self, feed: PartitionFeed, entry_id: str, fields: Any, deliveries: int, owner: str | None
+    ) -> None:
+        reader, stream = self.reader, feed.stream
+        opened = reader._open_entry(fields, stream)
+        feed.inflight = entry_id
+        feed.settled.clear()
+        if deliveries > reader.max_deliveries:
+            await reader._give_up(stream, entry_id, fields, opened[0], deliveries)
+        else:
+            await reader._accept(stream, entry_id, fields, opened, deliveries, owner)
+
+    async def _flush(self, feed: PartitionFeed) -> None:
+        if not feed.acks:
+            return
+        ids, feed.acks = feed.acks, []
+        try:  # LeaseLostError: left pending, the new owner handles them again
+            await self.coordinator.ack(feed.index, ids)
+        except CONNECTION_ERRORS:
+            feed.acks[:0] = ids  # handled: ack them once Redis is back
+            raise
+
+    async def _recover(self, feed: PartitionFeed) -> None:
+        """Claim what the previous owner left pending, in stream order, with delivery counts."""
+        client, start = self.connection.client, "0-0"
+        try:  # an existing group keeps its position: the previous owner's, or older
+            await client.xgroup_create(feed.stream, self.group, id=self.reader.start_id, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        while True:
+            start_raw, claimed, *_ = await client.xautoclaim(
+                feed.stream, self.group, self.consumer, 0, start, count=READ_AHEAD
+            )
+            claimed = [(raw.decode(), fields) for raw, fields in claimed if fields]
+            if claimed:
+                pending: Any = await client.xpending_range(
+                    feed.stream, self.group, claimed[0][0], claimed[-1][0], len(claimed), consumername=self.consumer
+                )
+                counts = {p["message_id"].decode(): p["times_delivered"] for p in pending}
+                owners = await self._owners(feed.stream, claimed)
+                feed.queue.extend((i, fields, counts.get(i, 1), owners.get(i)) for i, fields in claimed)
+            start = start_raw.decode() if isinstance(start_raw, bytes) else str(start_raw)
+            if start == "0-0":
+                return
+
+    # reading the partitions owned
+
+    async def _read_loop(self) -> None:
+        backoff = 0.05
+        while not self.closed:
+            try:
+                await self._read()
+                backoff = 0.05
+            except CONNECTION_ERRORS as exc:
+                log.debug(f"partitions of '{self.group}' on '{self.topic}': {exc}")
+                backoff = await pause(backoff)
+            except Exception as exc:  # a group deleted under us, say: try again
+                log.warning(f"subscriber '{self.group}' reading partitions of '{self.topic}': {exc}")
+                backoff = await pause(backoff)
+
+    async def _read(self) -> None:
+        holds = self.coordinator.holds  # a lease no longer trusted: read nothing more of it
+        ready = [f for f in self.feeds.values() if f.ready and holds(f.index)]
+        readable = {f.stream: f for f in ready if len(f.queue) < READ_AHEAD}
+        # A partition with a full queue is left out of the read. While one is, a blocking read
+        # (on the quiet others) would keep it from being refilled once it drains: poll instead.
+        busy = len(readable) < len(ready)
+        if not readable:
+            await self._idle(self.reader.block_ms)
+            return
+        async with self._read_lock:
+            if busy or self._backlog:  # entries are likely waiting: take them without blocking
+                taken = await self._read_packed(readable)
+            else:
+                taken = await self._read_blocking(readable)
+        self._backlog = taken > 0
+        if busy and not taken:
+            await self._idle(POLL_MS)
+
+    async def _read_blocking(self, readable: dict[str, PartitionFeed]) -> int:
+        """XREADGROUP, blocking while the partitions are quiet; how many entries came."""
+        reply: Any = await self.connection.client.xreadgroup(
+            self.group, self.consumer, dict.fromkeys(readable, ">"), count=READ_AHEAD, block=self.reader.block_ms
+        )
+        taken = 0
+        for raw_stream, entries in reply or ():
+            feed = readable[raw_stream.decode()]
+            read = [(raw.decode(), fields) for raw, fields in entries]
+            taken += len(read)
+            owners = await self._owners(feed.stream, read)
+            self._enqueue(feed, [(i, fields, owners.get(i)) for i, fields in read])
+        return taken
+
+    async def _read_packed(self, readable: dict[str, PartitionFeed]) -> int:
+        """Read with ``READ_LUA`` (no blocking; replays recorded in the same call), as the
+        stream reader does for a backlog: redis-py parses its reply far more cheaply."""
+        guard, client = self.reader._guard, self.connection.client
+        reply: Any = await self.connection.scripts.read(
+            keys=list(readable), args=[self.group, self.consumer, READ_AHEAD, guard.prefix, guard.lifetime]
+        )
+        taken = 0
+        for position in range(0, len(reply), 3):
+            feed = readable[reply[position].decode()]
+            copies = replays(reply[position + 2]) if reply[position + 2] else {}
+            read: list[tuple[str, Any, str | None]] = []
+            for entry_id, value in unpack(reply[position + 1]):
+                if value is None:  # not a single field 'e': fetch it as it is (and record it)
+                    found: Any = await client.xrange(feed.stream, entry_id, entry_id)
+                    fields = found[0][1] if found else {}
+                    owners = await self._owners(feed.stream, [(entry_id, fields)])
+                    read.append((entry_id, fields, owners.get(entry_id)))
+                else:
+                    read.append((entry_id, {FIELD: value}, copies.get(entry_id)))
+            taken += len(read)
+            self._enqueue(feed, read)
+        return taken
+
+    def _enqueue(self, feed: PartitionFeed, read: list[tuple[str, Any, str | None]]) -> None:
+        if self.feeds.get(feed.index) is not feed:  # revoked meanwhile: left pending
+            return
+        feed.queue.extend((entry_id, fields, 1, owner) for entry_id, fields, owner in read)
+        feed.wake.set()
+
+    async def _idle(self, ms: int) -> None:
+        """Wait up to ``ms`` for a partition to become readable (ready, or its queue drained)."""
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(ms / 1000):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _owners(self, stream: str, entries: list[tuple[str, Any]]) -> dict[str, str]:
+        """Record the entries' events with the replay guard (one call for a batch): entry -> the
+        entry its record names, for those another entry carried first."""
+        copies = await self.reader._guard.record([(stream, i, fields) for i, fields in entries])
+        return {entry_id: owner for (_, entry_id), owner in copies.items()}
+
+    # visibility
+
+    async def status(self) -> PartitionStatus:
+        """What this member owns of the topic now, and each owned partition's lag."""
+        stats = self.coordinator.statistics()
+        lag: dict[int, int] = {}
+        for index in stats.owned:
+            lag[index] = await self._lag(self.connection.keys.partition(self.topic, index))
+        return PartitionStatus(self.group, self.topic, stats.member, stats.owned, lag, stats.rebalances)
+
+    async def _lag(self, stream: str) -> int:
+        try:
+            groups: Any = await self.connection.client.xinfo_groups(stream)
+        except ResponseError:  # no such key: just assigned, its reading not set up yet
+            return 0
+        for group in groups:
+            if group["name"].decode() == self.group:
+                return int(group.get("pending") or 0) + int(group.get("lag") or 0)
+        return 0
