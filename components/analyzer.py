@@ -53,6 +53,25 @@ class CrossoverAnalyzer:
         self.trend.clear()  # a new window starts a new comparison
         self.log.info(f"windows now fast={config['fast_window']} slow={config['slow_window']}")
 
+    def on_partitions_assigned(self, partitions: frozenset[Any]) -> None:
+        """This process now gets these partitions' ticks (on Redis, with market.tick keyed)."""
+        names = ", ".join(sorted(str(p) for p in partitions))
+        self.log.bind(event="analyzer.partitions_assigned").info(f"now analyzing {names}")
+
+    def on_partitions_revoked(self, partitions: frozenset[Any]) -> None:
+        """Another process takes these partitions' symbols over: their windows are dropped here.
+
+        The new owner starts its windows afresh: its first signal for a symbol comes once it
+        has seen slow_window ticks of it (kept in memory only; see the README's walkthrough).
+        """
+        gone = sorted(s for s in self.history if any(p.topic == "market.tick" and p.holds(s) for p in partitions))
+        for symbol in gone:
+            self.history.pop(symbol, None)
+            self.trend.pop(symbol, None)
+        self.log.bind(event="analyzer.partitions_revoked", symbols=gone).info(
+            f"handing over {', '.join(sorted(str(p) for p in partitions))}; dropped {', '.join(gone) or 'no'} windows"
+        )
+
     async def on_tick(self, event: Any) -> None:
         symbol, price = event.data["symbol"], event.data["price"]
         self.ticks += 1

@@ -152,7 +152,12 @@ class App:
         cls = (assembly or self.assembly).classes[spec.name]
         publishes = spec.publishes if spec.publishes is not None else getattr(cls, "publishes", None)
         subscribes = spec.subscribes if spec.subscribes is not None else getattr(cls, "subscribes", None)
-        return self.bus.scoped(spec.name, publishes=publishes, subscribes=subscribes)
+        return self.bus.scoped(
+            spec.name,
+            publishes=publishes,
+            subscribes=subscribes,
+            owner=lambda: self.lifecycle.instances.get(spec.name),
+        )
 
     def _publish_transition(
         self, name: str, old: ComponentState, new: ComponentState, reason: str | None

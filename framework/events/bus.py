@@ -6,7 +6,7 @@ Backends (``memory``, ``redis``) implement ``EventBus``; the records it hands ou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -24,6 +24,9 @@ from framework.events.records import (
 )
 from framework.events.settings import BusSettings, Overflow
 from framework.events.topics import covers, matches, validate_pattern
+
+# Subscription options a component's methods of the same name fill in (see ScopedBus).
+PARTITION_HOOKS = ("on_partitions_assigned", "on_partitions_revoked")
 
 if TYPE_CHECKING:
     from framework.config.schema import Schema
@@ -103,6 +106,7 @@ class EventBus(Protocol):
         *,
         publishes: Sequence[str] | None = None,
         subscribes: Sequence[str] | None = None,
+        owner: Callable[[], Any] | None = None,
     ) -> ScopedBus: ...
 
     def register_schema(self, event_type: str, schema: Schema) -> None: ...
@@ -128,6 +132,8 @@ class ScopedBus:
     """A component's view of the bus: stamps ``source`` and keeps it to its declared topics.
 
     ``publishes`` / ``subscribes`` are patterns; None means unrestricted, ``[]`` means none.
+    ``owner`` returns the component instance: the subscriptions it makes get its
+    ``on_partitions_assigned`` / ``on_partitions_revoked`` methods, when it has them.
     """
 
     def __init__(
@@ -136,12 +142,14 @@ class ScopedBus:
         component: str,
         publishes: Sequence[str] | None = None,
         subscribes: Sequence[str] | None = None,
+        owner: Callable[[], Any] | None = None,
     ) -> None:
         for pattern in (*(publishes or ()), *(subscribes or ())):
             validate_pattern(pattern)
         self.bus, self.component = bus, component
         self.publishes = None if publishes is None else tuple(publishes)
         self.subscribes = None if subscribes is None else tuple(subscribes)
+        self.owner = owner
 
     async def publish(self, topic: str, data: Any = None, **options: Any) -> Envelope:
         """``EventBus.publish`` with ``source`` set to the component, if it declared the topic."""
@@ -160,6 +168,11 @@ class ScopedBus:
         if self.subscribes is not None and not any(covers(p, pattern) for p in self.subscribes):
             raise self._refusal("subscribe to", pattern, "subscribes", self.subscribes)
         options.setdefault("subscriber", self.component)
+        instance = self.owner() if self.owner is not None else None
+        for hook in PARTITION_HOOKS:  # the component keeps state per key: tell it what it owns
+            method = getattr(instance, hook, None)
+            if callable(method):
+                options.setdefault(hook, method)
         return await self.bus.subscribe(pattern, handler, **options)
 
     async def request(self, topic: str, data: Any = None, **options: Any) -> Envelope:

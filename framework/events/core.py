@@ -404,9 +404,11 @@ class BusCore:
         *,
         publishes: Sequence[str] | None = None,
         subscribes: Sequence[str] | None = None,
+        owner: Callable[[], Any] | None = None,
     ) -> ScopedBus:
-        """A view for one component: stamps ``source``, refuses undeclared topics."""
-        return ScopedBus(self, component, publishes, subscribes)
+        """A view for one component: stamps ``source``, refuses undeclared topics, and hands its
+        partition hooks (``owner()``'s, if it has them) to the subscriptions it makes."""
+        return ScopedBus(self, component, publishes, subscribes, owner)
 
     # settings
 

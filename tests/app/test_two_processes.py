@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
-from framework.testing import run_app
+from framework.testing import RunningApp, run_app
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,3 +32,36 @@ def test_two_processes_share_the_tick_stream(tmp_path: Path, prefix: str) -> Non
             assert worker_line["component"] == full_line["component"] == "analyzer"
             assert not worker.events("component.running") or {
                 e["component"] for e in worker.events("component.running")} == {"analyzer"}
+
+
+def signals(app: RunningApp, after: int) -> set[str]:
+    """The symbols of the signals a process's analyzer logged from position ``after`` on."""
+    return {line["message"].split()[2] for line in app.lines[after:] if line["message"].startswith("signal ")}
+
+
+def test_each_symbols_signals_come_from_one_process(tmp_path: Path, prefix: str) -> None:
+    """market.tick is keyed by symbol (conf/event_bus/redis.yaml): once the worker joins, each of
+    three symbols is analyzed by one process only, and the hand-over is logged by both."""
+    first, second = readme_redis_commands()
+    key = re.match(r"MARKET_BUS_KEY=(\S+)", first).group(1)  # type: ignore[union-attr]
+    env = {"MARKET_BUS_KEY": key}
+    common = [f"event_bus.redis.stream_prefix={prefix}", "~components.admin"]
+    symbols = "components.feed.config.symbols=[BTCUSDT,ETHUSDT,SOLUSDT]"
+    first_args = first.split("integrate run", 1)[1].split() + common
+    second_args = second.split("integrate run", 1)[1].split() + common
+    with run_app(*first_args, "profile=fast", symbols, f"components.storage.config.path={tmp_path / 'm.db'}",
+                 cwd=REPO, env=env) as full:
+        full.wait_for("analyzer.partitions_assigned", 30, after=0)  # maybe before app.started
+        with run_app(*second_args, cwd=REPO, env=env) as worker:
+            worker.wait_for("analyzer.partitions_assigned", 30, after=0)
+            revoked = full.wait_for("analyzer.partitions_revoked", 10)
+            since_full, since_worker = full.mark(), worker.mark()
+            deadline = time.monotonic() + 40
+            while not (signals(full, since_full) and signals(worker, since_worker)):
+                assert time.monotonic() < deadline, "both analyzers should signal for their own symbols"
+                time.sleep(0.2)
+            time.sleep(2)  # more signals: none may come from the other process
+            mine, theirs = signals(full, since_full), signals(worker, since_worker)
+            assert mine.isdisjoint(theirs) and mine | theirs <= {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+            dropped = set(revoked["symbols"])  # the windows the first process let go of
+            assert dropped and dropped.isdisjoint(mine)
