@@ -1,0 +1,106 @@
+"""Keyed (partitioned) consume against the plain consumer group on Redis, in one run.
+
+    python bench/partitions.py [EVENTS]
+
+For P = 1, 8 and 32, on the same Redis: a subscriber joins its group (for the keyed topic,
+until it owns every partition) and leaves, so the group exists and keeps its place. Another bus
+then publishes EVENTS events over 100 keys in ``publish_many`` bursts of 500 (untimed). Then a
+subscriber joins the group again, and the time runs from its ``subscribe`` until its handler
+has seen every event: the backlog's consume rate (verify, decode, handle, ack: fenced per
+partition for the keyed topic, which also takes the join and the lease). The plain case is the
+same events on an unkeyed topic, read by the consumer group as before partitions existed: the
+peer keyed delivery is measured against. Each case runs five times; the best counts (plain's best of all, as it does not depend on P). Every key
+the run made is deleted. The last line is JSON: events/s of each and the keyed/plain ratio per
+P (the goal of issue 20: at least 0.8 at P=8). Rebalance times: bench/rebalance.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+from loguru import logger
+
+from framework.events.factory import create_bus
+from framework.events.settings import Backend, BusSettings, RedisSettings, TopicSettings
+
+URL = "redis://127.0.0.1:6379/0"
+KEYS = [f"key-{n}" for n in range(100)]
+BURST = 500
+ROUNDS = 5  # runs of each case; the best counts (other load on the machine skews less)
+
+
+def settings(prefix: str, partitions: int) -> BusSettings:
+    redis = RedisSettings(url=URL, stream_prefix=prefix, signing_key="bench-signing-key-0123456789", block_ms=50)
+    topics = {"bench.keyed": TopicSettings(key="k", partitions=partitions)}
+    return BusSettings(backend=Backend.REDIS, max_retries=0, redis=redis, topics=topics, history_size=0)
+
+
+async def consume_rate(topic: str, partitions: int, events: int) -> float:
+    """Events per second a subscriber drains a backlog of ``events`` at."""
+    prefix = f"bench-{uuid.uuid4().hex[:12]}"
+    try:
+        async with create_bus(settings(prefix, partitions)) as first:
+            await _join(first, topic, partitions, lambda event: None)
+        async with create_bus(settings(prefix, partitions)) as publisher:
+            data = [(topic, {"k": KEYS[n % len(KEYS)], "n": n}) for n in range(events)]
+            for start in range(0, events, BURST):
+                await publisher.publish_many(data[start : start + BURST])
+        seen, done = 0, asyncio.Event()
+
+        def handle(event: Any) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == events:
+                done.set()
+
+        async with create_bus(settings(prefix, partitions)) as subscriber:
+            began = time.perf_counter()
+            await subscriber.subscribe(topic, handle, subscriber="bench")
+            await asyncio.wait_for(done.wait(), 300)
+            return events / (time.perf_counter() - began)
+    finally:
+        await _delete(prefix)
+
+
+async def _join(bus: Any, topic: str, partitions: int, handler: Any) -> None:
+    await bus.subscribe(topic, handler, subscriber="bench")
+    while topic == "bench.keyed" and not await _owns_all(bus, partitions):
+        await asyncio.sleep(0.01)
+
+
+async def _owns_all(bus: Any, partitions: int) -> bool:
+    statuses = await bus.partitions()
+    return any(len(status.owned) == partitions for status in statuses)
+
+
+async def _delete(prefix: str) -> None:
+    client = aioredis.from_url(URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        for first in range(0, len(keys), 1000):
+            await client.delete(*keys[first : first + 1000])
+    finally:
+        await client.aclose()
+
+
+async def main(events: int) -> None:
+    # The plain group does not depend on P: its best run of all is the peer for every P.
+    plain = max([await consume_rate("bench.plain", 1, events) for _ in range(ROUNDS)])
+    print(f"plain: {plain:9,.0f} events/s")
+    result: dict[str, Any] = {"events": events, "keys": len(KEYS), "plain_per_s": round(plain)}
+    for partitions in (1, 8, 32):
+        keyed = max([await consume_rate("bench.keyed", partitions, events) for _ in range(ROUNDS)])
+        print(f"P={partitions:2d}: keyed {keyed:9,.0f} events/s, {keyed / plain:.2f} x plain")
+        result[f"p{partitions}"] = {"keyed_per_s": round(keyed), "keyed_vs_plain": round(keyed / plain, 3)}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    logger.remove()  # the rebalances of every round would bury the table
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000))
