@@ -266,11 +266,13 @@ def _status(args: argparse.Namespace) -> int:
         _, info = _admin(args.url, "/info")
         _, rows = _admin(args.url, "/components")
         ready_code, ready = _admin(args.url, "/health/ready")
+        _, partitions = _admin(args.url, "/events/partitions")
     except AdminUnreachable as exc:
         _fail(str(exc))
         return EXIT_RUNTIME
     if args.format == "json":
-        print(json.dumps({"info": info, "ready": ready_code == 200, "components": rows}, indent=2))
+        body = {"info": info, "ready": ready_code == 200, "components": rows, "partitions": partitions}
+        print(json.dumps(body, indent=2))
         return 0 if ready_code == 200 else EXIT_RUNTIME
     print(
         f"{info['app']} {info['version']}: {info['status']}, {'ready' if ready_code == 200 else 'NOT ready'},"
@@ -296,6 +298,9 @@ def _status(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
+    for row in partitions if isinstance(partitions, list) else []:
+        owned = ", ".join(f"{p} (lag {row['lag'].get(str(p), 0)})" for p in row["owned"]) or "none"
+        print(f"partitions of {row['topic']} for {row['subscriber']}: {owned}; {row['rebalances']} rebalance(s)")
     return 0 if ready_code == 200 else EXIT_RUNTIME
 
 

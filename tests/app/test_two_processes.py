@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from framework.testing import RunningApp, run_app
+from framework.testing import RunningApp, integrate, run_app
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,13 +41,14 @@ def signals(app: RunningApp, after: int) -> set[str]:
 
 def test_each_symbols_signals_come_from_one_process(tmp_path: Path, prefix: str) -> None:
     """market.tick is keyed by symbol (conf/event_bus/redis.yaml): once the worker joins, each of
-    three symbols is analyzed by one process only, and the hand-over is logged by both."""
+    three symbols is analyzed by one process only, the hand-over is logged by both, and
+    `integrate status` shows the partitions the first process kept."""
     first, second = readme_redis_commands()
     key = re.match(r"MARKET_BUS_KEY=(\S+)", first).group(1)  # type: ignore[union-attr]
     env = {"MARKET_BUS_KEY": key}
-    common = [f"event_bus.redis.stream_prefix={prefix}", "~components.admin"]
+    common = [f"event_bus.redis.stream_prefix={prefix}"]
     symbols = "components.feed.config.symbols=[BTCUSDT,ETHUSDT,SOLUSDT]"
-    first_args = first.split("integrate run", 1)[1].split() + common
+    first_args = first.split("integrate run", 1)[1].split() + common + ["http.port=0"]
     second_args = second.split("integrate run", 1)[1].split() + common
     with run_app(*first_args, "profile=fast", symbols, f"components.storage.config.path={tmp_path / 'm.db'}",
                  cwd=REPO, env=env) as full:
@@ -65,3 +66,7 @@ def test_each_symbols_signals_come_from_one_process(tmp_path: Path, prefix: str)
             assert mine.isdisjoint(theirs) and mine | theirs <= {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
             dropped = set(revoked["symbols"])  # the windows the first process let go of
             assert dropped and dropped.isdisjoint(mine)
+            url = full.wait_for("admin.started", 10, after=0)["url"]
+            status = integrate("status", "--url", url, cwd=REPO)
+            kept = [line for line in status.stdout.splitlines() if line.startswith("partitions of market.tick for analyzer:")]
+            assert len(kept) == 1 and kept[0].count("(lag ") == 4, status.stdout  # 4 of 8 stayed here

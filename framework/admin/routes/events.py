@@ -67,3 +67,21 @@ async def replay(app: View, request: DeadLetterReplay | None = None) -> Response
     except ReplayError as exc:
         return json_response({"detail": str(exc)}, 409)
     return json_response({"replayed": 1, "id": request.id})
+
+
+@router.get("/events/partitions")
+async def partitions(app: View) -> Response:
+    """Per subscription and keyed topic: the partitions this process owns, each one's lag
+    (entries not yet acknowledged) and the rebalances so far; [] on the in-memory bus."""
+    rows = [
+        {
+            "subscriber": status.subscriber,
+            "topic": status.topic,
+            "member": status.member,
+            "owned": list(status.owned),
+            "lag": {str(partition): count for partition, count in sorted(status.lag.items())},
+            "rebalances": status.rebalances,
+        }
+        for status in await app.bus.partitions()
+    ]
+    return masked_response(app.snapshot, rows)
