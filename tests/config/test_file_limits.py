@@ -38,8 +38,9 @@ def project(config_dir: Path) -> Path:
 
 
 def fails(cwd: Path, *args: str, verb: str = "check", env: dict[str, str] | None = None) -> str:
-    """The one-screen error of `integrate VERB`, which must end within seconds with exit 2."""
-    result = integrate(verb, *args, cwd=cwd, env=env, timeout=20)
+    """The one-screen error of `integrate VERB`, which must end within seconds with exit 2
+    (the subprocess timeout turns a hang into a failure)."""
+    result = integrate(verb, *args, cwd=cwd, env=env, timeout=30)
     assert result.returncode == 2, (result.stdout, result.stderr[-2000:])
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")

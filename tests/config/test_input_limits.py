@@ -17,40 +17,19 @@ from pathlib import Path
 import pytest
 
 from framework.testing import integrate, write_tree
+from tests.config.test_file_limits import BASE as FILE_LIMITS_BASE
+from tests.config.test_file_limits import LIMIT as FILE_LIMIT
+from tests.config.test_file_limits import fails
 
-BASE = {
-    "config.yaml": """
-        defaults:
-          - db: sqlite
-          - _self_
-        app:
-          name: limits
-          env_prefix: LIM
-          duration: 0.2
-        """,
-    "db/sqlite.yaml": "driver: sqlite\n",
-    "db/postgres.yaml": "driver: postgres\n",
-}
+BASE = {**FILE_LIMITS_BASE, "db/postgres.yaml": "driver: postgres\n"}
 MAX_ELEMENTS = 1000  # the documented limit on list items and mapping entries in one override
 SECRET = "s3cr3t"  # in every refused value: it must never be printed
-FILE_LIMIT = 1 << 20  # the default --max-file-bytes
 
 
 @pytest.fixture
 def project(config_dir: Path) -> Path:
     write_tree(config_dir, BASE)
     return config_dir.parent
-
-
-def fails(cwd: Path, *args: str, env: dict[str, str] | None = None, verb: str = "check") -> str:
-    """The one-screen error of `integrate VERB`, which must end within seconds with exit 2
-    (the subprocess timeout turns a hang into a failure)."""
-    result = integrate(verb, *args, cwd=cwd, env=env, timeout=30)
-    assert result.returncode == 2, (result.stdout, result.stderr[-2000:])
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ")
-    assert len(result.stderr.splitlines()) < 25
-    return result.stderr
 
 
 def passes(cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
