@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +105,22 @@ def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+def spawn_ready(script: Path, *args: str, what: str) -> subprocess.Popen[str]:
+    """Start ``python script *args`` from the repository root; return once it prints "ready"
+    (log lines may come first), or fail the test with what it printed before it exited."""
+    process = subprocess.Popen(
+        [sys.executable, str(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.strip() == "ready":
+            return process
+    pytest.fail(f"{what} exited before it was ready:\n{''.join(lines)}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +22,7 @@ from framework.events.redis.connection import Connection, Keys
 from framework.events.redis.coordinator import Coordinator
 from framework.events.redis.leases import PartitionLeases
 from framework.events.settings import RedisSettings
-from tests.events.conftest import run, until
+from tests.events.conftest import run, spawn_ready, until
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 TOPIC, GROUP, PARTITIONS = "market.tick", "analyzer", 8
@@ -494,20 +493,8 @@ def test_a_member_with_other_settings_is_refused(redis_url: str, prefix: str) ->
 
 
 def _spawn(redis_url: str, prefix: str, name: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), redis_url, prefix, TOPIC, GROUP, str(PARTITIONS), name, str(LEASE_MS), str(HEARTBEAT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=Path(__file__).parents[2],
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:  # log lines may come first
-        lines.append(line)
-        if line.strip() == "ready":
-            return process
-    pytest.fail(f"member {name} exited before it was ready:\n{''.join(lines)}")
+    args = (redis_url, prefix, TOPIC, GROUP, str(PARTITIONS), name, str(LEASE_MS), str(HEARTBEAT))
+    return spawn_ready(SCRIPT, *args, what=f"member {name}")
 
 
 def test_a_paused_process_is_fenced_after_it_resumes(redis_url: str, prefix: str, raw_redis: redis.Redis) -> None:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ import redis
 
 from framework.events.redis.bus import RedisBus
 from framework.events.settings import BusSettings
-from tests.events.conftest import SIGNING_KEY, run
+from tests.events.conftest import SIGNING_KEY, run, spawn_ready
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 SCRIPT = Path(__file__).with_name("consumer_process.py")
@@ -24,20 +23,8 @@ EVENTS, HANDLER_SECONDS = 30, 0.15
 
 
 def _spawn(redis_url: str, prefix: str, consumer: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), redis_url, prefix, consumer, SIGNING_KEY, str(HANDLER_SECONDS)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=Path(__file__).parents[2],
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:  # log lines may come first
-        lines.append(line)
-        if line.strip() == "ready":
-            return process
-    pytest.fail(f"consumer {consumer} exited before it was ready:\n{''.join(lines)}")
+    args = (redis_url, prefix, consumer, SIGNING_KEY, str(HANDLER_SECONDS))
+    return spawn_ready(SCRIPT, *args, what=f"consumer {consumer}")
 
 
 def _records(client: redis.Redis, key: str) -> list[tuple[str, str]]:
