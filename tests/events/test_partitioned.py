@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -154,24 +155,34 @@ def test_a_keyed_event_goes_to_its_partition_stream_signed_for_it(
     assert raw_redis.xlen(f"{prefix}:{TOPIC}") == 1  # the unkeyed event: the plain stream, as before
 
 
+@contextlib.asynccontextmanager
+async def _three_members(
+    redis_settings: Settings, record: Record
+) -> AsyncIterator[tuple[list[RedisBus], RedisBus]]:
+    """Buses a, b and c in one group, sharing the partitions, and a publisher; all stopped after
+    (a bus the test adds to the list too)."""
+    buses = [await _member(_settings(redis_settings, m), record, m) for m in "abc"]
+    publisher = RedisBus(_settings(redis_settings, "pub"))
+    await publisher.start()
+    try:
+        await _balanced(buses)
+        yield buses, publisher
+    finally:
+        for bus in [publisher, *buses]:
+            await bus.stop()
+
+
 def test_three_members_each_key_goes_to_one_member_in_publish_order(redis_settings: Settings) -> None:
     """Three buses in one group, 10 keys, P=8: every key's events are handled by one bus, in order."""
     record, total = Record(), 300
 
     async def scenario() -> None:
-        buses = [await _member(_settings(redis_settings, m), record, m) for m in "abc"]
-        publisher = RedisBus(_settings(redis_settings, "pub"))
-        await publisher.start()
-        try:
-            await _balanced(buses)
+        async with _three_members(redis_settings, record) as (buses, publisher):
             await _publish(publisher, range(total))
             await until(lambda: record.count() >= total, 10.0, "every event handled")
             statuses = await _acknowledged(buses)
             assert sorted(p for s in statuses for p in s.owned) == list(range(8))
             assert all(s.subscriber == GROUP and s.topic == TOPIC and s.rebalances >= 1 for s in statuses)
-        finally:
-            for bus in [publisher, *buses]:
-                await bus.stop()
 
     run(scenario())
     _assert_complete_in_order(record, total)
@@ -187,20 +198,13 @@ def test_a_fourth_member_joins_mid_stream_partitions_move_nothing_overlaps_or_is
     record, total = Record(), 400
 
     async def scenario() -> None:
-        buses = [await _member(_settings(redis_settings, m), record, m) for m in "abc"]
-        publisher = RedisBus(_settings(redis_settings, "pub"))
-        await publisher.start()
-        try:
-            await _balanced(buses)
+        async with _three_members(redis_settings, record) as (buses, publisher):
             stream = asyncio.create_task(_publish(publisher, range(total), pause=0.002))
             await until(lambda: record.count() >= total // 4, 10.0, "a quarter handled")
             buses.append(await _member(_settings(redis_settings, "d"), record, "d"))
             await _balanced(buses)
             await stream
             await until(lambda: record.count() >= total, 10.0, "every event handled")
-        finally:
-            for bus in [publisher, *buses]:
-                await bus.stop()
 
     run(scenario(), timeout=40.0)
     _assert_complete_in_order(record, total)  # nothing lost, nothing handled twice
