@@ -112,6 +112,12 @@ class Group:
         for connection in self._connections:
             await connection.close()
 
+    async def __aenter__(self) -> Group:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
 
 async def _lease_owners(group: Group) -> dict[int, tuple[str, int]]:
     connection = await _connection(group.redis_url, group.prefix, "observer")
@@ -199,16 +205,13 @@ def test_every_partition_has_exactly_one_owner(redis_url: str, prefix: str) -> N
     """Three members: each partition owned by one, 3/3/2, and the leases in Redis agree."""
 
     async def scenario() -> None:
-        group = Group(redis_url, prefix)
-        try:
+        async with Group(redis_url, prefix) as group:
             for name in ("a", "b", "c"):
                 await group.join(name)
             await until(group.settled, 10, "three members to share 8 partitions")
             assert sorted(Counter(group.owners().values()).values()) == [2, 3, 3]
             assert {p: owner for p, (owner, _) in (await _lease_owners(group)).items()} == group.owners()
             assert group.overlaps == []
-        finally:
-            await group.close()
 
     run(scenario(), timeout=30)
 
@@ -217,8 +220,7 @@ def test_a_joining_member_takes_its_share_after_the_old_owners_revoked(redis_url
     """A third member joins 4/4: two partitions move to it, each revoked before it is assigned."""
 
     async def scenario() -> None:
-        group = Group(redis_url, prefix)
-        try:
+        async with Group(redis_url, prefix) as group:
             await group.join("a")
             await group.join("b")
             await until(group.settled, 10, "two members to share 8 partitions")
@@ -234,8 +236,6 @@ def test_a_joining_member_takes_its_share_after_the_old_owners_revoked(redis_url
             for p, (old, new) in moved.items():
                 assert group.last("revoked", old, p) < group.last("assigned", new, p)
             assert group.overlaps == []
-        finally:
-            await group.close()
 
     run(scenario(), timeout=30)
 
@@ -244,8 +244,7 @@ def test_a_leaving_member_hands_over_only_its_partitions(redis_url: str, prefix:
     """A member that stops cleanly revokes and releases; only its partitions move."""
 
     async def scenario() -> None:
-        group = Group(redis_url, prefix)
-        try:
+        async with Group(redis_url, prefix) as group:
             for name in ("a", "b", "c"):
                 await group.join(name)
             await until(group.settled, 10, "three members to share 8 partitions")
@@ -258,8 +257,6 @@ def test_a_leaving_member_hands_over_only_its_partitions(redis_url: str, prefix:
             for p in (p for p, o in before.items() if o == "b"):
                 assert group.last("revoked", "b", p) < group.last("assigned", after[p], p)
             assert group.overlaps == []
-        finally:
-            await group.close()
 
     run(scenario(), timeout=30)
 
@@ -268,8 +265,7 @@ def test_a_crashed_members_partitions_are_taken_over_after_its_lease(redis_url: 
     """A member stops beating without releasing: once its leases expire the other takes them, with larger tokens."""
 
     async def scenario() -> None:
-        group = Group(redis_url, prefix)
-        try:
+        async with Group(redis_url, prefix) as group:
             await group.join("a")
             await group.join("b")
             await until(group.settled, 10, "two members to share 8 partitions")
@@ -280,8 +276,6 @@ def test_a_crashed_members_partitions_are_taken_over_after_its_lease(redis_url: 
             assert all(survivor.token(p) > token for p, token in old_tokens.items())
             assert not any(name == "a" for _, name, _ in group.events[crashed_at:])  # dead: no callbacks
             assert group.overlaps == []
-        finally:
-            await group.close()
 
     run(scenario(), timeout=30)
 
@@ -290,8 +284,7 @@ def test_a_paused_owner_is_fenced_and_revokes_when_it_resumes(redis_url: str, pr
     """An owner paused past its lease is replaced; its acks are refused and it revokes when it resumes."""
 
     async def scenario() -> None:
-        group = Group(redis_url, prefix)
-        try:
+        async with Group(redis_url, prefix) as group:
             paused = await group.join("a")
             assert paused.owned == set(range(PARTITIONS))
             stale = {p: paused.token(p) for p in paused.owned}
@@ -307,8 +300,6 @@ def test_a_paused_owner_is_fenced_and_revokes_when_it_resumes(redis_url: str, pr
             revoked = set().union(*(ps for what, name, ps in group.events if (what, name) == ("revoked", "a")))
             assert revoked == set(range(PARTITIONS))
             await paused.stop()
-        finally:
-            await group.close()
 
     run(scenario(), timeout=30)
 
@@ -317,8 +308,7 @@ def test_an_ack_refused_by_redis_revokes_the_partition_at_once(redis_url: str, p
     """A lease gone from Redis while the owner's clock still trusts it: the fenced ack is refused, and on_revoked runs."""
 
     async def scenario() -> None:
-        group = Group(redis_url, prefix)
-        try:
+        async with Group(redis_url, prefix) as group:
             owner = await group.join("a")
             raw_redis.xgroup_create(f"{prefix}:{{{TOPIC}}}:0", GROUP, id="$", mkstream=True)
             assert await owner.ack(0, ["0-1"]) == 0
@@ -327,8 +317,6 @@ def test_an_ack_refused_by_redis_revokes_the_partition_at_once(redis_url: str, p
                 await owner.ack(0, ["0-1"])
             assert not owner.holds(0)
             await until(lambda: ("revoked", "a", frozenset({0})) in group.events, 5, "partition 0 revoked")
-        finally:
-            await group.close()
 
     run(scenario(), timeout=30)
 
@@ -517,8 +505,7 @@ def test_a_paused_process_is_fenced_after_it_resumes(redis_url: str, prefix: str
     process = _spawn(redis_url, prefix, "proc")
 
     async def scenario() -> None:
-        group = Group(redis_url, prefix)
-        try:
+        async with Group(redis_url, prefix) as group:
             await until(lambda: ["holding"] in records(), 10, "the process to hold all 8 and wait")
             stale = _tokens(records())
             process.send_signal(signal.SIGSTOP)
@@ -539,8 +526,6 @@ def test_a_paused_process_is_fenced_after_it_resumes(redis_url: str, prefix: str
             )
             rejoined = _tokens(records())
             assert all(rejoined[p] > taken[p] for p in _owned_by(records()))
-        finally:
-            await group.close()
 
     try:
         run(scenario(), timeout=50)
