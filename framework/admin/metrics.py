@@ -3,7 +3,8 @@
 Nothing is counted on the hot path: at each scrape a collector reads the statistics the bus,
 the health monitor, the resilience service and the lifecycle already keep. The registry
 belongs to one App (never prometheus-client's global one), so two apps in one process, or
-a test's, never mix their figures.
+a test's, never mix their figures. Partition ownership and lag live in Redis, so a scrape asks
+the bus for them first (``render`` is async) and the collector reports that answer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from framework.admin.types import AdminView
+from framework.events.errors import BusClosedError, BusConnectionError
+from framework.events.records import PartitionStatus
 from framework.resilience import BreakerState
 
 PREFIX = "framework"
@@ -27,21 +30,30 @@ class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, app: AdminView) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(AppCollector(app))
+        self.app = app
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    async def render(self) -> bytes:
+        # A registry per scrape: each carries its own partition answer, so scrapes never mix.
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(AppCollector(self.app, await self._partitions()))
+        return generate_latest(registry)
+
+    async def _partitions(self) -> list[PartitionStatus]:
+        try:
+            return await self.app.bus.partitions()
+        except (BusClosedError, BusConnectionError):  # Redis away, or stopping: the rest still counts
+            return []
 
 
 class AppCollector(Collector):
     """Reads the app's own statistics at scrape time."""
 
-    def __init__(self, app: AdminView) -> None:
-        self.app = app
+    def __init__(self, app: AdminView, partitions: list[PartitionStatus]) -> None:
+        self.app, self.partitions = app, partitions
 
     def collect(self) -> Iterator[Metric]:
         yield from self._bus()
+        yield from self._partitions()
         yield from self._health()
         yield from self._breakers()
         yield from self._reloads()
@@ -71,6 +83,31 @@ class AppCollector(Collector):
         for subscriber, size in sorted(stats.queue_depths.items()):
             depth.add_metric([subscriber], size)
         yield depth
+
+    def _partitions(self) -> Iterator[Metric]:
+        labels = ["subscriber", "topic"]
+        owned = GaugeMetricFamily(
+            f"{PREFIX}_partitions_owned", "Partitions of a keyed topic this process owns", labels=labels
+        )
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_partition_lag",
+            "Entries of an owned partition not yet acknowledged (pending and unread)",
+            labels=[*labels, "partition"],
+        )
+        rebalances = CounterMetricFamily(
+            f"{PREFIX}_partition_rebalances",
+            "Rebalances that moved partitions to or from this process",
+            labels=labels,
+        )
+        for status in self.partitions:
+            names = [status.subscriber, status.topic]
+            owned.add_metric(names, len(status.owned))
+            rebalances.add_metric(names, status.rebalances)
+            for partition, entries in sorted(status.lag.items()):
+                lag.add_metric([*names, str(partition)], entries)
+        yield owned
+        yield lag
+        yield rebalances
 
     def _health(self) -> Iterator[Metric]:
         monitor = self.app.health

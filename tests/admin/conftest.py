@@ -11,6 +11,7 @@ import pytest
 
 from framework.app import App
 from framework.testing import started_app
+from tests.events.conftest import prefix, redis_url  # noqa: F401  (fixtures, shared)
 from tests.reload.conftest import CONFIG, make_project
 
 TOKEN_VAR = "RX_ADMIN_TOKEN"  # the fixture app's choice, as MARKET_ADMIN_TOKEN is the shipped app's

@@ -26,5 +26,5 @@ async def components(app: View) -> Response:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus(metrics: AppMetrics) -> Response:
-    """Prometheus text format: events, handler errors, reloads, health, breakers."""
-    return Response(metrics.render(), media_type=metrics.content_type)
+    """Prometheus text format: events, handler errors, partitions, reloads, health, breakers."""
+    return Response(await metrics.render(), media_type=metrics.content_type)
