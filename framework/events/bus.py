@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from framework.events.envelope import DEFAULT_PRIORITY, Envelope
 from framework.events.errors import TopicPermissionError
+from framework.events.keys import Publication
 from framework.events.records import (
     BusStatistics,
     DeadLetter,
@@ -62,7 +63,7 @@ class EventBus(Protocol):
 
     async def publish_many(
         self,
-        events: Iterable[tuple[str, Any]],
+        events: Iterable[Publication],
         *,
         priority: int = DEFAULT_PRIORITY,
         source: str | None = None,
@@ -156,12 +157,12 @@ class ScopedBus:
         self._check_publish(topic)
         return await self.bus.publish(topic, data, source=self.component, **options)
 
-    async def publish_many(self, events: Iterable[tuple[str, Any]], **options: Any) -> list[Envelope]:
+    async def publish_many(self, events: Iterable[Publication], **options: Any) -> list[Envelope]:
         """``EventBus.publish_many`` from the component, if it declared every topic."""
-        pairs = list(events)
-        for topic, _ in pairs:
+        batch = list(events)
+        for topic, *_ in batch:
             self._check_publish(topic)
-        return await self.bus.publish_many(pairs, source=self.component, **options)
+        return await self.bus.publish_many(batch, source=self.component, **options)
 
     async def subscribe(self, pattern: str, handler: Handler, **options: Any) -> Subscription:
         """``EventBus.subscribe`` (subscriber defaults to the component) within its declaration."""

@@ -27,7 +27,7 @@ from framework.events.errors import (
     ReplayError,
     RequestTimeoutError,
 )
-from framework.events.keys import check_key, key_in_data
+from framework.events.keys import Publication, check_key, key_in_data
 from framework.events.records import (
     BusStatistics,
     DeadLetter,
@@ -315,15 +315,17 @@ class BusCore:
 
     async def publish_many(
         self,
-        events: Iterable[tuple[str, Any]],
+        events: Iterable[Publication],
         *,
         priority: int = DEFAULT_PRIORITY,
         source: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> list[Envelope]:
-        """Publish ``(topic, data)`` pairs in order; all are checked before any is sent."""
+        """Publish ``(topic, data)`` pairs, or ``(topic, data, key)`` triples, in order; all are
+        checked before any is sent. A pair on a topic that declares its key field is keyed by it."""
         envelopes = [
-            self._envelope(topic, data, priority, source, None, None, metadata) for topic, data in events
+            self._envelope(topic, data, priority, source, None, None, metadata, *key)
+            for topic, data, *key in events
         ]
         if envelopes:
             await self._publish_checked(envelopes)

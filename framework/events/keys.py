@@ -13,6 +13,9 @@ from typing import Any
 
 MAX_KEY_LENGTH = 1024
 
+# One event of a ``publish_many`` batch: (topic, data), or (topic, data, key) to give its key.
+Publication = tuple[str, Any] | tuple[str, Any, str | None]
+
 
 def check_key(key: object) -> str | None:
     """The key if it is None or a non-empty str of at most MAX_KEY_LENGTH characters; ValueError otherwise."""

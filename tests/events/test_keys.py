@@ -81,11 +81,12 @@ def test_a_topic_that_declares_its_key_field_keys_its_events_from_their_data(set
             await bus.publish("order.placed", {"order": {"id": 42}})
             await bus.publish("tick.seen", {"symbol": "BTCUSDT"}, key="override")
             await bus.publish("other.topic", {"symbol": "not a key here"})
-            await bus.publish_many([("tick.seen", {"symbol": "ETHUSDT"})])
-            await until(lambda: len(got) == 5, 5, "five deliveries")
+            await bus.publish_many([("tick.seen", {"symbol": "ETHUSDT"}), ("other.topic", 1, "given")])
+            await bus.publish_many([("tick.seen", {"symbol": "SOLUSDT"}, "override 2"), ("other.topic", 2, None)])
+            await until(lambda: len(got) == 8, 5, "eight deliveries")
         return [e.key for e in sorted(got, key=lambda e: e.time)]
 
-    assert run(scenario()) == ["BTCUSDT", "42", "override", None, "ETHUSDT"]
+    assert run(scenario()) == ["BTCUSDT", "42", "override", None, "ETHUSDT", "given", "override 2", None]
 
 
 @pytest.mark.parametrize(
