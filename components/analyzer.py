@@ -27,7 +27,6 @@ class CrossoverAnalyzer:
     }
 
     def __init__(self, config: Mapping[str, Any], bus: Any, logger: Any) -> None:
-        self._check(config)
         self.config, self.bus, self.log = config, bus, logger
         self.history: dict[str, deque[float]] = {}
         self.trend: dict[str, int] = {}
@@ -35,11 +34,12 @@ class CrossoverAnalyzer:
         self.ticks = 0
 
     @staticmethod
-    def _check(config: Mapping[str, Any]) -> None:
+    def validate_config(config: Mapping[str, Any]) -> list[str]:
+        """Each window is valid alone; together the fast one must be the smaller. Run by
+        `integrate check`, at launch and on every reload, before anything is built."""
         if config["fast_window"] >= config["slow_window"]:
-            raise ValueError(
-                f"fast_window ({config['fast_window']}) must be smaller than slow_window ({config['slow_window']})"
-            )
+            return [f"fast_window: must be smaller than slow_window ({config['slow_window']})"]
+        return []
 
     async def start(self) -> None:
         self.subscription = await self.bus.subscribe("market.tick", self.on_tick)
@@ -48,8 +48,7 @@ class CrossoverAnalyzer:
         self.subscription.cancel()
 
     def on_config_change(self, config: Mapping[str, Any], changed: frozenset[str]) -> None:
-        self._check(config)  # raising refuses the change; the old windows stay
-        self.config = config
+        self.config = config  # validate_config has checked the windows together
         self.trend.clear()  # a new window starts a new comparison
         self.log.info(f"windows now fast={config['fast_window']} slow={config['slow_window']}")
 

@@ -14,6 +14,7 @@ from typing import Any
 from framework.component import ComponentSpec, specs_of
 from framework.config import loader
 from framework.config.compose import ConfigSource
+from framework.config.cross_field import ConfigCheck
 from framework.config.schema import Schema, trust
 from framework.config.sections import (
     APP_SCHEMA,
@@ -56,6 +57,12 @@ def component_schema(name: str, entry: Mapping[str, Any], app: Mapping[str, Any]
     return Registry.for_app(app).config_schema(ref, name) if isinstance(ref, str) else None
 
 
+def component_check(name: str, entry: Mapping[str, Any], app: Mapping[str, Any]) -> ConfigCheck | None:
+    """The cross-field check (``validate_config``) of a component's class, if it has one."""
+    ref = entry.get("class")
+    return Registry.for_app(app).config_check(ref, name) if isinstance(ref, str) else None
+
+
 @functools.cache
 def framework_sections() -> dict[str, Schema]:
     """Every framework section's schema, by top-level key (trusted: see ``trust``)."""
@@ -77,7 +84,7 @@ def load_config(source: ConfigSource, version: int = 1, previous: Snapshot | Non
     ``previous``: the running snapshot, whose composition a reload re-merges where it can.
     """
     composition = previous.composition if previous else None
-    return loader.load_config(source, framework_sections(), component_schema, version, composition)
+    return loader.load_config(source, framework_sections(), component_schema, version, composition, component_check)
 
 
 def assemble(snapshot: Snapshot) -> Assembly:

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from framework.config.cross_field import ConfigCheck
 from framework.config.schema import Schema, check_schema
 from framework.errors import ClassNotAllowedError, ComponentImportError, NotAComponentError
 from framework.types import Component
@@ -69,12 +70,20 @@ class Registry:
     def config_schema(self, ref: str, owner: str) -> Schema | None:
         """The component class's config schema; None when the class cannot be resolved yet
         (that error is reported by the wiring check, with its cause)."""
+        # the same object each time, so its Validator is cached
+        return getattr(self._class_or_none(ref, owner), "config_schema", None)
+
+    def config_check(self, ref: str, owner: str) -> ConfigCheck | None:
+        """The component class's cross-field check (``validate_config``); None when it has none
+        or cannot be resolved yet."""
+        check = getattr(self._class_or_none(ref, owner), "validate_config", None)
+        return check if callable(check) else None
+
+    def _class_or_none(self, ref: str, owner: str) -> type | None:
         try:
-            cls = self.resolve(ref, owner)
+            return self.resolve(ref, owner)
         except (ClassNotAllowedError, ComponentImportError, NotAComponentError):
-            return None
-        schema = getattr(cls, "config_schema", None)
-        return schema  # the same object each time, so its Validator is cached
+            return None  # the wiring check reports why, with its cause
 
     def _resolve(self, ref: str, owner: str) -> type:
         where = f"components.{owner}.class"

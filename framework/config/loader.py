@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.compose import Composition, ConfigSource, compose_config, is_unresolved, recompose
+from framework.config.cross_field import ConfigCheck, cross_field_problems
 from framework.config.plain import leaves
 from framework.config.provenance import Provenance, trace
 from framework.config.schema import (
@@ -31,6 +32,8 @@ from framework.types import KeyPath
 # The schema of one component's `config`, given its name, its entry and the `app` section;
 # None when unknown (its class cannot be resolved: the wiring check reports why).
 ComponentSchemas = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Schema | None]
+# Likewise its class's cross-field check (``validate_config``), None when it has none.
+ComponentChecks = Callable[[str, Mapping[str, Any], Mapping[str, Any]], ConfigCheck | None]
 
 
 def load_config(
@@ -39,14 +42,17 @@ def load_config(
     component_schemas: ComponentSchemas | None = None,
     version: int = 1,
     previous: Composition | None = None,
+    component_checks: ComponentChecks | None = None,
 ) -> Snapshot:
     """Compose, resolve and validate the config; raise with every problem at once.
 
     ``sections``: the schema of each framework section, by top-level key. ``previous``: the
     running snapshot's composition; when only files without a defaults list were edited, those
-    are re-merged instead of composing everything again.
+    are re-merged instead of composing everything again. ``component_checks``: each component
+    class's cross-field check, run on its config once its schema found nothing wrong.
     """
     schemas = component_schemas or (lambda name, entry, app: None)
+    checks = component_checks or (lambda name, entry, app: None)
 
     def known_key(dotted: str, config: DictConfig) -> bool:
         return _schema_has_key(dotted.split("."), config, sections, schemas)
@@ -64,7 +70,7 @@ def load_config(
         shown = unresolved[:SHOWN_PROBLEMS]  # thousands of broken values still make one screen
         lines = listed(_unresolved(shown, provenance, secrets), len(unresolved) - len(shown))
         raise InterpolationError("\n".join(lines))
-    data, policies = _validate(tree, provenance, sections, schemas, secrets)
+    data, policies = _validate(tree, provenance, sections, (schemas, checks), secrets)
     return Snapshot(
         data=freeze(data),
         provenance=provenance,
@@ -120,7 +126,7 @@ def _validate(
     tree: dict[str, Any],
     provenance: Provenance,
     sections: dict[str, Schema],
-    component_schemas: ComponentSchemas,
+    component_rules: tuple[ComponentSchemas, ComponentChecks],
     secrets: set[KeyPath],
 ) -> tuple[dict[str, Any], dict[KeyPath, Reload]]:
     problems: list[tuple[Problem, KeyPath]] = []
@@ -139,11 +145,12 @@ def _validate(
         policies.update(reload_policies(schema, (name,), Reload.LIVE))
     if "components" in tree:
         app = data.get("app", {})
+        component_schemas, component_checks = component_rules
 
-        def schemas(name: str, entry: Mapping[str, Any]) -> Schema | None:
-            return component_schemas(name, entry, app)
+        def rules(name: str, entry: Mapping[str, Any]) -> tuple[Schema | None, ConfigCheck | None]:
+            return component_schemas(name, entry, app), component_checks(name, entry, app)
 
-        data["components"] = _validate_components(tree["components"], provenance, schemas, problems, policies)
+        data["components"] = _validate_components(tree["components"], provenance, rules, problems, policies, secrets)
     if problems:
         raise _invalid(problems, provenance, secrets)
     return data, policies
@@ -174,9 +181,10 @@ _BAD_NAME = (
 def _validate_components(
     components: Any,
     provenance: Provenance,
-    component_schemas: Callable[[str, Mapping[str, Any]], Schema | None],
+    component_rules: Callable[[str, Mapping[str, Any]], tuple[Schema | None, ConfigCheck | None]],
     problems: list[tuple[Problem, KeyPath]],
     policies: dict[KeyPath, Reload],
+    secrets: set[KeyPath],
 ) -> dict[str, Any]:
     if not isinstance(components, Mapping):
         problems.append(
@@ -196,14 +204,32 @@ def _validate_components(
         normalized, found = normalize(entry, COMPONENT_ENTRY_SCHEMA)
         problems.extend((p, prefix) for p in found)
         policies.update(reload_policies(COMPONENT_ENTRY_SCHEMA, prefix, Reload.LIVE))
-        schema = component_schemas(str(name), normalized) if not found else None
-        if schema is not None:
-            normalized["config"], found = normalize(normalized.get("config") or {}, schema)
-            problems.extend((p, (*prefix, "config")) for p in found)
-            policies.update(reload_policies(schema, (*prefix, "config"), Reload.LIVE))
+        if not found:
+            problems.extend(_config_problems(str(name), normalized, component_rules, policies, secrets))
         provenance.add_defaults(normalized, prefix, f"component '{name}'")
         result[str(name)] = normalized
     return result
+
+
+def _config_problems(
+    name: str,
+    entry: dict[str, Any],
+    component_rules: Callable[[str, Mapping[str, Any]], tuple[Schema | None, ConfigCheck | None]],
+    policies: dict[KeyPath, Reload],
+    secrets: set[KeyPath],
+) -> list[tuple[Problem, KeyPath]]:
+    """Normalize a well-formed entry's ``config`` by its class's schema (in place), then run the
+    class's cross-field check once the schema found nothing wrong."""
+    schema, check = component_rules(name, entry)
+    where = ("components", name, "config")
+    found: list[Problem] = []
+    if schema is not None:
+        entry["config"], found = normalize(entry.get("config") or {}, schema)
+        policies.update(reload_policies(schema, where, Reload.LIVE))
+    if check is not None and not found:  # types and defaults hold: compare values
+        inner = {path[len(where) :] for path in secrets if path[: len(where)] == where}
+        found = cross_field_problems(check, entry.get("config") or {}, inner)
+    return [(problem, where) for problem in found]
 
 
 def _render(problem: Problem, prefix: KeyPath, provenance: Provenance, secrets: set[KeyPath]) -> str:

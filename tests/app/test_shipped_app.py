@@ -128,23 +128,26 @@ def test_newcomer_mistakes_are_explained(override: str, expected: str) -> None:
     assert expected in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_constructor_that_refuses_its_config_is_one_screen_naming_the_values(tmp_path: Path) -> None:
-    """Valid keys that together make no sense (fast_window >= slow_window): the analyzer's
-    constructor refuses them; `run` names the component, the cause and where each value it
-    mentions was set, closes the bus and exits 1, with no traceback."""
+def test_windows_valid_alone_but_not_together_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    """fast_window >= slow_window: each is valid alone; the analyzer's validate_config refuses
+    them together. `check` and `run` both say so like a schema problem, at the key with its
+    origin, exit 2, and nothing starts (the constructor-error path: tests/app/test_build_errors.py)."""
+    expected = (
+        "components.analyzer.config.fast_window: must be smaller than slow_window (20) (got 30)"
+        " [argument components.analyzer.config.fast_window=30]"
+    )
+    checked = integrate("check", "components.analyzer.config.fast_window=30", cwd=REPO, timeout=60)
     result = integrate(
         "run", "components.analyzer.config.fast_window=30", f"components.storage.config.path={tmp_path / 'm.db'}",
         cwd=REPO, timeout=60,
     )
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stderr.endswith(
-        "error: component 'analyzer' could not be built: ValueError: fast_window (30) must be smaller than"
-        " slow_window (20)\n"
-        "  components.analyzer.config.fast_window = 30 (argument components.analyzer.config.fast_window=30)\n"
-        "  components.analyzer.config.slow_window = 20 (conf/components/analyzer.yaml:6)\n"
-    )
-    assert "component.running" not in result.stderr and "running" not in result.stderr.split("error:")[0]
+    for outcome in (checked, result):
+        assert outcome.returncode == 2, outcome.stderr
+        assert expected in outcome.stderr and "Traceback" not in outcome.stderr
+    assert "running" not in result.stderr and not (tmp_path / "m.db").exists()
+    assert f"# integrate check components.analyzer.config.fast_window=30 ->\n#   {expected.strip()}" in (
+        REPO / "README.md"
+    ).read_text()  # what the README's example shows
 
 
 def test_unwritable_sqlite_file_fails_start_cleanly(tmp_path: Path) -> None:

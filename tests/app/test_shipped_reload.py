@@ -58,5 +58,6 @@ def test_analyzer_window_edit_applies_live_and_bad_edit_is_rejected(tmp_path: Pa
         app.wait_for(lambda line: "fast=3 slow=8" in line["message"], 20)  # still the last good windows
 
         refused = edit_and_wait(app, lambda: analyzer.write_text(analyzer.read_text().replace("fast_window: -2", "fast_window: 50")))
-        assert refused["event"] == "config.rejected"  # the analyzer's callback refuses fast >= slow
-        assert any("fast_window (50) must be smaller than slow_window (8)" in r for r in refused["reasons"])
+        assert refused["event"] == "config.rejected"  # the analyzer's validate_config refuses fast >= slow
+        assert any("components.analyzer.config.fast_window: must be smaller than slow_window (8) (got 50)" in r
+                   and "analyzer.yaml:5" in r for r in refused["reasons"])
