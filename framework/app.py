@@ -34,6 +34,7 @@ from framework.logging import configure as configure_logging
 from framework.secrets import masker
 
 if TYPE_CHECKING:
+    from framework.control import ComponentControl
     from framework.health import HealthMonitor
     from framework.reload.outcome import ReloadOutcome
     from framework.reload.reloader import Reloader
@@ -98,6 +99,12 @@ class App:
         from framework.supervisor import Supervisor
 
         return Supervisor(self.lifecycle, self.health)
+
+    @cached_property
+    def control(self) -> ComponentControl:
+        from framework.control import ComponentControl
+
+        return ComponentControl(self.lifecycle, self.emit)
 
     @cached_property
     def resilience(self) -> Resilience:

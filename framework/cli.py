@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
+from framework import remote
 from framework.app import App
 from framework.assembly import assemble, load_config
 from framework.bounded import run as run_bounded
@@ -25,10 +24,7 @@ from framework.errors import ComponentBuildError, ComponentStartError, ConfigErr
 from framework.graph import render
 from framework.logging import configure as configure_logging
 from framework.secrets import masker
-
-EXIT_CONFIG = 2  # the config (or the command line) is wrong
-EXIT_RUNTIME = 1  # the app failed while starting or running
-ADMIN_URL = "http://127.0.0.1:8765"
+from framework.terminal import EXIT_CONFIG, EXIT_RUNTIME, fail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,16 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
-
-
-def _fail(message: str) -> None:
-    print(f"error: {masker(message)}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,20 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_overrides(graph)
     graph.set_defaults(handler=_graph)
 
-    status = verbs.add_parser("status", help="ask a running app (its admin API) for components and health")
-    status.add_argument("--url", default=ADMIN_URL, help=f"the app's admin API (default: {ADMIN_URL})")
-    status.add_argument("--format", choices=["text", "json"], default="text")
-    status.set_defaults(handler=_status)
-
-    reload_verb = verbs.add_parser("reload", parents=[common], help="ask a running app to reload its config")
-    reload_verb.add_argument("--dry-run", action="store_true", help="only print the plan")
-    reload_verb.add_argument("--url", default=ADMIN_URL, help=f"the app's admin API (default: {ADMIN_URL})")
-    reload_verb.add_argument(
-        "--token", default=None, help="bearer token (default: http.token of the config in --config-dir)"
-    )
-    reload_verb.add_argument("--format", choices=["text", "json"], default="text")
-    _add_overrides(reload_verb)
-    reload_verb.set_defaults(handler=_reload)
+    remote.add_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
     return parser
 
 
@@ -225,124 +204,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         run_bounded(app.run(app.snapshot.section("app")["duration"]))
     except (ComponentBuildError, ComponentStartError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return EXIT_RUNTIME
     return 0
 
 
-def _admin(url: str, path: str, method: str = "GET", token: str | None = None) -> tuple[int, Any]:
-    """Call a running app's admin API; (status, parsed JSON). AdminUnreachable when none answers."""
-    import urllib.error  # only `status` and `reload` need HTTP: keep it off every start-up
-    import urllib.request
-
-    request = urllib.request.Request(
-        url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None
-    )
-    if token:  # sent as UTF-8 bytes: http.client writes a str header's characters as latin-1 bytes
-        request.add_header("Authorization", f"Bearer {token}".encode().decode("latin-1"))
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-        try:
-            return exc.code, json.loads(body or b"null")
-        except ValueError:
-            return exc.code, {"detail": body.decode(errors="replace")[:200]}
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise AdminUnreachable(
-            f"no app answers at {url} ({reason}); is it running with the admin API enabled"
-            " (component 'admin', http.host/http.port)? Pass --url to ask another address"
-        ) from exc
-
-
-class AdminUnreachable(ConnectionError):
-    """Raised when nothing answers at the admin API's URL."""
-
-
-def _status(args: argparse.Namespace) -> int:
-    try:
-        _, info = _admin(args.url, "/info")
-        _, rows = _admin(args.url, "/components")
-        ready_code, ready = _admin(args.url, "/health/ready")
-        _, partitions = _admin(args.url, "/events/partitions")
-    except AdminUnreachable as exc:
-        _fail(str(exc))
-        return EXIT_RUNTIME
-    if args.format == "json":
-        body = {"info": info, "ready": ready_code == 200, "components": rows, "partitions": partitions}
-        print(json.dumps(body, indent=2))
-        return 0 if ready_code == 200 else EXIT_RUNTIME
-    print(
-        f"{info['app']} {info['version']}: {info['status']}, {'ready' if ready_code == 200 else 'NOT ready'},"
-        f" up {info['uptime']:.0f} s, config v{info['config_version']} ({info['config_hash']})"
-    )
-    for reason in ready.get("reasons", []):
-        print(f"  not ready: {reason}")
-    table = [("COMPONENT", "STATE", "HEALTH", "RESTARTS", "VERSION", "DETAILS")]
-    for row in rows:
-        health = row.get("health") or {}
-        details = health.get("details") or {}
-        note = details.get("error") or details.get("reason") or row.get("reason") or ""
-        table.append(
-            (
-                row["name"],
-                row["state"],
-                health.get("status") or "-",
-                str(health.get("restarts", "-")),
-                row.get("version") or "-",
-                str(note)[:60],
-            )
-        )
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for r in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
-    for row in partitions if isinstance(partitions, list) else []:
-        owned = ", ".join(f"{p} (lag {row['lag'].get(str(p), 0)})" for p in row["owned"]) or "none"
-        print(f"partitions of {row['topic']} for {row['subscriber']}: {owned}; {row['rebalances']} rebalance(s)")
-    return 0 if ready_code == 200 else EXIT_RUNTIME
-
-
-def _admin_token(args: argparse.Namespace) -> str | None:
-    """``--token``, else ``http.token`` of the config in --config-dir, composed as `run` would:
-    the app's own YAML (or env prefix) names the variable that holds it."""
-    if args.token or not Path(args.config_dir).is_dir():
-        return args.token or None
-    token = _load(args).section("http").get("token")
-    return str(token) if token else None
-
-
-def _reload(args: argparse.Namespace) -> int:
-    token = _admin_token(args)
-    path = "/config/reload" + ("?dry_run=true" if args.dry_run else "")
-    try:
-        code, body = _admin(args.url, path, "POST", token)
-    except AdminUnreachable as exc:
-        _fail(str(exc))
-        return EXIT_RUNTIME
-    if args.format == "json":
-        print(json.dumps(body, indent=2))
-    elif code in (200, 422) and isinstance(body, dict) and "outcome" in body:
-        _print_outcome(body)
-    else:
-        detail = body.get("detail") if isinstance(body, dict) else body
-        hint = f" (pass --token, or set http.token in {args.config_dir})" if code == 401 and not token else ""
-        _fail(f"reload refused ({code}): {detail}{hint}")
-    return 0 if code == 200 else EXIT_RUNTIME
-
-
-def _print_outcome(body: dict[str, Any]) -> None:
-    result = body.get("result") or {}
-    version = f" (version {result['version']})" if "version" in result else ""
-    print(f"{'dry run' if body.get('dry_run') else 'reload'}: {body['outcome']}{version}")
-    for change in result.get("changes", []):
-        print(
-            f"  {change['kind']:<8} {change['key']}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}"
-        )
-    for action in result.get("actions", []):
-        keys = f" ({', '.join(action['keys'])})" if action.get("keys") else ""
-        reason = f": {action['reason']}" if action.get("reason") else ""
-        print(f"  {action['action']:<11} {action['target']}{keys}{reason}")
-    for reason in result.get("reasons", []) or ([body["detail"]] if body.get("detail") else []):
-        print(f"  because: {reason}")

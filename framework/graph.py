@@ -36,6 +36,17 @@ class Graph:
                 found.add(node)
         return [n for n in self.order if n in found and n != name]
 
+    def dependencies(self, name: str) -> list[str]:
+        """What `name` depends on, directly or not, in start order."""
+        found: set[str] = set()
+        todo = [name]
+        while todo:
+            for dependency in self.edges[todo.pop()]:
+                if dependency not in found:
+                    found.add(dependency)
+                    todo.append(dependency)
+        return [n for n in self.order if n in found]
+
     def waves(self) -> list[list[str]]:
         """Groups that can start together: each only after the previous ones are running."""
         level: dict[str, int] = {}

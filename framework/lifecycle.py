@@ -68,6 +68,8 @@ class Lifecycle:
         self._started: list[str] = []  # running ones, kept in dependency order (stop reverses it)
         self.reasons: dict[str, str | None] = {}  # the reason given with each one's last transition
         self.tasks: dict[str, ComponentTasks] = {}  # each one's ``tasks`` service, made on request
+        # Stopped by an operator (``framework.control``): supervision leaves them stopped.
+        self.held: set[str] = set()
 
     def set_state(self, name: str, state: ComponentState, reason: str | None = None) -> None:
         old = self.states.get(name, ComponentState.CREATED)
@@ -167,7 +169,8 @@ class Lifecycle:
         for name in reversed(self._started):
             await self.stop(name)
 
-    async def stop(self, name: str) -> None:
+    async def stop(self, name: str, reason: str | None = None) -> None:
+        """Stop one (its hooks, then its tasks); ``reason`` goes with its ``stopped`` state."""
         if self.states.get(name) not in ACTIVE:
             return
         instance, spec = self.instances[name], self.specs[name]
@@ -181,7 +184,7 @@ class Lifecycle:
         except Exception as exc:
             self.set_state(name, ComponentState.FAILED, f"stop raised {type(exc).__name__}: {exc}")
         else:
-            self.set_state(name, ComponentState.STOPPED)
+            self.set_state(name, ComponentState.STOPPED, reason)
         finally:
             if name in self._started:
                 self._started.remove(name)

@@ -89,6 +89,9 @@ class Supervisor:
     # acting on checks
 
     def _on_check(self, record: ComponentHealth) -> None:
+        if record.name in self.lifecycle.held:  # an operator stopped it: not a failure to mend
+            record.failures = 0
+            return
         settings = self.monitor.settings
         held = bool(self.monitor.failing_checks())  # a shared dependency is down: wait for it
         self._count(record, settings, held)

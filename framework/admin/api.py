@@ -8,20 +8,24 @@ from framework._version import __version__
 from framework.admin.body_limit import BodyLimit
 from framework.admin.hosts import TrustedHosts
 from framework.admin.metrics import Metrics
-from framework.admin.routes import app, config, events, health
+from framework.admin.routes import app, config, control, events, health
 from framework.admin.types import AdminView
 
-ROUTERS = (health.router, app.router, config.router, events.router)
+ROUTERS = (health.router, app.router, control.router, config.router, events.router)
 
 
-def create_admin_api(view: AdminView) -> FastAPI:
-    """The admin API for one running app; handlers reach it through ``context.View``."""
+def create_admin_api(view: AdminView, serving: str | None = None) -> FastAPI:
+    """The admin API for one running app; handlers reach it through ``context.View``.
+
+    ``serving``: the component that serves it, which it never stops (the answer would be lost).
+    """
     api = FastAPI(
         title=f"{view.snapshot.section('app').get('name', 'app')} admin API",
         version=__version__,
         description="Health probes, components, configuration, events and metrics of a running app.",
     )
     api.state.view = view
+    api.state.serving = serving
     api.state.metrics = Metrics(view)
     http = view.snapshot.section("http")  # host never reloads; max_body is read per request
     api.add_middleware(BodyLimit, limit=lambda: int(view.snapshot.section("http").get("max_body", 65536)))

@@ -43,8 +43,8 @@ class AdminApi:
     publishes: tuple[str, ...] = ()
     subscribes: tuple[str, ...] = ()
 
-    def __init__(self, app: AdminView, logger: Logger) -> None:
-        self.app, self.log = app, logger
+    def __init__(self, app: AdminView, logger: Logger, name: str) -> None:
+        self.app, self.log, self.name = app, logger, name
         self.server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.url: str | None = None
@@ -55,7 +55,7 @@ class AdminApi:
         sock = bind(host, settings["port"])
         port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_admin_api(self.app),
+            create_admin_api(self.app, serving=self.name),
             host=host,
             port=port,
             lifespan="off",

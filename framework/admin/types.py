@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from framework.assembly import Assembly
 from framework.config.snapshot import Snapshot
+from framework.control import ComponentControl
 from framework.events.bus import EventBus
 from framework.health import HealthMonitor
 from framework.lifecycle import Lifecycle
@@ -30,6 +31,9 @@ class AdminView(Protocol):
 
     @property
     def resilience(self) -> Resilience: ...
+
+    @property
+    def control(self) -> ComponentControl: ...
 
     @property
     def bus(self) -> EventBus: ...

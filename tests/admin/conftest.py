@@ -39,9 +39,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def serving(project: Path) -> AsyncIterator[tuple[App, httpx.AsyncClient]]:
+async def serving(project: Path, *overrides: str) -> AsyncIterator[tuple[App, httpx.AsyncClient]]:
     """The started app and an HTTP client for its admin API (over loopback, not in memory)."""
-    async with started_app(project / "conf") as app:
+    async with started_app(project / "conf", *overrides) as app:
         url = app.instance("admin").url
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             yield app, client

@@ -165,7 +165,7 @@ def _ownership_violations(record: list[list[str]]) -> list[str]:
 def _per_key_order(record: list[list[str]], total: int, duplicates_allowed: set[int]) -> None:
     """Every event handled, each key's in publish order; a second handling only where allowed."""
     ends: dict[str, list[int]] = defaultdict(list)
-    for kind, _, key, *seq in (r for r in record if r[0] == "end"):
+    for _, _, key, *seq in (r for r in record if r[0] == "end"):
         ends[key].append(int(seq[0]))
     for index, key in enumerate(KEYS):
         seen = ends[key]
