@@ -169,3 +169,17 @@ def test_the_readme_example_runs_and_writes_what_it_says(tmp_path: Path) -> None
     assert debug == ["configured"]  # the file's own level; the console stays at INFO, in text
     assert "component.configured" not in result.stderr and "all components stopped" in result.stderr
     assert not result.stderr.startswith("{")
+
+
+def test_a_file_that_cannot_be_opened_at_reload_keeps_the_running_one(tmp_path: Path) -> None:
+    """A path that passed its check but cannot be opened when applied: the reload is refused, the old file logs on."""
+    make_talker(tmp_path, CONFIG + "logging:\n  file:\n    path: logs/one.log\n")
+    conf, one, two = tmp_path / "conf", tmp_path / "logs/one.log", tmp_path / "logs/two.log"
+    with run_app(cwd=tmp_path) as app:
+        assert reload_with(app, conf, "logging:\n  file:\n    path: logs/two.log\n")["outcome"] == "applied"
+        one.unlink()
+        one.mkdir()  # the section that named it was checked when it ran, and is remembered as good
+        line = reload_with(app, conf, "logging:\n  file:\n    path: logs/one.log\n")
+        assert line["event"] == "config.rejected"
+        assert any("section 'logging' refused the change: IsADirectoryError" in r for r in line["reasons"]), line
+        assert events_in(two) == ["config.reloaded", "config.rejected"]
