@@ -7,6 +7,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
+from framework import cli
+from framework.logging import LogFile
 from framework.testing import RunningApp, edit_and_wait, integrate, run_app, write_tree
 from tests.leaks import leaks
 
@@ -183,3 +187,21 @@ def test_a_file_that_cannot_be_opened_at_reload_keeps_the_running_one(tmp_path: 
         assert line["event"] == "config.rejected"
         assert any("section 'logging' refused the change: IsADirectoryError" in r for r in line["reasons"]), line
         assert events_in(two) == ["config.reloaded", "config.rejected"]
+
+
+def test_a_log_file_that_fails_to_open_at_launch_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked good, then refused when opened (the folder changed in between): exit 2 naming the key, no traceback."""
+    make_talker(tmp_path, with_talker(CONFIG))
+    monkeypatch.chdir(tmp_path)
+
+    def refuse_the_file(level: str, fmt: str, stream: object = None, file: LogFile | None = None) -> None:
+        if file is not None:
+            raise PermissionError(13, "Permission denied", file.path)
+
+    monkeypatch.setattr(cli, "configure_logging", refuse_the_file)
+    assert cli.main(["run", "logging.file.path=logs/app.log"]) == 2
+    assert capsys.readouterr().err == (
+        "error: logging.file.path: cannot open the log file: [Errno 13] Permission denied: 'logs/app.log'\n"
+    )
