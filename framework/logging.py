@@ -34,13 +34,14 @@ _NOT_DETAILS = frozenset({"component", "_details", "_file_line"})
 
 @dataclass(frozen=True)
 class LogFile:
-    """Where and how the log is written to a file: the arguments of loguru's file sink."""
+    """Where and how the log is written to a file: the arguments of loguru's file sink, with
+    loguru's defaults (the `logging.file` section has the framework's)."""
 
     path: str
     level: str = "INFO"
     format: str = "text"
-    rotation: str | None = "10 MB"
-    retention: str | int | None = "7 days"
+    rotation: str | None = None
+    retention: str | int | None = None
     compression: str | None = None
 
 
