@@ -30,6 +30,7 @@ from framework.events.bus import EventBus, ScopedBus
 from framework.events.factory import create_bus
 from framework.events.settings import BusSettings
 from framework.lifecycle import ComponentState, Lifecycle
+from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging
 from framework.secrets import masker
 
@@ -130,7 +131,8 @@ class App:
         forced = self.logging_overrides
         if forced is None:  # the App does not own this process's logging
             return
-        configure_logging(forced.get("level") or section["level"], forced.get("format") or section["format"])
+        settings = LogSettings.from_section(section, forced.get("level"), forced.get("format"))
+        configure_logging(settings.level, settings.format, file=settings.file)  # raises: the reload is refused
 
     def _reconfigure_bus(self, section: FrozenDict, keys: frozenset[str]) -> None:
         self.bus.reconfigure(BusSettings.from_config(thaw(section)))

@@ -22,13 +22,13 @@ from framework.config.sections import (
     ERROR_HANDLING_SCHEMA,
     HEALTH_SCHEMA,
     HTTP_SCHEMA,
-    LOGGING_SCHEMA,
 )
 from framework.config.snapshot import Snapshot
 from framework.container import Providers, wiring_problems
 from framework.errors import ComponentsError, ConfigError
 from framework.events.settings import EVENT_BUS_SCHEMA
 from framework.graph import Graph, build_graph
+from framework.log_settings import LOGGING_SCHEMA
 from framework.registry import Registry
 
 

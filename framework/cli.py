@@ -22,6 +22,7 @@ from framework.config.plain import leaves
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentBuildError, ComponentStartError, ConfigError
 from framework.graph import render
+from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging
 from framework.secrets import masker
 from framework.terminal import EXIT_CONFIG, EXIT_RUNTIME, fail
@@ -196,10 +197,13 @@ def _run(args: argparse.Namespace) -> int:
     launch = (args.log_level or "INFO", args.log_format or "text")  # until the config is read
     configure_logging(*launch)
     app = App(_source(args))
-    settings = app.snapshot.section("logging")
-    configured = (args.log_level or settings["level"], args.log_format or settings["format"])
-    if configured != launch:  # each loguru handler costs milliseconds to add
-        configure_logging(*configured)
+    settings = LogSettings.from_section(app.snapshot.section("logging"), args.log_level, args.log_format)
+    if (settings.level, settings.format) != launch or settings.file:  # a handler costs milliseconds
+        try:
+            configure_logging(settings.level, settings.format, file=settings.file)
+        except OSError as exc:  # checked when the config was read, yet gone since (a race)
+            _fail(f"logging.file.path: cannot open the log file: {exc}")
+            return EXIT_CONFIG
     app.logging_overrides = {"level": args.log_level, "format": args.log_format}  # reloads keep them
     try:
         run_bounded(app.run(app.snapshot.section("app")["duration"]))

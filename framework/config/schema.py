@@ -142,6 +142,8 @@ def _validator(schema: Schema) -> Validator:
 
 # Normalizing is a pure function of (schema, document) and Cerberus takes milliseconds per
 # section, so results are remembered: a reload re-validates only the sections that changed.
+# Failures are not remembered: a rule may look at the file system (logging.file.path), and a
+# reload after the user fixed a folder must see the fix.
 _MEMO_LIMIT = 4096
 _memo: dict[tuple[int, str], tuple[Schema, dict[str, Any], list[Problem]]] = {}
 
@@ -164,7 +166,7 @@ def normalize(
         validator = _validator(schema)
         validator.validate(dict(document))
         hit = (schema, validator.document, list(_problems(validator._errors, schema)))
-        if key:
+        if key and not hit[2]:
             if len(_memo) >= _MEMO_LIMIT:
                 _memo.clear()
             _memo[key] = hit

@@ -1,9 +1,9 @@
 """Schemas of the framework's own config sections.
 
 Each section a later feature adds is defined here (or beside the feature, as the event bus's
-is) and listed in ``framework.assembly.framework_sections``, the table handed to the loader, so
-`check` validates it and `explain` shows its defaults and reload policy. Top-level keys not
-listed there pass through untouched.
+and logging's are) and listed in ``framework.assembly.framework_sections``, the table handed to
+the loader, so `check` validates it and `explain` shows its defaults and reload policy.
+Top-level keys not listed there pass through untouched.
 """
 
 from __future__ import annotations
@@ -82,16 +82,6 @@ APP_SCHEMA: Schema = {
             },
         },
     },
-}
-
-LOGGING_SCHEMA: Schema = {
-    "level": {
-        "type": "string",
-        "allowed": ["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"],
-        "coerce": "upper",
-        "default": "INFO",
-    },
-    "format": {"type": "string", "allowed": ["text", "json"], "default": "text"},
 }
 
 HTTP_SCHEMA: Schema = {
