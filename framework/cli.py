@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
-from framework import remote
+from framework.remote import add_verbs as add_remote_verbs
 from framework.app import App
 from framework.assembly import assemble, load_config
 from framework.bounded import run as run_bounded
@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_overrides(graph)
     graph.set_defaults(handler=_graph)
 
-    remote.add_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
+    add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
     return parser
 
 
