@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             configure_logging(settings.level, settings.format, file=settings.file)
         except OSError as exc:  # checked when the config was read, yet gone since (a race)
-            _fail(f"logging.file.path: cannot open the log file: {exc}")
+            fail(f"logging.file.path: cannot open the log file: {exc}")
             return EXIT_CONFIG
     app.logging_overrides = {"level": args.log_level, "format": args.log_format}  # reloads keep them
     try:
