@@ -1,4 +1,4 @@
-"""The `integrate` command: run, check, show, explain, graph."""
+"""The `integrate` command: run, check, show, explain, graph; and the verbs that ask a running app."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import yaml
 
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
-from framework.remote import add_verbs as add_remote_verbs
 from framework.app import App
 from framework.assembly import assemble, load_config
 from framework.bounded import run as run_bounded
@@ -24,6 +23,7 @@ from framework.errors import ComponentBuildError, ComponentStartError, ConfigErr
 from framework.graph import render
 from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging
+from framework.remote import add_verbs as add_remote_verbs
 from framework.secrets import masker
 from framework.terminal import EXIT_CONFIG, EXIT_RUNTIME, fail
 
