@@ -30,6 +30,7 @@ from framework.events.settings import EVENT_BUS_SCHEMA
 from framework.graph import Graph, build_graph
 from framework.log_settings import LOGGING_SCHEMA
 from framework.registry import Registry
+from framework.targets import target_problems
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,20 @@ class Deployment:
     container: Providers = field(default_factory=dict)
 
 
+def _class_ref(entry: Mapping[str, Any]) -> Any:
+    """What names an entry's class: ``class``, or ``_target_`` (Hydra's spelling) in its place."""
+    return entry.get("class", entry.get("_target_"))
+
+
 def component_schema(name: str, entry: Mapping[str, Any], app: Mapping[str, Any]) -> Schema | None:
     """The config schema of a component's class, resolved under the app's import rules."""
-    ref = entry.get("class")
+    ref = _class_ref(entry)
     return Registry.for_app(app).config_schema(ref, name) if isinstance(ref, str) else None
 
 
 def component_check(name: str, entry: Mapping[str, Any], app: Mapping[str, Any]) -> ConfigCheck | None:
     """The cross-field check (``validate_config``) of a component's class, if it has one."""
-    ref = entry.get("class")
+    ref = _class_ref(entry)
     return Registry.for_app(app).config_check(ref, name) if isinstance(ref, str) else None
 
 
@@ -110,6 +116,9 @@ def assemble(snapshot: Snapshot) -> Assembly:
     problems.extend(graph_problems)
     if not graph_problems:
         problems.extend(wiring_problems(specs, classes, graph))
+    for name in classes:  # enabled ones: each `_target_` allowed, importable, its arguments fitting
+        where = ("components", name, "config")
+        problems.extend(target_problems(specs[name].config, where, registry.locate, snapshot.provenance.where))
     if problems:
         raise ComponentsError(list(problems))
     return Assembly(specs, classes, graph)

@@ -19,6 +19,7 @@ from framework.component import ComponentSpec
 from framework.contracts import check_contract, is_contract
 from framework.errors import ConfigError, ContractViolationError, ReservedNameError, UnknownParameterError
 from framework.graph import Graph
+from framework.targets import materialize
 
 
 class _Without:
@@ -152,8 +153,8 @@ def component_provider(
     for dep in graph.edges[spec.name]:
         if dep in names or accepts_all:
             kwargs[dep] = built[dep]
-    if "config" in names or accepts_all:
-        kwargs["config"] = providers.Object(spec.config)
+    if "config" in names or accepts_all:  # its `_target_` mappings made into objects, when built
+        kwargs["config"] = providers.Callable(materialize, spec.config)
     for service, factory in services.items():
         if service in names:
             kwargs[service] = providers.Object(factory(spec))

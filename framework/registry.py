@@ -87,7 +87,7 @@ class Registry:
 
     def _resolve(self, ref: str, owner: str) -> type:
         where = f"components.{owner}.class"
-        module_name, _, attribute = ref.replace(":", ".").rpartition(".")
+        module_name = ref.replace(":", ".").rpartition(".")[0]
         # An allowed dotted path is imported as written; only other names are looked up among
         # the installed plugins (reading entry points scans every installed distribution).
         plugins = {} if module_name and self._is_allowed(module_name) else _entry_points()
@@ -99,6 +99,14 @@ class Registry:
                 f"{where}: '{ref}' is neither an installed plugin ({known}) nor a dotted path"
                 " such as 'mypackage.module.Class'"
             )
+        return _as_class(self.locate(ref, where), ref, where)
+
+    def locate(self, ref: str, where: str) -> Any:
+        """What the dotted path ``ref`` names, imported only if it lies under the allowed
+        packages; ``where`` (the key that names it) starts each error."""
+        module_name, _, attribute = ref.replace(":", ".").rpartition(".")
+        if not module_name:
+            raise NotAComponentError(f"{where}: '{ref}' is not a dotted path such as 'mypackage.module.name'")
         if not self._is_allowed(module_name):
             root = module_name.split(".")[0]
             if root in self._hidden:
@@ -110,11 +118,11 @@ class Registry:
             )
         module = self._import(module_name, where)
         if not hasattr(module, attribute):
-            names = [n for n, v in vars(module).items() if inspect.isclass(v)]
+            names = [n for n, v in vars(module).items() if not n.startswith("_")]
             close = difflib.get_close_matches(attribute, names, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise NotAComponentError(f"{where}: module '{module_name}' has no '{attribute}'{hint}")
-        return _as_class(getattr(module, attribute), ref, where)
+        return getattr(module, attribute)
 
     def _import(self, module_name: str, where: str) -> ModuleType:
         """Import an allowed module; a component dir's becomes importable only now that a class

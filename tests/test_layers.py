@@ -22,7 +22,7 @@ LAYERS: list[list[str]] = [
     ["framework.secrets"],
     ["framework.logging", "framework.resilience", "framework.terminal"],
     ["framework.config"],
-    ["framework.component", "framework.contracts", "framework.log_settings"],
+    ["framework.component", "framework.contracts", "framework.log_settings", "framework.targets"],
     ["framework.graph", "framework.registry"],
     ["framework.events"],
     ["framework.container", "framework.lifecycle"],

@@ -201,6 +201,8 @@ def _validate_components(
         if not isinstance(entry, Mapping):
             problems.append((Problem((), "must be a mapping with class, config, ...", entry, True), prefix))
             continue
+        entry, found = _class_from_target(entry, prefix, provenance)
+        problems.extend((p, prefix) for p in found)
         normalized, found = normalize(entry, COMPONENT_ENTRY_SCHEMA)
         problems.extend((p, prefix) for p in found)
         policies.update(reload_policies(COMPONENT_ENTRY_SCHEMA, prefix, Reload.LIVE))
@@ -209,6 +211,20 @@ def _validate_components(
         provenance.add_defaults(normalized, prefix, f"component '{name}'")
         result[str(name)] = normalized
     return result
+
+
+def _class_from_target(
+    entry: Mapping[str, Any], prefix: KeyPath, provenance: Provenance
+) -> tuple[Mapping[str, Any], list[Problem]]:
+    """An entry may name its class as ``_target_`` (Hydra's spelling) in place of ``class``."""
+    if "_target_" not in entry:
+        return entry, []
+    renamed = {("class" if key == "_target_" else key): value for key, value in entry.items()}
+    if "class" in entry:
+        both = "names the class a second time: give it as class or as _target_, not both"
+        return {k: v for k, v in entry.items() if k != "_target_"}, [Problem(("_target_",), both, entry["_target_"], True)]
+    provenance.alias((*prefix, "_target_"), (*prefix, "class"))
+    return renamed, []
 
 
 def _config_problems(

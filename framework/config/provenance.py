@@ -75,6 +75,11 @@ class Provenance:
     def paths(self) -> Iterator[KeyPath]:
         return iter(self._origins)
 
+    def alias(self, source: KeyPath, target: KeyPath) -> None:
+        """Give ``target`` (a key validation renamed ``source`` to) the origins of ``source``."""
+        if source in self._origins:
+            self._origins[target] = list(self._origins[source])
+
     def add_defaults(self, normalized: Any, prefix: KeyPath, section: str) -> None:
         """Record every leaf that only validation's schema defaults supplied."""
         for path, value in leaves(normalized, prefix):

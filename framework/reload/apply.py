@@ -25,6 +25,7 @@ from framework.errors import ComponentStartError
 from framework.lifecycle import Lifecycle
 from framework.reload.outcome import ActionKind, ReloadAction
 from framework.reload.plan import COMPONENTS
+from framework.targets import materialize
 
 # A framework section's change callback: (new section, changed keys relative to it); may raise.
 SectionHandler = Callable[[FrozenDict, frozenset[str]], Awaitable[None] | None]
@@ -122,11 +123,13 @@ class Transaction:
             keys = frozenset(".".join(c.split(".")[prefix:]) for c in action.keys)
             callback = self.lifecycle.instances[name].on_config_change
             old, new = self.deployment.assembly.specs[name].config, assembly.specs[name].config
+            old, new = functools.partial(materialize, old), functools.partial(materialize, new)  # its objects
             what = f"component '{name}'"
         elif action.target in self.sections:
             keys = frozenset(".".join(c.split(".")[1:]) for c in action.keys)
             callback = self.sections[action.target]
-            old, new = current.section(action.target), candidate.section(action.target)
+            old = functools.partial(current.section, action.target)
+            new = functools.partial(candidate.section, action.target)
             what = f"section '{action.target}'"
         else:
             return  # applied by the commit itself (e.g. app.start_timeout)
@@ -199,11 +202,13 @@ class Transaction:
 
 
 async def _hand_over(
-    what: str, callback: Callable[..., Any], config: Any, keys: frozenset[str], timeout: float
+    what: str, callback: Callable[..., Any], config: Callable[[], Any], keys: frozenset[str], timeout: float
 ) -> None:
-    """Give a change callback a config within ``timeout``; StepFailed says why it failed."""
+    """Give a change callback the config ``config()`` makes (a component's ``_target_`` objects
+    are made only now, and only for the config it gets) within ``timeout``; StepFailed says why
+    it failed, making the objects included."""
     try:
-        await call_maybe_async(callback, config, keys, timeout=timeout)
+        await call_maybe_async(callback, config(), keys, timeout=timeout)
     except TimeoutError:
         raise StepFailed(
             f"{what}: on_config_change did not finish within {timeout:g} s (app.watch.reload_timeout)",
