@@ -8,13 +8,19 @@ owns a share of the partitions, and the reader reads only those.
 Order: a partition's entries reach the subscription's worker one at a time, the next only once
 the previous was handled (or dead-lettered). So at most one entry of a partition is in the
 mailbox or in its handler at any moment, and priority cannot reorder a partition's events.
-Partitions progress independently of each other (the worker interleaves them).
+Partitions progress independently of each other (the worker interleaves them). The next entry
+is handed over right where the previous one is settled (in the worker's own call) or read,
+when it is the common kind (the checks of the plain reader's fast path): waking the
+partition's task for every entry cost more than handling the entry. The task takes the rest:
+the entries that need the full checks (claimed, a replay's copy, a filter, a bad signature),
+and the acks.
 
 Acks of a partition's entries go through ``Coordinator.ack``, fenced by the lease's token, a
-few at a time. On assignment the reader creates the group on the partition's stream if needed,
-claims the entries the previous owner left pending and hands them over in order, then reads new
-ones. On revocation it stops reading the partition, waits (bounded) for its entry in flight,
-acks what was handled, forgets the rest (they stay pending for the next owner), then calls the
+few at a time; the hand-over goes on while they are sent (the entries acked were handled).
+On assignment the reader creates the group on the partition's stream if needed, claims the
+entries the previous owner left pending and hands them over in order, then reads new ones.
+On revocation it stops reading the partition, waits (bounded) for its entry in flight, acks
+what was handled, forgets the rest (they stay pending for the next owner), then calls the
 subscription's hook; the coordinator releases the lease only after that.
 
 Each entry passes the same checks as a plain one, by the ``StreamReader``'s own helpers:
@@ -113,6 +119,7 @@ class KeyedTopicReader:
         self._read_lock = asyncio.Lock()  # held by a read; a revocation waits for it to return
         self._wake = asyncio.Event()  # a partition became readable
         self._backlog = False  # the last read brought entries: more are likely waiting
+        self._loop = asyncio.get_running_loop()
         options = reader.worker.options
         # How long a revocation waits for the entry in flight: its handler's every attempt.
         self.settle_s = options.timeout * (options.max_retries + 1) + options.retry_backoff * 2**options.max_retries + 1
@@ -149,7 +156,7 @@ class KeyedTopicReader:
         loop, keys = asyncio.get_running_loop(), self.connection.keys
         for index in sorted(partitions):
             feed = self.feeds[index] = PartitionFeed(index, keys.partition(self.topic, index))
-            self.reader.routes[feed.stream] = feed.settle
+            self.reader.routes[feed.stream] = partial(self._settled, feed)
             self.gates[feed.stream] = partial(self._admits, feed)
             feed.task = loop.create_task(self._feed(feed), name=f"event-bus:partition:{feed.stream}")
 
@@ -236,34 +243,82 @@ class KeyedTopicReader:
                 backoff = await pause(backoff)
 
     async def _hand_over(self, feed: PartitionFeed) -> None:
-        """Hand the queued entries over one at a time; ack them every few and when dry."""
-        while feed.queue and not feed.stopped:
+        """Do what ``_pass_next`` leaves: the entries needing the full checks, and the acks."""
+        while not feed.stopped:
+            feed.wake.clear()  # every change that leaves work here sets it again
             if not self.coordinator.holds(feed.index):
                 raise LeaseLostError(f"{feed.stream}: lease no longer trusted")
-            await self._deliver(feed, *feed.queue[0])
-            feed.queue.popleft()
-            if len(feed.queue) == READ_AHEAD // 2:  # room to read ahead again: wake an idle reader
-                self._wake.set()
-            await feed.settled.wait()
-            if len(feed.acks) >= ACK_EVERY:
+            if feed.inflight is None and feed.queue and not self._pass_next(feed):
+                await self._deliver(feed)
+                continue
+            if len(feed.acks) >= ACK_EVERY or (feed.acks and feed.inflight is None):
                 await self._flush(feed)
-        await self._flush(feed)
-        feed.wake.clear()
-        self._wake.set()  # dry: the reader may be waiting for a partition with room
-        if not feed.queue and not feed.stopped:
+                continue
+            if feed.inflight is None and not feed.queue:
+                self._wake.set()  # dry: the reader may be waiting for a partition with room
             await feed.wake.wait()
 
-    async def _deliver(
-        self, feed: PartitionFeed, entry_id: str, fields: Any, deliveries: int, owner: str | None
-    ) -> None:
+    def _settled(self, feed: PartitionFeed, entry_id: str) -> None:
+        """The reader's route for the partition: an entry was handled or set aside."""
+        feed.settle(entry_id)
+        self._pass_next(feed)
+        if feed.inflight is None or len(feed.acks) >= ACK_EVERY:  # dry, a slow entry, or acks due
+            feed.wake.set()
+
+    def _pass_next(self, feed: PartitionFeed) -> bool:
+        """Hand the partition's next entry to the worker now, if it is the common kind.
+
+        Only when none of the partition is in flight, and while its lease is trusted. The
+        common kind is the plain reader's fast path (``StreamReader._queue``): first delivery,
+        no replay record naming another entry, signed, fresh, no filter. False otherwise:
+        the partition's task then takes the entry with the full checks, or stops.
+        """
+        if feed.inflight is not None or not feed.queue or feed.stopped:
+            return False
+        if not self.coordinator.holds(feed.index):
+            return False
+        entry_id, fields, deliveries, owner = feed.queue[0]
+        if deliveries > 1 or owner is not None:
+            return False
+        reader = self.reader
+        envelope = reader._open_value(fields.get(FIELD), feed.stream)[0]
+        feed.inflight = entry_id  # before the put: the worker's admit checks it
+        feed.settled.clear()
+        oldest, newest = reader._guard.bounds()
+        if not reader._queue(feed.stream, entry_id, envelope, self._loop.time(), oldest, newest):
+            feed.inflight = None
+            feed.settled.set()
+            return False
+        self._taken(feed)
+        return True
+
+    def _taken(self, feed: PartitionFeed) -> None:
+        feed.queue.popleft()
+        if len(feed.queue) == READ_AHEAD // 2:  # room to read ahead again: wake an idle reader
+            self._wake.set()
+
+    async def _deliver(self, feed: PartitionFeed) -> None:
+        """Hand the partition's next entry over with every check (dead-letter it, or skip it)."""
+        if not self.coordinator.holds(feed.index):
+            raise LeaseLostError(f"{feed.stream}: lease no longer trusted")
         reader, stream = self.reader, feed.stream
-        opened = reader._open_entry(fields, stream)
+        entry = entry_id, fields, deliveries, owner = feed.queue[0]
+        self._taken(feed)  # first: setting it aside settles it, which hands over the next
         feed.inflight = entry_id
         feed.settled.clear()
-        if deliveries > reader.max_deliveries:
-            await reader._give_up(stream, entry_id, fields, opened[0], deliveries)
-        else:
-            await reader._accept(stream, entry_id, fields, opened, deliveries, owner)
+        try:
+            opened = reader._open_entry(fields, stream)
+            if deliveries > reader.max_deliveries:
+                await reader._give_up(stream, entry_id, fields, opened[0], deliveries)
+            else:
+                await reader._accept(stream, entry_id, fields, opened, deliveries, owner)
+        except BaseException:
+            if feed.inflight == entry_id:  # neither queued nor set aside: a revocation must not wait
+                feed.inflight = None
+                feed.settled.set()
+                if not feed.stopped:  # first again, next time
+                    feed.queue.appendleft(entry)
+            raise
 
     async def _flush(self, feed: PartitionFeed) -> None:
         if not feed.acks:
@@ -375,7 +430,8 @@ class KeyedTopicReader:
         if self.feeds.get(feed.index) is not feed:  # revoked meanwhile: left pending
             return
         feed.queue.extend((entry_id, fields, 1, owner) for entry_id, fields, owner in read)
-        feed.wake.set()
+        if not self._pass_next(feed):  # the partition's task takes it (or it is busy)
+            feed.wake.set()
 
     async def _idle(self, ms: int) -> None:
         """Wait up to ``ms`` for a partition to become readable (ready, or its queue drained)."""
