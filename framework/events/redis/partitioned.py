@@ -189,6 +189,7 @@ class KeyedTopicReader:
         if not feed.stopped and self.coordinator.holds(feed.index):
             return True
         feed.skip(entry_id)
+        feed.wake.set()  # its task sees the lease is lost and drops what is queued
         return False
 
     async def _settle(self, feeds: Iterable[PartitionFeed]) -> None:
