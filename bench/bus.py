@@ -20,6 +20,8 @@ What is measured, and how:
   the HMAC, decode, handle, XACK) vs raw XREADGROUP COUNT 100 + json.loads + XACK per batch.
   Latency = publish to handler, one event at a time, after a warm-up, beside the same hop done
   with redis-py by hand (XADD; a task blocked in XREADGROUP decodes and XACKs), in turns.
+- Redis keyed partitions: publish and consume rates at P=1, 8 and 32 beside the unpartitioned
+  topic (bench/partitions.py), and rebalance times, join and crash (bench/rebalance.py).
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 from blinker import Signal
+from loguru import logger
 from pyee import EventEmitter
 from pyee.asyncio import AsyncIOEventEmitter
 
@@ -44,6 +48,10 @@ from framework.events.envelope import Envelope
 from framework.events.memory import MemoryBus
 from framework.events.redis.bus import RedisBus
 from framework.events.settings import Backend, BusSettings
+
+sys.path.insert(0, str(Path(__file__).parent))  # the partition benchmarks beside this one
+from partitions import partitioned_figures, partitioned_table  # noqa: E402
+from rebalance import rebalance_figures, rebalance_table  # noqa: E402
 
 BATCH, ROUNDS = 1000, 150
 DELIVERY_EVENTS = 20_000
@@ -380,6 +388,14 @@ async def redis_figures() -> dict[str, float]:
     return figures
 
 
+def partitioned() -> dict[str, Any]:
+    """Keyed partitions on the same Redis: rates per P beside the plain topic, rebalance times."""
+    return {
+        "partitioned": asyncio.run(partitioned_figures()),
+        "rebalance": asyncio.run(rebalance_figures(show=lambda line: None)),
+    }
+
+
 # report
 
 
@@ -395,9 +411,10 @@ def main() -> None:
     gc.collect()
     try:
         redis = asyncio.run(redis_figures())
+        keyed = partitioned()
     except (OSError, ConnectionError) as exc:
         print(f"Redis figures skipped: {exc}", file=sys.stderr)
-        redis = {}
+        redis, keyed = {}, {}
     result: dict[str, Any] = {
         "memory_publish_per_s": {k: round(v) for k, v in sorted(memory.items())},
         "memory_vs_pyee_1": _ratio(memory["ours_1"], memory["pyee_1"]),
@@ -424,6 +441,7 @@ def main() -> None:
                 "raw_xadd_round_trip_p99_ms": round(redis["raw_p99_ms"], 3),
             }
         )
+    result.update(keyed)
     result["seconds"] = round(time.perf_counter() - started, 1)
     _print_table(result)
     print(json.dumps(result))
@@ -467,8 +485,14 @@ def _print_table(r: dict[str, Any]) -> None:
             f"   (one raw XADD round trip: p50 {r['raw_xadd_round_trip_p50_ms']} ms,"
             f" p99 {r['raw_xadd_round_trip_p99_ms']} ms)"
         )
+    if "partitioned" in r:
+        print("Redis keyed partitions (events/s, beside the unpartitioned topic)")
+        for line in [*partitioned_table(r["partitioned"]), *rebalance_table(r["rebalance"])]:
+            print(f"  {line}")
     print(f"({r['seconds']} s)")
 
 
 if __name__ == "__main__":
+    logger.remove()  # keep warnings: the rebalance notes of every round would bury the table
+    logger.add(sys.stderr, level="WARNING")
     main()

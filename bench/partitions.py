@@ -1,23 +1,28 @@
-"""Keyed (partitioned) consume against the plain consumer group on Redis, in one run.
+"""Keyed (partitioned) publish and consume against the plain consumer group on Redis, in one run.
 
     python bench/partitions.py [EVENTS]
 
+``bench/bus.py`` runs the same (``partitioned_figures``) beside its other figures.
+
 For P = 1, 8 and 32, on the same Redis: a subscriber joins its group (for the keyed topic,
 until it owns every partition) and leaves, so the group exists and keeps its place. Another bus
-then publishes EVENTS events over 100 keys in ``publish_many`` bursts of 500 (untimed). Then a
-subscriber joins the group again, and the time runs from its ``subscribe`` until its handler
-has seen every event: the backlog's consume rate (verify, decode, handle, ack: fenced per
-partition for the keyed topic, which also takes the join and the lease). The plain case is the
-same events on an unkeyed topic, read by the consumer group as before partitions existed: the
-peer keyed delivery is measured against. Each case runs five times; the best counts (plain's best of all, as it does not depend on P). Every key
-the run made is deleted. The last line is JSON: events/s of each and the keyed/plain ratio per
-P (the goal of issue 20: at least 0.8 at P=8). Rebalance times: bench/rebalance.py.
+then publishes EVENTS events over 100 keys in ``publish_many`` bursts of 500: the publish rate
+(for the keyed topic every event goes to its key's partition stream). Then a subscriber joins
+the group again, and the time runs from its ``subscribe`` until its handler has seen every
+event: the backlog's consume rate (verify, decode, handle, ack: fenced per partition for the
+keyed topic, which also takes the join and the lease). The plain case is the same events on an
+unkeyed topic, published and read as before partitions existed: the peer keyed delivery is
+measured against. Each case runs five times; the best counts (plain's best of all, as it does
+not depend on P). Every key the run made is deleted. The last line is JSON: events/s of each
+and the keyed/plain ratio per P (the goal of issue 20: consume at least 0.8 at P=8).
+Rebalance times: bench/rebalance.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -29,10 +34,11 @@ from loguru import logger
 from framework.events.factory import create_bus
 from framework.events.settings import Backend, BusSettings, RedisSettings, TopicSettings
 
-URL = "redis://127.0.0.1:6379/0"
+URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 KEYS = [f"key-{n}" for n in range(100)]
 BURST = 500
 ROUNDS = 5  # runs of each case; the best counts (other load on the machine skews less)
+PARTITION_COUNTS = (1, 8, 32)
 
 
 def settings(prefix: str, partitions: int) -> BusSettings:
@@ -41,16 +47,18 @@ def settings(prefix: str, partitions: int) -> BusSettings:
     return BusSettings(backend=Backend.REDIS, max_retries=0, redis=redis, topics=topics, history_size=0)
 
 
-async def consume_rate(topic: str, partitions: int, events: int) -> float:
-    """Events per second a subscriber drains a backlog of ``events`` at."""
+async def rates(topic: str, partitions: int, events: int) -> tuple[float, float]:
+    """Events per second ``events`` are published at, then a subscriber drains them at."""
     prefix = f"bench-{uuid.uuid4().hex[:12]}"
     try:
         async with create_bus(settings(prefix, partitions)) as first:
             await _join(first, topic, partitions, lambda event: None)
         async with create_bus(settings(prefix, partitions)) as publisher:
             data = [(topic, {"k": KEYS[n % len(KEYS)], "n": n}) for n in range(events)]
+            began = time.perf_counter()
             for start in range(0, events, BURST):
                 await publisher.publish_many(data[start : start + BURST])
+            published = events / (time.perf_counter() - began)
         seen, done = 0, asyncio.Event()
 
         def handle(event: Any) -> None:
@@ -63,7 +71,7 @@ async def consume_rate(topic: str, partitions: int, events: int) -> float:
             began = time.perf_counter()
             await subscriber.subscribe(topic, handle, subscriber="bench")
             await asyncio.wait_for(done.wait(), 300)
-            return events / (time.perf_counter() - began)
+            return published, events / (time.perf_counter() - began)
     finally:
         await _delete(prefix)
 
@@ -89,16 +97,49 @@ async def _delete(prefix: str) -> None:
         await client.aclose()
 
 
+async def _best(topic: str, partitions: int, events: int) -> tuple[float, float]:
+    """The best publish and the best consume rate of ``ROUNDS`` runs."""
+    runs = [await rates(topic, partitions, events) for _ in range(ROUNDS)]
+    return max(run[0] for run in runs), max(run[1] for run in runs)
+
+
+async def partitioned_figures(events: int = 20_000) -> dict[str, Any]:
+    """Plain and keyed (per P) publish and consume rates, and the keyed/plain ratios."""
+    # The plain topic does not depend on P: its best runs of all are the peer for every P.
+    plain_publish, plain_consume = await _best("bench.plain", 1, events)
+    result: dict[str, Any] = {
+        "events": events,
+        "keys": len(KEYS),
+        "plain": {"publish_per_s": round(plain_publish), "consume_per_s": round(plain_consume)},
+    }
+    for partitions in PARTITION_COUNTS:
+        publish, consume = await _best("bench.keyed", partitions, events)
+        result[f"p{partitions}"] = {
+            "publish_per_s": round(publish),
+            "publish_vs_plain": round(publish / plain_publish, 3),
+            "consume_per_s": round(consume),
+            "consume_vs_plain": round(consume / plain_consume, 3),
+        }
+    return result
+
+
+def partitioned_table(figures: dict[str, Any]) -> list[str]:
+    """The lines of a table of ``partitioned_figures``."""
+    plain = figures["plain"]
+    lines = [f"plain: publish {plain['publish_per_s']:9,}, consume {plain['consume_per_s']:9,} events/s"]
+    for partitions in PARTITION_COUNTS:
+        keyed = figures[f"p{partitions}"]
+        lines.append(
+            f"P={partitions:2d}: publish {keyed['publish_per_s']:9,} ({keyed['publish_vs_plain']:.2f} x plain),"
+            f" consume {keyed['consume_per_s']:9,} ({keyed['consume_vs_plain']:.2f} x plain)"
+        )
+    return lines
+
+
 async def main(events: int) -> None:
-    # The plain group does not depend on P: its best run of all is the peer for every P.
-    plain = max([await consume_rate("bench.plain", 1, events) for _ in range(ROUNDS)])
-    print(f"plain: {plain:9,.0f} events/s")
-    result: dict[str, Any] = {"events": events, "keys": len(KEYS), "plain_per_s": round(plain)}
-    for partitions in (1, 8, 32):
-        keyed = max([await consume_rate("bench.keyed", partitions, events) for _ in range(ROUNDS)])
-        print(f"P={partitions:2d}: keyed {keyed:9,.0f} events/s, {keyed / plain:.2f} x plain")
-        result[f"p{partitions}"] = {"keyed_per_s": round(keyed), "keyed_vs_plain": round(keyed / plain, 3)}
-    print(json.dumps(result))
+    figures = await partitioned_figures(events)
+    print("\n".join(partitioned_table(figures)))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
     python bench/rebalance.py [ROUNDS]
 
+``bench/bus.py`` runs the same (``rebalance_figures``) beside its other figures.
+
 Each round starts two coordinators of one group on a topic with P=8 partitions and waits
 until they share them 4/4. Then:
 - join: a third member starts; timed from just before its ``start()`` until the three own
@@ -19,19 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from framework.events.redis.connection import Connection
 from framework.events.redis.coordinator import Coordinator
 from framework.events.redis.leases import PartitionLeases, View
 from framework.events.settings import RedisSettings
 
-URL, TOPIC, GROUP, PARTITIONS = "redis://127.0.0.1:6379/0", "bench.tick", "bench", 8
+URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+TOPIC, GROUP, PARTITIONS = "bench.tick", "bench", 8
 LEASE_MS, HEARTBEAT = 3000, 1.0
 
 
@@ -116,15 +121,16 @@ def _summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def main(rounds: int) -> None:
+async def rebalance_figures(rounds: int = 20, show: Callable[[str], None] = print) -> dict[str, Any]:
+    """p50 and p99 of the join and crash times over ``rounds`` rounds; ``show`` gets a line per round."""
     joins, crashes, silences = [], [], []
     for n in range(rounds):
         joined, crashed, silence = await _round()
         joins.append(joined)
         crashes.append(crashed)
         silences.append(silence)
-        print(f"round {n + 1:2d}: join {joined:.3f} s, crash {crashed:.3f} s ({silence:.3f} s after its last beat)", flush=True)
-    result = {
+        show(f"round {n + 1:2d}: join {joined:.3f} s, crash {crashed:.3f} s ({silence:.3f} s after its last beat)")
+    return {
         "lease_s": LEASE_MS / 1000,
         "heartbeat_s": HEARTBEAT,
         "partitions": PARTITIONS,
@@ -133,7 +139,22 @@ async def main(rounds: int) -> None:
         "crash": _summary(crashes),
         "crash_since_last_beat": _summary(silences),
     }
-    print(json.dumps(result))
+
+
+def rebalance_table(figures: dict[str, Any]) -> list[str]:
+    """The lines of a table of ``rebalance_figures``."""
+    join, crash = figures["join"], figures["crash"]
+    return [
+        f"rebalance (P={figures['partitions']}, lease {figures['lease_s']:g} s, {figures['rounds']} rounds):"
+        f" join p50 {join['p50_s']:.3f} s, p99 {join['p99_s']:.3f} s;"
+        f" crash p50 {crash['p50_s']:.3f} s, p99 {crash['p99_s']:.3f} s"
+    ]
+
+
+async def main(rounds: int) -> None:
+    figures = await rebalance_figures(rounds, lambda line: print(line, flush=True))
+    print("\n".join(rebalance_table(figures)))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

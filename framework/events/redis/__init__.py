@@ -33,7 +33,7 @@ Modules, lowest first: ``scripts`` (the Lua scripts), ``signing`` (an entry's si
 group commit), ``acks`` (gathered XACKs), ``deadletters`` (the ``@dead`` stream), ``replays``
 (the replay guard), ``replies`` (request/reply streams), ``leases`` (partition leases and
 fencing tokens), ``coordinator`` (one member's partitions: join, rebalance, hand over),
-``reader`` (one subscription's stream reader), ``partitioned`` (its share of one keyed
-topic's partitions), ``keyed`` (its keyed topics) and ``bus`` (``RedisBus``, which puts them
-together).
+``reader`` (one subscription's stream reader), ``feeds`` (one owned partition's state),
+``partitioned`` (its share of one keyed topic's partitions), ``keyed`` (its keyed topics) and
+``bus`` (``RedisBus``, which puts them together).
 """

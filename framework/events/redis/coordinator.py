@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from loguru import logger
@@ -358,6 +358,20 @@ class Coordinator:
                 f"(token {token} is stale); they stay pending for its new owner"
             )
         return acked
+
+    async def ack_many(self, acks: Mapping[int, Sequence[str]]) -> set[int]:
+        """``ack`` for several partitions in one round trip; returns the partitions not acked.
+
+        Those are the partitions not held (left out of the call), and those whose ack Redis
+        refused (revoked at once, as with ``ack``). Their entries stay pending for the new owner.
+        """
+        held = {p: (self._tokens[p], ids) for p, ids in acks.items() if p in self._tokens and self.holds(p)}
+        lost = set(acks) - set(held)
+        for partition, acked in (await self.leases.fenced_acks(held)).items():
+            if acked is None:
+                self._lose_soon(partition, held[partition][0])
+                lost.add(partition)
+        return lost
 
     def _lose_soon(self, partition: int, token: int) -> None:
         self._deadlines[partition] = 0.0  # stop handling now; the revocation takes the lock

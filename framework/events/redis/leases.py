@@ -27,7 +27,7 @@ Deciding who should own what is ``partitioning.assign``; acting on it is ``coord
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,11 +147,20 @@ class PartitionLeases:
         The number acknowledged, or None when the lease is lost (the token is stale): the ack
         was refused and the caller must stop handling that partition.
         """
-        acked = await self.connection.scripts.fenced_ack(
-            keys=[self.lease_keys[partition], self.streams[partition]],
-            args=[self.member, token, self.group, *entry_ids],
-        )
-        return None if int(acked) < 0 else int(acked)
+        return (await self.fenced_acks({partition: (token, list(entry_ids))}))[partition]
+
+    async def fenced_acks(self, acks: Mapping[int, tuple[int, Sequence[str]]]) -> dict[int, int | None]:
+        """``fenced_ack`` for several partitions (partition -> (token, entry ids)) in one call."""
+        ordered = sorted(acks.items())
+        keys: list[str] = []
+        args: list[Any] = [self.member, self.group]
+        for partition, (token, ids) in ordered:
+            keys += [self.lease_keys[partition], self.streams[partition]]
+            args += [token, len(ids), *ids]
+        if not keys:
+            return {}
+        replies = await self.connection.scripts.fenced_ack(keys=keys, args=args)
+        return {p: None if int(n) < 0 else int(n) for (p, _), n in zip(ordered, replies, strict=True)}
 
     async def leave(self) -> None:
         """Stop counting as a live member now, and tell the others."""

@@ -8,13 +8,19 @@ owns a share of the partitions, and the reader reads only those.
 Order: a partition's entries reach the subscription's worker one at a time, the next only once
 the previous was handled (or dead-lettered). So at most one entry of a partition is in the
 mailbox or in its handler at any moment, and priority cannot reorder a partition's events.
-Partitions progress independently of each other (the worker interleaves them).
+Partitions progress independently of each other (the worker interleaves them). The next entry
+is handed over right where the previous one is settled (in the worker's own call) or read,
+when it is the common kind (the checks of the plain reader's fast path): waking the
+partition's task for every entry cost more than handling the entry. The task takes the rest:
+the entries that need the full checks (claimed, a replay's copy, a filter, a bad signature).
 
-Acks of a partition's entries go through ``Coordinator.ack``, fenced by the lease's token, a
-few at a time. On assignment the reader creates the group on the partition's stream if needed,
-claims the entries the previous owner left pending and hands them over in order, then reads new
-ones. On revocation it stops reading the partition, waits (bounded) for its entry in flight,
-acks what was handled, forgets the rest (they stay pending for the next owner), then calls the
+Acks go through ``Coordinator.ack_many``, fenced by each lease's token: one task sends those
+of every partition in one call, once a partition ran dry or gathered a few, so the hand-over
+goes on while they are sent (the entries acked were handled), and one round trip serves many.
+On assignment the reader creates the group on the partition's stream if needed, claims the
+entries the previous owner left pending and hands them over in order, then reads new ones.
+On revocation it stops reading the partition, waits (bounded) for its entry in flight, acks
+what was handled, forgets the rest (they stay pending for the next owner), then calls the
 subscription's hook; the coordinator releases the lease only after that.
 
 Each entry passes the same checks as a plain one, by the ``StreamReader``'s own helpers:
@@ -24,7 +30,6 @@ signature for its stream, replay guard, filter, dead-lettering, ``max_deliveries
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -38,6 +43,7 @@ from framework.events.partitioning import Partition
 from framework.events.records import PartitionStatus
 from framework.events.redis.connection import CONNECTION_ERRORS, pause
 from framework.events.redis.coordinator import Coordinator
+from framework.events.redis.feeds import PartitionFeed
 from framework.events.redis.leases import PartitionLeases
 from framework.events.redis.reader import StreamReader
 from framework.events.redis.scripts import replays, unpack
@@ -46,49 +52,7 @@ from framework.events.redis.signing import FIELD
 log = logger.bind(component="event_bus")
 READ_AHEAD = 50  # entries queued per partition at most: a partition moving away drops these
 POLL_MS = 5  # between reads while some partition's queue is full and the others are quiet
-ACK_EVERY = 32  # handled entries acked together, at the latest when the partition runs dry
-
-
-Queued = tuple[str, Any, int, str | None]
-
-
-class PartitionFeed:
-    """One owned partition: the entries read and not yet handed over, the one in flight, acks."""
-
-    def __init__(self, index: int, stream: str) -> None:
-        self.index, self.stream = index, stream
-        # (entry id, fields, deliveries, the entry its replay record names if not this one)
-        self.queue: deque[Queued] = deque()
-        self.inflight: str | None = None  # the entry handed to the worker, not yet handled
-        self.settled = asyncio.Event()  # the entry in flight was handled or set aside
-        self.wake = asyncio.Event()  # entries were queued
-        self.acks: list[str] = []  # handled, not yet acknowledged
-        self.ready = False  # the previous owner's pending entries are claimed: read new ones
-        # The loop ends on this flag: redis-py can swallow a cancellation in a command.
-        self.stopped = False
-        self.task: asyncio.Task[None] | None = None
-
-    def stop(self) -> asyncio.Task[None] | None:
-        """Stop handing entries over; forget the queued ones; the task to wait for."""
-        self.stopped = True
-        self.queue.clear()
-        self.wake.set()
-        if self.task is not None:
-            self.task.cancel()
-        return self.task
-
-    def skip(self, entry_id: str) -> None:
-        """The entry in flight will not be handled here (its lease is lost): ack nothing."""
-        if entry_id == self.inflight:
-            self.inflight = None
-            self.settled.set()
-
-    def settle(self, entry_id: str) -> None:
-        """The entry was handled or set aside: ack it with the next batch, hand over the next."""
-        self.acks.append(entry_id)
-        if entry_id == self.inflight:
-            self.inflight = None
-            self.settled.set()
+ACK_EVERY = 32  # handled entries of a partition that call for an ack, as its running dry does
 
 
 class KeyedTopicReader:
@@ -113,6 +77,10 @@ class KeyedTopicReader:
         self._read_lock = asyncio.Lock()  # held by a read; a revocation waits for it to return
         self._wake = asyncio.Event()  # a partition became readable
         self._backlog = False  # the last read brought entries: more are likely waiting
+        self._loop = asyncio.get_running_loop()
+        self._acks_due = asyncio.Event()  # a partition ran dry or gathered ACK_EVERY acks
+        self._ack_lock = asyncio.Lock()  # one ack call at a time: a revocation waits for it
+        self._ack_task: asyncio.Task[None] | None = None
         options = reader.worker.options
         # How long a revocation waits for the entry in flight: its handler's every attempt.
         self.settle_s = options.timeout * (options.max_retries + 1) + options.retry_backoff * 2**options.max_retries + 1
@@ -120,25 +88,30 @@ class KeyedTopicReader:
     async def start(self) -> None:
         """Join the group (the first heartbeat takes what is free), then read."""
         await self.coordinator.start()
-        self.task = asyncio.get_running_loop().create_task(
-            self._read_loop(), name=f"event-bus:partitions:read:{self.group}:{self.topic}"
-        )
+        name = f"{self.group}:{self.topic}"
+        self.task = self._loop.create_task(self._read_loop(), name=f"event-bus:partitions:read:{name}")
+        self._ack_task = self._loop.create_task(self._ack_loop(), name=f"event-bus:partitions:ack:{name}")
 
     async def stop(self) -> None:
         """Hand every partition over (revoked, acked, released), then leave the group."""
         self._end_reading()
         await self.coordinator.stop()
+        if self._ack_task is not None:  # it ends at once, or once its call under way returns
+            await asyncio.wait({self._ack_task}, timeout=1.0)
 
     async def abandon(self) -> None:
         """Stop at once, releasing and acking nothing, as a crash would (leases run out)."""
         self._end_reading()
         for feed in self.feeds.values():
             feed.stop()
+        if self._ack_task is not None:
+            self._ack_task.cancel()
         await self.coordinator.abandon()
 
     def _end_reading(self) -> None:
         self.closed = True
         self._wake.set()
+        self._acks_due.set()  # the ack loop sees ``closed``; a revocation acks what is left
         if self.task is not None:
             self.task.cancel()
 
@@ -149,7 +122,7 @@ class KeyedTopicReader:
         loop, keys = asyncio.get_running_loop(), self.connection.keys
         for index in sorted(partitions):
             feed = self.feeds[index] = PartitionFeed(index, keys.partition(self.topic, index))
-            self.reader.routes[feed.stream] = feed.settle
+            self.reader.routes[feed.stream] = partial(self._settled, feed)
             self.gates[feed.stream] = partial(self._admits, feed)
             feed.task = loop.create_task(self._feed(feed), name=f"event-bus:partition:{feed.stream}")
 
@@ -165,10 +138,13 @@ class KeyedTopicReader:
             self.reader.routes.pop(feed.stream, None)
             for key in [k for k in self.reader.held if k[0] == feed.stream]:
                 del self.reader.held[key]
-            try:
-                await self._flush(feed)
-            except (LeaseLostError, *CONNECTION_ERRORS) as exc:  # left pending for the next owner
-                log.info(f"subscriber '{self.group}' could not ack {feed.stream} on revocation: {exc}")
+        try:  # what is not acked is left pending for the next owner
+            lost, why = await self._flush(feeds), "lease lost"
+        except CONNECTION_ERRORS as exc:
+            lost, why = {feed.index for feed in feeds}, str(exc)
+        if lost:
+            where = f"partitions {sorted(lost)} of '{self.topic}'"
+            log.info(f"subscriber '{self.group}' could not ack {where} on revocation: {why}")
         await self._hook(1, partitions)
 
     def _admits(self, feed: PartitionFeed, entry_id: str) -> bool:
@@ -182,6 +158,7 @@ class KeyedTopicReader:
         if not feed.stopped and self.coordinator.holds(feed.index):
             return True
         feed.skip(entry_id)
+        feed.wake.set()  # its task sees the lease is lost and drops what is queued
         return False
 
     async def _settle(self, feeds: Iterable[PartitionFeed]) -> None:
@@ -236,44 +213,117 @@ class KeyedTopicReader:
                 backoff = await pause(backoff)
 
     async def _hand_over(self, feed: PartitionFeed) -> None:
-        """Hand the queued entries over one at a time; ack them every few and when dry."""
-        while feed.queue and not feed.stopped:
+        """Do what ``_pass_next`` leaves: the entries needing the full checks, and the acks."""
+        while not feed.stopped:
+            feed.wake.clear()  # every change that leaves work here sets it again
             if not self.coordinator.holds(feed.index):
                 raise LeaseLostError(f"{feed.stream}: lease no longer trusted")
-            await self._deliver(feed, *feed.queue[0])
-            feed.queue.popleft()
-            if len(feed.queue) == READ_AHEAD // 2:  # room to read ahead again: wake an idle reader
-                self._wake.set()
-            await feed.settled.wait()
-            if len(feed.acks) >= ACK_EVERY:
-                await self._flush(feed)
-        await self._flush(feed)
-        feed.wake.clear()
-        self._wake.set()  # dry: the reader may be waiting for a partition with room
-        if not feed.queue and not feed.stopped:
+            if feed.inflight is None and feed.queue and not self._pass_next(feed):
+                await self._deliver(feed)
+                continue
+            if feed.inflight is None and not feed.queue:  # dry
+                self._wake.set()  # the reader may be waiting for a partition with room
+                if feed.acks:
+                    self._acks_due.set()
             await feed.wake.wait()
 
-    async def _deliver(
-        self, feed: PartitionFeed, entry_id: str, fields: Any, deliveries: int, owner: str | None
-    ) -> None:
+    def _settled(self, feed: PartitionFeed, entry_id: str) -> None:
+        """The reader's route for the partition: an entry was handled or set aside."""
+        feed.settle(entry_id)
+        if not self._pass_next(feed):  # dry, a slow entry next, or the lease lost: its task acts
+            feed.wake.set()
+            self._acks_due.set()
+        elif len(feed.acks) >= ACK_EVERY:
+            self._acks_due.set()
+
+    def _pass_next(self, feed: PartitionFeed) -> bool:
+        """Hand the partition's next entry to the worker now, if it is the common kind.
+
+        Only when none of the partition is in flight, and while its lease is trusted. The
+        common kind is the plain reader's fast path (``StreamReader._queue``): first delivery,
+        no replay record naming another entry, signed, fresh, no filter. False otherwise:
+        the partition's task then takes the entry with the full checks, or stops.
+        """
+        if feed.inflight is not None or not feed.queue or feed.stopped:
+            return False
+        if not self.coordinator.holds(feed.index):
+            return False
+        entry_id, fields, deliveries, owner = feed.queue[0]
+        if deliveries > 1 or owner is not None:
+            return False
+        reader = self.reader
+        envelope = reader._open_value(fields.get(FIELD), feed.stream)[0]
+        feed.inflight = entry_id  # before the put: the worker's admit checks it
+        feed.settled.clear()
+        oldest, newest = reader._guard.bounds()
+        if not reader._queue(feed.stream, entry_id, envelope, self._loop.time(), oldest, newest):
+            feed.inflight = None
+            feed.settled.set()
+            return False
+        self._taken(feed)
+        return True
+
+    def _taken(self, feed: PartitionFeed) -> None:
+        feed.queue.popleft()
+        if len(feed.queue) == READ_AHEAD // 2:  # room to read ahead again: wake an idle reader
+            self._wake.set()
+
+    async def _deliver(self, feed: PartitionFeed) -> None:
+        """Hand the partition's next entry over with every check (dead-letter it, or skip it)."""
+        if not self.coordinator.holds(feed.index):
+            raise LeaseLostError(f"{feed.stream}: lease no longer trusted")
         reader, stream = self.reader, feed.stream
-        opened = reader._open_entry(fields, stream)
+        entry = entry_id, fields, deliveries, owner = feed.queue[0]
+        self._taken(feed)  # first: setting it aside settles it, which hands over the next
         feed.inflight = entry_id
         feed.settled.clear()
-        if deliveries > reader.max_deliveries:
-            await reader._give_up(stream, entry_id, fields, opened[0], deliveries)
-        else:
-            await reader._accept(stream, entry_id, fields, opened, deliveries, owner)
-
-    async def _flush(self, feed: PartitionFeed) -> None:
-        if not feed.acks:
-            return
-        ids, feed.acks = feed.acks, []
-        try:  # LeaseLostError: left pending, the new owner handles them again
-            await self.coordinator.ack(feed.index, ids)
-        except CONNECTION_ERRORS:
-            feed.acks[:0] = ids  # handled: ack them once Redis is back
+        try:
+            opened = reader._open_entry(fields, stream)
+            if deliveries > reader.max_deliveries:
+                await reader._give_up(stream, entry_id, fields, opened[0], deliveries)
+            else:
+                await reader._accept(stream, entry_id, fields, opened, deliveries, owner)
+        except BaseException:
+            if feed.inflight == entry_id:  # neither queued nor set aside: a revocation must not wait
+                feed.inflight = None
+                feed.settled.set()
+                if not feed.stopped:  # first again, next time
+                    feed.queue.appendleft(entry)
             raise
+
+    async def _ack_loop(self) -> None:
+        """Ack what the partitions handled, all in one fenced call, whenever some are due."""
+        backoff = 0.05
+        while not self.closed:
+            await self._acks_due.wait()
+            self._acks_due.clear()
+            try:
+                await self._flush(list(self.feeds.values()))
+                backoff = 0.05
+            except CONNECTION_ERRORS as exc:
+                log.debug(f"acks of '{self.group}' on '{self.topic}': {exc}")
+                backoff = await pause(backoff)
+                self._acks_due.set()  # handled: ack them once Redis is back
+            except Exception as exc:  # a group deleted under us, say: never end the acking
+                log.warning(f"subscriber '{self.group}' acking partitions of '{self.topic}': {exc}")
+                backoff = await pause(backoff)
+
+    async def _flush(self, feeds: Iterable[PartitionFeed]) -> set[int]:
+        """Ack the feeds' handled entries in one call; the partitions whose acks were refused
+        (their lease is lost: they stay pending for the next owner, and the feed stops)."""
+        async with self._ack_lock:
+            taken = {feed.index: (feed, feed.acks) for feed in feeds if feed.acks}
+            for feed, _ in taken.values():
+                feed.acks = []
+            try:
+                lost = await self.coordinator.ack_many({index: ids for index, (_, ids) in taken.items()})
+            except CONNECTION_ERRORS:
+                for feed, ids in taken.values():
+                    feed.acks[:0] = ids
+                raise
+        for index in lost:
+            taken[index][0].wake.set()  # its task sees the lease is lost and drops what is queued
+        return lost
 
     async def _recover(self, feed: PartitionFeed) -> None:
         """Claim what the previous owner left pending, in stream order, with delivery counts."""
@@ -375,7 +425,8 @@ class KeyedTopicReader:
         if self.feeds.get(feed.index) is not feed:  # revoked meanwhile: left pending
             return
         feed.queue.extend((entry_id, fields, 1, owner) for entry_id, fields, owner in read)
-        feed.wake.set()
+        if not self._pass_next(feed):  # the partition's task takes it (or it is busy)
+            feed.wake.set()
 
     async def _idle(self, ms: int) -> None:
         """Wait up to ``ms`` for a partition to become readable (ready, or its queue drained)."""

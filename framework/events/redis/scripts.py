@@ -225,15 +225,27 @@ LEAVE_LUA = NOTICE_LUA + """
 if redis.call('ZREM', KEYS[1], ARGV[1]) > 0 then notice(KEYS[2], ARGV[1], 'left', tonumber(ARGV[2])) end
 return 0
 """
-# XACK fenced by a lease: acknowledges only while the lease still names this member with this
-# token, so an owner that was paused past its lease (and replaced) cannot ack what its
-# successor now handles. KEYS: the lease, the partition stream. ARGV: member, token, group,
-# entry ids. Returns the XACK count, or -1 when the lease is no longer this member's.
+# XACK fenced by leases: acknowledges a partition's entries only while its lease still names
+# this member with this token, so an owner that was paused past its lease (and replaced) cannot
+# ack what its successor now handles. Several partitions go in one call (a round trip each cost
+# more than the acks' own work). KEYS: per partition its lease and its stream. ARGV: member,
+# group, then per partition its token, the number of its entry ids, and those ids. Returns per
+# partition the XACK count, or -1 when its lease is no longer this member's.
 FENCED_ACK_LUA = """
-local held = redis.call('HMGET', KEYS[1], 'owner', 'token')
-if held[1] ~= ARGV[1] or held[2] ~= ARGV[2] then return -1 end
-if #ARGV < 4 then return 0 end  -- no entries: only the check
-return redis.call('XACK', KEYS[2], ARGV[3], unpack(ARGV, 4))
+local out, at = {}, 3
+for i = 1, #KEYS, 2 do
+  local count = tonumber(ARGV[at + 1])
+  local held = redis.call('HMGET', KEYS[i], 'owner', 'token')
+  if held[1] ~= ARGV[1] or held[2] ~= ARGV[at] then
+    out[#out + 1] = -1
+  elseif count == 0 then
+    out[#out + 1] = 0  -- no entries: only the check
+  else
+    out[#out + 1] = redis.call('XACK', KEYS[i + 1], ARGV[2], unpack(ARGV, at + 2, at + 1 + count))
+  end
+  at = at + 2 + count
+end
+return out
 """
 
 
