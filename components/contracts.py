@@ -28,6 +28,12 @@ class TradeStore(Protocol):
     def record_event(self, topic: str, data: Mapping[str, Any]) -> None: ...
 
 
+class TradeSink(Protocol):
+    """Takes every executed trade once the trade store has it: a journal, a report, a broker copy."""
+
+    def record(self, trade: Mapping[str, Any]) -> None: ...
+
+
 class TradingEngine(Protocol):
     """A trading engine: positions, executing a signal, performance figures."""
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.contracts import RiskLimits, TradeStore, TradingEngine
+from components.contracts import RiskLimits, TradeSink, TradeStore, TradingEngine
+from framework import ExtensionPoint
 
 
 class PaperTrader:
@@ -16,6 +17,8 @@ class PaperTrader:
     provides = (TradingEngine,)
     publishes = ("trade.executed", "trade.refused")
     subscribes = ("signal.generated", "market.tick")
+    # Components that extend trade_sinks (the shipped journal) get every executed trade.
+    extension_points = {"trade_sinks": ExtensionPoint(TradeSink)}
     config_schema = {
         "order_size": {"type": "number", "min": 0.000001, "default": 1.0},
         "summary_interval": {"type": "number", "min": 0.1, "default": 5.0, "description": "seconds between summaries"},
@@ -23,9 +26,10 @@ class PaperTrader:
 
     def __init__(
         self, config: Mapping[str, Any], risk: RiskLimits, storage: TradeStore, bus: Any, logger: Any,
-        tasks: Any, resilience: Any = None,
+        tasks: Any, trade_sinks: Sequence[TradeSink] = (), resilience: Any = None,
     ) -> None:
         self.config, self.risk, self.storage, self.bus, self.log = config, risk, storage, bus, logger
+        self.trade_sinks = list(trade_sinks)
         self.tasks = tasks
         # A store that keeps failing opens the breaker: orders are refused at once, not hammered in.
         self._record = resilience.breaker("trade_store")(self._store) if resilience else self._store
@@ -50,6 +54,11 @@ class PaperTrader:
 
     def on_config_change(self, config: Mapping[str, Any], changed: frozenset[str]) -> None:
         self.config = config
+
+    def on_extensions_change(self, providers: Mapping[str, Sequence[TradeSink]]) -> None:
+        """A reload enabled, disabled, added or removed a trade sink: trades go to these now."""
+        self.trade_sinks = list(providers["trade_sinks"])
+        self.log.info(f"trade sinks now: {len(self.trade_sinks)}")
 
     def positions(self) -> dict[str, float]:
         return self.storage.positions()
@@ -80,6 +89,11 @@ class PaperTrader:
         self.trades += 1
         self.log.bind(trade_id=trade["id"]).info(f"trade {side} {quantity} {symbol} @ {price:.2f}")
         await self.bus.publish("trade.executed", trade)
+        for sink in self.trade_sinks:
+            try:
+                sink.record(trade)
+            except Exception as exc:  # a sink's failure never undoes a stored trade
+                self.log.warning(f"trade sink {type(sink).__name__} failed: {type(exc).__name__}: {exc}")
         return trade
 
     async def _store(self, trade: Mapping[str, Any]) -> bool:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from framework.config.schema import Reload as Reload
     from framework.config.snapshot import FrozenDict as FrozenDict
     from framework.config.snapshot import Snapshot as Snapshot
+    from framework.control import ControlRefusedError as ControlRefusedError
+    from framework.control import UnknownComponentError as UnknownComponentError
     from framework.errors import ClassNotAllowedError as ClassNotAllowedError
     from framework.errors import ComponentBuildError as ComponentBuildError
     from framework.errors import ComponentImportError as ComponentImportError
@@ -68,6 +70,8 @@ if TYPE_CHECKING:
     from framework.events.records import DeadLetter as DeadLetter
     from framework.events.records import PartitionStatus as PartitionStatus
     from framework.events.records import Subscription as Subscription
+    from framework.extensions import ExtensionError as ExtensionError
+    from framework.extensions import ExtensionPoint as ExtensionPoint
     from framework.health import HealthMonitor as HealthMonitor
     from framework.health import HealthReport as HealthReport
     from framework.health import HealthStatus as HealthStatus
@@ -82,6 +86,7 @@ if TYPE_CHECKING:
     from framework.resilience import CircuitBreaker as CircuitBreaker
     from framework.resilience import CircuitOpenError as CircuitOpenError
     from framework.resilience import Resilience as Resilience
+    from framework.targets import TargetError as TargetError
     from framework.tasks import ComponentTasks as ComponentTasks
     from framework.types import Component as Component
 
@@ -156,7 +161,10 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "StreamError",
         "TopicPermissionError",
     ),
+    "framework.control": ("ControlRefusedError", "UnknownComponentError"),
     "framework.events.factory": ("create_bus",),
+    "framework.extensions": ("ExtensionError", "ExtensionPoint"),
+    "framework.targets": ("TargetError",),
     "framework.events.partitioning": ("Partition",),
     "framework.events.records": ("DeadLetter", "PartitionStatus", "Subscription"),
     "framework.health": (

@@ -27,6 +27,7 @@ from framework.config.snapshot import Snapshot
 from framework.container import Providers, wiring_problems
 from framework.errors import ComponentsError, ConfigError
 from framework.events.settings import EVENT_BUS_SCHEMA
+from framework.extensions import plan_extensions
 from framework.graph import Graph, build_graph
 from framework.log_settings import LOGGING_SCHEMA
 from framework.registry import Registry
@@ -93,6 +94,19 @@ def load_config(source: ConfigSource, version: int = 1, previous: Snapshot | Non
     return loader.load_config(source, framework_sections(), component_schema, version, composition, component_check)
 
 
+def _dormant_points(specs: Mapping[str, ComponentSpec], registry: Registry) -> set[str]:
+    """The extension points disabled components declare (a class that cannot load declares none)."""
+    points: set[str] = set()
+    for name, spec in specs.items():
+        if not spec.enabled:
+            try:
+                cls = registry.resolve(spec.class_ref, name)
+            except ConfigError:
+                continue
+            points.update(getattr(cls, "extension_points", None) or ())
+    return points
+
+
 def assemble(snapshot: Snapshot) -> Assembly:
     app = snapshot.section("app")
     try:
@@ -112,7 +126,8 @@ def assemble(snapshot: Snapshot) -> Assembly:
     if problems:
         raise ComponentsError(list(problems))
     versions = {name: getattr(cls, "version", None) for name, cls in classes.items()}
-    graph, graph_problems = build_graph(specs, versions, app.get("initialization_order", ()))
+    extensions, problems = plan_extensions(specs, classes, _dormant_points(specs, registry))
+    graph, graph_problems = build_graph(specs, versions, app.get("initialization_order", ()), extensions.providers)
     problems.extend(graph_problems)
     if not graph_problems:
         problems.extend(wiring_problems(specs, classes, graph))

@@ -50,6 +50,7 @@ class ComponentSpec:
     subscribes: tuple[str, ...] | None
     start_timeout: float
     stop_timeout: float
+    extends: tuple[str, ...] = ()  # extension points it extends (framework.extensions)
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any], app: Mapping[str, Any]) -> ComponentSpec:
@@ -65,6 +66,7 @@ class ComponentSpec:
             subscribes=tuple(subscribes) if subscribes is not None else None,
             start_timeout=entry.get("start_timeout") or app.get("start_timeout", 30.0),
             stop_timeout=entry.get("stop_timeout") or app.get("stop_timeout", 10.0),
+            extends=tuple(entry.get("extends", ())),
         )
 
 

@@ -88,8 +88,9 @@ def wiring_problems(
             except ContractViolationError as exc:
                 problems.append(exc)
         hints = _hints(cls)
+        points = graph.extensions.get(name, {})
         for param in _parameters(cls):
-            if param.kind is param.VAR_KEYWORD or param.name in RESERVED:
+            if param.kind is param.VAR_KEYWORD or param.name in RESERVED or param.name in points:
                 continue
             if param.name in deps:
                 contract = hints.get(param.name)
@@ -150,9 +151,12 @@ def component_provider(
     accepts_all = any(p.kind is p.VAR_KEYWORD for p in params)
     names = {p.name for p in params}
     kwargs: dict[str, Any] = {}
+    extension_only = set(graph.extended_by.get(spec.name, ())) - {d.name for d in spec.depends_on}
     for dep in graph.edges[spec.name]:
-        if dep in names or accepts_all:
+        if (dep in names or accepts_all) and dep not in extension_only:
             kwargs[dep] = built[dep]
+    for point, providers_of_point in graph.extensions.get(spec.name, {}).items():  # a list per point
+        kwargs[point] = providers.List(*(built[p] for p in providers_of_point))
     if "config" in names or accepts_all:  # its `_target_` mappings made into objects, when built
         kwargs["config"] = providers.Callable(materialize, spec.config)
     for service, factory in services.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from framework.component import ComponentSpec
 from framework.errors import (
@@ -25,8 +25,18 @@ from framework.errors import (
 class Graph:
     """Enabled components, their edges (name -> what it depends on) and the start order."""
 
-    edges: Mapping[str, tuple[str, ...]]
+    edges: Mapping[str, tuple[str, ...]]  # depends_on and extension edges alike
     order: tuple[str, ...]
+    # consumer -> extension point -> its providers, in order (framework.extensions)
+    extensions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    @property
+    def extended_by(self) -> dict[str, tuple[str, ...]]:
+        """Consumer -> every provider of its extension points (each once)."""
+        return {
+            consumer: tuple(dict.fromkeys(p for providers in points.values() for p in providers))
+            for consumer, points in self.extensions.items()
+        }
 
     def dependents(self, name: str) -> list[str]:
         """Components that depend on `name`, directly or not, in start order."""
@@ -62,8 +72,15 @@ def build_graph(
     specs: Mapping[str, ComponentSpec],
     versions: Mapping[str, str | None],
     initialization_order: Sequence[str] = (),
+    extensions: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
 ) -> tuple[Graph, list[ConfigError]]:
-    """Check the enabled components' dependencies; return the graph and every problem found."""
+    """Check the enabled components' dependencies; return the graph and every problem found.
+
+    ``extensions``: each consumer's providers per extension point; it depends on them as on
+    its depends_on.
+    """
+    extensions = dict(extensions or {})
+    extended_by = Graph((), (), extensions).extended_by
     enabled = {n: s for n, s in specs.items() if s.enabled}
     problems: list[ConfigError] = []
     edges: dict[str, tuple[str, ...]] = {}
@@ -87,13 +104,13 @@ def build_graph(
             else:
                 kept.append(dep.name)
                 problems.extend(_version_problems(name, dep.name, dep.constraint, versions))
-        edges[name] = tuple(kept)
+        edges[name] = tuple(dict.fromkeys((*kept, *extended_by.get(name, ()))))
     cycle = _find_cycle(edges)
     if cycle:
         problems.append(DependencyCycleError("dependency cycle: " + " -> ".join(cycle)))
-        return Graph(edges, tuple(enabled)), problems
+        return Graph(edges, tuple(enabled), extensions), problems
     problems.extend(_order_problems(edges, initialization_order, specs))
-    return Graph(edges, _start_order(edges, initialization_order)), problems
+    return Graph(edges, _start_order(edges, initialization_order), extensions), problems
 
 
 def _version_problems(
@@ -199,27 +216,40 @@ def _start_order(edges: Mapping[str, tuple[str, ...]], order: Sequence[str]) -> 
 
 
 def render(graph: Graph, fmt: str) -> str:
-    """The graph as text, Graphviz dot, Mermaid or JSON, with the start order."""
+    """The graph as text, Graphviz dot, Mermaid or JSON, with the start order; extension edges
+    (a provider extends its consumer) are drawn apart from depends_on."""
+    extends = [(p, c) for c in graph.order for p in graph.extended_by.get(c, ())]
     if fmt == "json":
         return json.dumps(
             {
                 "order": list(graph.order),
                 "waves": graph.waves(),
-                "depends_on": {n: list(d) for n, d in graph.edges.items()},
+                "depends_on": {n: list(_depends_on(graph, n)) for n in graph.order},
+                "extended_by": {c: list(p) for c, p in graph.extended_by.items() if p},
             },
             indent=2,
         )
     if fmt == "dot":
         lines = ["digraph components {", "  rankdir=LR;"]
         lines += [f'  "{n}";' for n in graph.order]
-        lines += [f'  "{n}" -> "{d}";' for n in graph.order for d in graph.edges[n]]
+        lines += [f'  "{n}" -> "{d}";' for n in graph.order for d in _depends_on(graph, n)]
+        lines += [f'  "{p}" -> "{c}" [style=dashed, label="extends"];' for p, c in extends]
         return "\n".join([*lines, "}"])
     if fmt == "mermaid":
         lines = ["graph LR"] + [f"  {n}" for n in graph.order if not graph.edges[n]]
-        lines += [f"  {n} --> {d}" for n in graph.order for d in graph.edges[n]]
+        lines += [f"  {n} --> {d}" for n in graph.order for d in _depends_on(graph, n)]
+        lines += [f"  {p} -. extends .-> {c}" for p, c in extends]
         return "\n".join(lines)
     lines = ["start order (stop is the reverse):"]
     for i, name in enumerate(graph.order, 1):
-        deps = graph.edges[name]
-        lines.append(f"  {i}. {name}" + (f"  (depends on {', '.join(deps)})" if deps else ""))
+        notes = [f"depends on {', '.join(deps)}"] if (deps := _depends_on(graph, name)) else []
+        if graph.extended_by.get(name):
+            notes.append(f"extended by {', '.join(graph.extended_by[name])}")
+        lines.append(f"  {i}. {name}" + (f"  ({'; '.join(notes)})" if notes else ""))
     return "\n".join(lines)
+
+
+def _depends_on(graph: Graph, name: str) -> tuple[str, ...]:
+    """Its edges that are not extension edges."""
+    extended = set(graph.extended_by.get(name, ()))
+    return tuple(d for d in graph.edges[name] if d not in extended)

@@ -23,7 +23,7 @@ LAYERS: list[list[str]] = [
     ["framework.logging", "framework.resilience", "framework.terminal"],
     ["framework.config"],
     ["framework.component", "framework.contracts", "framework.log_settings", "framework.targets"],
-    ["framework.graph", "framework.registry"],
+    ["framework.graph", "framework.registry", "framework.extensions"],
     ["framework.events"],
     ["framework.container", "framework.lifecycle"],
     ["framework.assembly", "framework.control"],

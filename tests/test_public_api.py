@@ -100,7 +100,7 @@ def test_the_type_checking_block_names_exactly_the_public_api() -> None:
 
 # Exceptions that never leave the framework: caught where they are raised.
 INTERNAL_EXCEPTIONS = {
-    "framework.cli.AdminUnreachable",  # turned into the CLI's one-screen error and exit code
+    "framework.remote.AdminUnreachable",  # turned into the CLI's one-screen error and exit code
     "framework.config.watch.DirReplacedError",  # ends one watch; the reloader logs it and watches anew
     "framework.config.bounded_yaml.YamlLimitError",  # turned into a located CompositionError / EnvOverrideError
     "framework.reload.apply.StepFailed",  # turned into a rejected ReloadOutcome

@@ -143,6 +143,13 @@ COMPONENT_ENTRY_SCHEMA: Schema = {
     },
     "start_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
     "stop_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
+    # A change moves it between consumers' lists: the consumers' on_extensions_change, or restart.
+    "extends": {
+        "type": "list",
+        "schema": {"type": "string", "regex": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+        "default": [],
+        "description": "extension points (declared by other components) this component extends",
+    },
     "config": {"type": "dict", "default": {}, "allow_unknown": True},
 }
 

@@ -102,7 +102,27 @@ class Transaction:
         for action in actions:
             if action.kind is ActionKind.RECONFIGURE:
                 await self._reconfigure(action, current, candidate, assembly, timeout)
-        return await self._stop_and_start(actions, assembly)
+        told = [a.target for a in actions if a.kind is ActionKind.EXTEND]
+        if told:  # undone last, once the compensation has put the old providers back
+            self._undo.append(functools.partial(self._tell_extensions, told, self.deployment.assembly, timeout))
+        built = await self._stop_and_start(actions, assembly)
+        await self._tell_extensions(told, assembly, timeout)
+        return built
+
+    async def _tell_extensions(self, names: Sequence[str], assembly: Assembly, timeout: float) -> None:
+        """Hand each consumer its extension points' providers, as ``assembly`` has them."""
+        instances = self.lifecycle.instances
+        for name in names:
+            providers = {
+                point: [instances[p] for p in chosen] for point, chosen in assembly.graph.extensions.get(name, {}).items()
+            }
+            self._step = f"component '{name}': on_extensions_change"
+            try:
+                await call_maybe_async(instances[name].on_extensions_change, providers, timeout=timeout)
+            except TimeoutError:
+                raise StepFailed(f"{self._step} did not finish within {timeout:g} s", timed_out=True) from None
+            except Exception as exc:
+                raise StepFailed(f"{self._step} refused the change: {type(exc).__name__}: {exc}") from exc
 
     async def _compensate(self, failure: StepFailed) -> None:
         for step in reversed(self._undo):

@@ -24,6 +24,7 @@ class ActionKind(StrEnum):
     START = "start"  # added or enabled
     STOP = "stop"  # removed or disabled
     REJECT = "reject"  # the change cannot be applied while running
+    EXTEND = "extend"  # on_extensions_change(its extension points' providers, as now configured)
 
 
 class ReloadStatus(StrEnum):

@@ -83,7 +83,9 @@ def plan_reload(
     """
     grouped = _Grouped(changes, current, candidate, running, assembly)
     section_actions, restart_all = _section_actions(grouped.sections, candidate, grouped.rejects, sections)
-    restart, reconfigure = _verdicts(grouped.per_component, candidate, running, assembly, set(failed), restart_all)
+    restart, reconfigure, extend = _verdicts(
+        grouped.per_component, candidate, running, assembly, set(failed), restart_all
+    )
     actions = [*grouped.rejects, *section_actions]
     actions += [
         ReloadAction(ActionKind.RECONFIGURE, n, _keys(grouped.per_component[n]), "live keys changed")
@@ -105,6 +107,7 @@ def plan_reload(
         if name not in old_on:
             why = "enabled" if name in running.specs else "added to the config"
             actions.append(ReloadAction(ActionKind.START, name, (), why))
+    actions += [ReloadAction(ActionKind.EXTEND, n, (), extend[n]) for n in assembly.graph.order if n in extend]
     return tuple(actions)
 
 
@@ -144,10 +147,12 @@ def _verdicts(
     assembly: Assembly,
     failed: set[str],
     restart_all: str | None,
-) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """Which running components restart (and why), and which reconfigure (with which keys)."""
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, str]]:
+    """Which running components restart (and why), which reconfigure (with which keys), and
+    which are told of changed extension providers (and why)."""
     restart: dict[str, str] = {}
     reconfigure: dict[str, tuple[str, ...]] = {}
+    extend: dict[str, str] = {}
     old_on = set(running.graph.order)
     for name in assembly.graph.order:
         if name not in old_on:
@@ -162,12 +167,41 @@ def _verdicts(
                 restart[name] = verdict
             elif verdict:
                 reconfigure[name] = verdict
-        if name not in restart:  # a dependent holds a reference to what restarts
-            cause = next((d for d in assembly.graph.edges[name] if d in restart), None)
-            if cause is not None:
-                restart[name] = f"it depends on '{cause}', which restarts"
+        if name in restart:
+            continue
+        told = _told_of(name, assembly)  # providers it is handed anew rather than restarted for
+        cause = next((d for d in assembly.graph.edges[name] if d in restart and d not in told), None)
+        if cause is not None:  # a dependent holds a reference to what restarts
+            restart[name] = f"it depends on '{cause}', which restarts"
+            reconfigure.pop(name, None)
+        elif (why := _extensions_changed(name, running, assembly, restart)) is not None:
+            if _takes_extension_changes(name, assembly):
+                extend[name] = why
+            else:
+                restart[name] = f"{why} and it has no on_extensions_change"
                 reconfigure.pop(name, None)
-    return restart, reconfigure
+    return restart, reconfigure, extend
+
+
+def _takes_extension_changes(name: str, assembly: Assembly) -> bool:
+    return callable(getattr(assembly.classes[name], "on_extensions_change", None))
+
+
+def _told_of(name: str, assembly: Assembly) -> set[str]:
+    """The extension providers of ``name`` that it takes through on_extensions_change."""
+    if not _takes_extension_changes(name, assembly):
+        return set()
+    explicit = {d.name for d in assembly.specs[name].depends_on}
+    return set(assembly.graph.extended_by.get(name, ())) - explicit
+
+
+def _extensions_changed(name: str, running: Assembly, assembly: Assembly, restart: Mapping[str, str]) -> str | None:
+    """Why its extension providers are not what it holds (None: they are)."""
+    old, new = running.graph.extensions.get(name, {}), assembly.graph.extensions.get(name, {})
+    if old != new:
+        return "its extension providers changed"
+    rebuilt = next((p for p in assembly.graph.extended_by.get(name, ()) if p in restart), None)
+    return None if rebuilt is None else f"its extension provider '{rebuilt}' restarts"
 
 
 def _target(path: KeyPath) -> str:

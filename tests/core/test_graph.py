@@ -194,6 +194,7 @@ def test_render_json_holds_order_waves_and_edges() -> None:
         "order": ["a", "b"],
         "waves": [["a"], ["b"]],
         "depends_on": {"b": ["a"], "a": []},
+        "extended_by": {},
     }
     assert render(graph, "text").splitlines() == [
         "start order (stop is the reverse):",
