@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -143,7 +144,7 @@ def _show(args: argparse.Namespace) -> int:
             _print(json.dumps(rows, indent=2, default=str))
         else:
             width = max((len(r["key"]) for r in rows), default=0)
-            lines = [f"{r['key']:<{width}} = {json.dumps(r['value'], default=str)}  # {r['where']}" for r in rows]
+            lines = [f"{r['key']:<{width}} = {json.dumps(r['value'], default=str)}  # {_where_and_why(r)}" for r in rows]
             if lines:
                 _print("\n".join(lines))
         return 0
@@ -153,6 +154,11 @@ def _show(args: argparse.Namespace) -> int:
     else:
         _print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
     return 0
+
+
+def _where_and_why(row: dict[str, Any]) -> str:
+    """``where`` of a provenance row, then what the key is for when its schema says."""
+    return f"{row['where']} -- {row['description']}" if "description" in row else str(row["where"])
 
 
 def _explain(args: argparse.Namespace) -> int:
