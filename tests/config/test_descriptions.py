@@ -44,3 +44,9 @@ def test_show_provenance_adds_the_description_after_the_origin(capsys: pytest.Ca
     rows = {row["key"]: row for row in json.loads(run(capsys, "show", "--provenance", "--format", "json"))}
     assert rows["components.analyzer.config.fast_window"]["description"] == WINDOW
     assert "description" not in rows["app.name"]
+
+
+def test_a_list_item_takes_its_lists_description(capsys: pytest.CaptureFixture[str]) -> None:
+    """`explain app.allowed_packages.0` says what the list is for."""
+    text = run(capsys, "explain", "app.allowed_packages.0")
+    assert "  about:   import roots component classes may come from" in text

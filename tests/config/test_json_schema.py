@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from framework.cli import main
-from framework.config.json_schema import DEFINITIONS, value_schema
+from framework.config.json_schema import DEFINITIONS, package_of, value_schema
 from framework.testing import integrate, write_tree
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,3 +146,24 @@ def test_cerberus_rules_without_a_shipped_example_convert_too() -> None:
     assert check(listed, ["a", "c"]) == ["'c' is not one of ['a', 'b']"]
     upper = {"type": "string", "allowed": ["AB", "CD"], "coerce": "upper", "regex": "[A-Za-z]+"}
     assert check(upper, "ab") == [] and len(check(upper, "a1")) == 2
+
+
+def test_a_file_lands_where_hydra_puts_it() -> None:
+    """The package header decides, `_group_` and `_name_` included; else the group's path; the
+    primary config and other top-level files are global."""
+    assert package_of(Path("config.yaml"), "app: {}\n") == ()
+    assert package_of(Path("event_bus/redis.yaml"), "backend: redis\n") == ("event_bus",)
+    assert package_of(Path("components/a.yaml"), "# @package components.a\nclass: x\n") == ("components", "a")
+    assert package_of(Path("components/a.yaml"), "# @package _global_\n") == ()
+    assert package_of(Path("g/opt.yaml"), "# @package _group_._name_\n") == ("g", "opt")
+    assert package_of(Path("g/opt.yaml"), "# a comment first\n# @package _global_\n") == ("g",)  # as Hydra reads it
+
+
+def test_a_file_at_a_package_no_schema_describes_gets_none(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file under a top-level key of the user's own is listed without a schema, not refused."""
+    write_tree(config_dir, {"config.yaml": "defaults:\n  - extras: one\n  - _self_\n", "extras/one.yaml": "x: 1\n"})
+    out = config_dir.parent / "out"
+    assert main(["schema", "--config-dir", str(config_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "extras/one.yaml  (no schema: no section is declared there)" in printed
+    assert sorted(p.name for p in out.rglob("*.json")) == ["config.schema.json"]
