@@ -1,4 +1,4 @@
-"""Explaining a key: its value, the layer that won, what it overrode, how it reloads."""
+"""Explaining a key: its value, the layer that won, what it overrode, how it reloads, what it is for."""
 
 from __future__ import annotations
 
