@@ -1,4 +1,4 @@
-"""The `integrate` command: run, check, show, explain, graph; and the verbs that ask a running app."""
+"""The `integrate` command: run, check, show, explain, graph, docs, schema; and the verbs that ask a running app."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -17,13 +18,16 @@ from framework.bounded import run as run_bounded
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text, provenance_rows
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
+from framework.config.json_schema import modeline, write_schemas
 from framework.config.plain import leaves
+from framework.config.reference import reference_markdown, reference_rows
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentBuildError, ComponentStartError, ConfigError
 from framework.graph import render
 from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging
 from framework.remote import add_verbs as add_remote_verbs
+from framework.schemas import app_json_schema, reference_sections
 from framework.secrets import masker
 from framework.terminal import EXIT_CONFIG, EXIT_RUNTIME, fail
 
@@ -93,6 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_overrides(graph)
     graph.set_defaults(handler=_graph)
 
+    docs = verbs.add_parser("docs", parents=[common], help="print a reference of every config key")
+    docs.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    _add_overrides(docs)
+    docs.set_defaults(handler=_docs)
+
+    schema = verbs.add_parser("schema", parents=[common], help="write JSON Schemas of the YAML files, for editors")
+    schema.add_argument("--out", type=Path, default=Path(".schemas"), help="folder to write them to (default: ./.schemas)")
+    _add_overrides(schema)
+    schema.set_defaults(handler=_schema)
+
     add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
     return parser
 
@@ -143,7 +157,7 @@ def _show(args: argparse.Namespace) -> int:
             _print(json.dumps(rows, indent=2, default=str))
         else:
             width = max((len(r["key"]) for r in rows), default=0)
-            lines = [f"{r['key']:<{width}} = {json.dumps(r['value'], default=str)}  # {r['where']}" for r in rows]
+            lines = [f"{r['key']:<{width}} = {json.dumps(r['value'], default=str)}  # {_where_and_why(r)}" for r in rows]
             if lines:
                 _print("\n".join(lines))
         return 0
@@ -153,6 +167,11 @@ def _show(args: argparse.Namespace) -> int:
     else:
         _print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
     return 0
+
+
+def _where_and_why(row: dict[str, Any]) -> str:
+    """``where`` of a provenance row, then what the key is for when its schema says."""
+    return f"{row['where']} -- {row['description']}" if "description" in row else str(row["where"])
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -190,6 +209,35 @@ def _check(args: argparse.Namespace) -> int:
 
 def _graph(args: argparse.Namespace) -> int:
     print(render(assemble(_load(args)).graph, args.format))
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    sections = reference_sections(_load(args))
+    if args.format == "json":
+        _print(json.dumps(reference_rows(sections), indent=2, default=str))
+    else:
+        _print(reference_markdown(sections).rstrip())
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    app = app_json_schema(_load(args))
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out}: is a file; name a folder (it is made if missing)")
+        return EXIT_CONFIG
+    try:
+        written = write_schemas(Path(args.config_dir), out, app, args.max_file_bytes)
+    except OSError as exc:
+        fail(f"--out {out}: cannot write the schemas there ({exc.strerror or exc}); name a folder you may write to")
+        return EXIT_CONFIG
+    print(f"Wrote {sum(1 for _, s in written if s)} JSON Schemas (draft 2020-12) to {out}/")
+    print("Add each line at the top of its file, below its `# @package` line (Hydra reads that only there):")
+    width = max((len(str(f)) for f, _ in written), default=0)
+    for yaml_file, schema_file in written:
+        line = modeline(yaml_file, schema_file) if schema_file else "(no schema: no section is declared there)"
+        print(f"{str(yaml_file):<{width}}  {line}")
     return 0
 
 

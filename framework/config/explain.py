@@ -1,4 +1,4 @@
-"""Explaining a key: its value, the layer that won, what it overrode, how it reloads."""
+"""Explaining a key: its value, the layer that won, what it overrode, how it reloads, what it is for."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _leaf(snapshot: Snapshot, path: KeyPath) -> dict[str, Any]:
         {"layer": o.layer.value, "where": o.where, "value": mask(thaw(o.value), path, snapshot.secrets)}
         for o in reversed(history)
     ]
-    return {
+    report = {
         "key": ".".join(path),
         "value": mask(snapshot.get(".".join(path)), path, snapshot.secrets),
         "secret": secret,
@@ -42,6 +42,14 @@ def _leaf(snapshot: Snapshot, path: KeyPath) -> dict[str, Any]:
         "where": layers[0]["where"] if layers else None,
         "overrode": layers[1:],
     }
+    return _with_description(report, snapshot, path)
+
+
+def _with_description(row: dict[str, Any], snapshot: Snapshot, path: KeyPath) -> dict[str, Any]:
+    """The row with the schema's description of the key; unchanged when the schema gives none
+    (an absent field, not a null one: most keys of user components have no description)."""
+    description = snapshot.description(path)
+    return {**row, "description": description} if description else row
 
 
 def provenance_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -49,14 +57,13 @@ def provenance_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
     rows = []
     for path, value in leaves(snapshot.masked()):
         origin = snapshot.provenance.winner(path)
-        rows.append(
-            {
-                "key": ".".join(path),
-                "value": value,
-                "layer": origin.layer.value if origin else None,
-                "where": origin.where if origin else None,
-            }
-        )
+        row = {
+            "key": ".".join(path),
+            "value": value,
+            "layer": origin.layer.value if origin else None,
+            "where": origin.where if origin else None,
+        }
+        rows.append(_with_description(row, snapshot, path))
     return rows
 
 
@@ -65,6 +72,7 @@ def explain_text(report: dict[str, Any]) -> str:
         return "\n\n".join(explain_text(leaf) for leaf in report["keys"])
     lines = [
         f"{report['key']} = {_show(report['value'])}",
+        *([f"  about:   {report['description']}"] if "description" in report else []),
         f"  set by:  {report['layer'] or 'unknown'} ({report['where'] or '-'})",
         f"  reload:  {report['reload']}" + (" (secret: value masked)" if report["secret"] else ""),
     ]

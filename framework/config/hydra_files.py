@@ -120,3 +120,12 @@ def defaults_list_message(exc: BaseException, texts: Mapping[Path, str]) -> str:
         " whose items are a config name, _self_, or `group: option` (an option name or a list"
         " of them; `optional`, `override` and `@package` are allowed before a group)"
     )
+
+
+def package_header(text: str) -> str | None:
+    """The ``# @package`` a config file's leading ``# @`` lines declare, read as Hydra reads it
+    (it stops at the first other line); None when there is none."""
+    try:
+        return ConfigSource._get_header_dict(text[:512]).get("package")
+    except ValueError:  # a malformed header: Hydra names it when it composes the file
+        return None

@@ -18,6 +18,7 @@ from framework.config.schema import (
     Problem,
     Reload,
     Schema,
+    descriptions,
     normalize,
     reload_policies,
     secret_paths,
@@ -78,6 +79,7 @@ def load_config(
         digest=digest(data),
         secrets=frozenset(secrets),
         reload_policy=policies,
+        descriptions=_descriptions(data, sections, schemas),
         composition=composition,
     )
 
@@ -265,18 +267,40 @@ def _render(problem: Problem, prefix: KeyPath, provenance: Provenance, secrets: 
     return f"{key}: {problem.text}{got} [{origin}]"
 
 
-def _secret_paths(
+def _schemas_by_prefix(
     tree: Mapping[str, Any], sections: dict[str, Schema], component_schemas: ComponentSchemas
-) -> set[KeyPath]:
-    """The keys the schemas mark secret: every section's, and each component class's."""
-    found = {path for name, schema in sections.items() for path in secret_paths(schema, (name,))}
+) -> list[tuple[KeyPath, Schema]]:
+    """Every schema that applies to the tree, with the key path it applies under: each
+    section's, each component entry's, and each component class's for its ``config``."""
+    found: list[tuple[KeyPath, Schema]] = [((name,), schema) for name, schema in sections.items()]
     components, app = tree.get("components"), tree.get("app")
     if not isinstance(components, Mapping):
         return found
     for name, entry in components.items():
-        schema = component_schemas(str(name), entry, app if isinstance(app, Mapping) else {}) if isinstance(entry, Mapping) else None
+        if not isinstance(entry, Mapping):
+            continue
+        found.append((("components", str(name)), COMPONENT_ENTRY_SCHEMA))
+        schema = component_schemas(str(name), entry, app if isinstance(app, Mapping) else {})
         if schema is not None:
-            found |= secret_paths(schema, ("components", str(name), "config"))
+            found.append((("components", str(name), "config"), schema))
+    return found
+
+
+def _secret_paths(
+    tree: Mapping[str, Any], sections: dict[str, Schema], component_schemas: ComponentSchemas
+) -> set[KeyPath]:
+    """The keys the schemas mark secret: every section's, and each component class's."""
+    return {path for prefix, schema in _schemas_by_prefix(tree, sections, component_schemas)
+            for path in secret_paths(schema, prefix)}
+
+
+def _descriptions(
+    tree: Mapping[str, Any], sections: dict[str, Schema], component_schemas: ComponentSchemas
+) -> dict[KeyPath, str]:
+    """What each key is for, as the schemas describe it (explain and show --provenance say it)."""
+    found: dict[KeyPath, str] = {}
+    for prefix, schema in _schemas_by_prefix(tree, sections, component_schemas):
+        found.update(descriptions(schema, prefix))
     return found
 
 

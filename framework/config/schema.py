@@ -269,6 +269,11 @@ def secret_paths(schema: Schema, prefix: KeyPath = ()) -> set[KeyPath]:
     return {path for path, rules in walk_rules(schema, prefix) if rules.get("secret")}
 
 
+def descriptions(schema: Schema, prefix: KeyPath = ()) -> dict[KeyPath, str]:
+    """Key paths with the ``description`` their rules give; keys without one are left out."""
+    return {path: str(rules["description"]) for path, rules in walk_rules(schema, prefix) if rules.get("description")}
+
+
 def reload_policies(schema: Schema, prefix: KeyPath, default: Reload) -> dict[KeyPath, Reload]:
     """Key paths with their reload policy; a key inherits its nearest ancestor's."""
     policies: dict[KeyPath, Reload] = {}

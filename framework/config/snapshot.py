@@ -71,6 +71,8 @@ class Snapshot:
     digest: str
     secrets: frozenset[KeyPath] = frozenset()
     reload_policy: Mapping[KeyPath, Reload] = field(default_factory=dict)
+    # What the schemas say each key is for (their ``description`` rules), shown by explain.
+    descriptions: Mapping[KeyPath, str] = field(default_factory=dict, compare=False, repr=False)
     # How it was composed, so a reload can re-merge only the edited files.
     composition: Composition | None = field(default=None, compare=False, repr=False)
 
@@ -102,6 +104,12 @@ class Snapshot:
                 return self.reload_policy[path]
             path = path[:-1]
         return Reload.LIVE
+
+    def description(self, path: KeyPath) -> str | None:
+        """What the schema says a key is for; a list item's is its list's. None when it says nothing."""
+        while path and path[-1].isdigit() and path not in self.descriptions:
+            path = path[:-1]
+        return self.descriptions.get(path)
 
     def section(self, name: str) -> FrozenDict:
         value = self.data.get(name)

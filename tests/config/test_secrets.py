@@ -86,7 +86,9 @@ def test_env_values_are_data_and_cannot_copy_a_secret(project: Path, secret: str
     }
     shown, rows, explained = views(project, "app.name", env=env)
     assert explained.startswith('app.name = "${http.token}"\n  set by:  env (env SEC__APP__NAME)')
-    assert rows["http.token"] == {"key": "http.token", "value": "***", "layer": "env", "where": "env SEC__HTTP__TOKEN"}
+    described = {"description": "bearer token for the admin endpoints that change anything; null disables them"}
+    expected = {"key": "http.token", "value": "***", "layer": "env", "where": "env SEC__HTTP__TOKEN", **described}
+    assert rows["http.token"] == expected
     assert shown["app"]["name"] == "${http.token}"
     assert shown["app"]["version"] == "${oc.env:SEC__HTTP__TOKEN}"
     assert shown["http"]["token"] == "***"

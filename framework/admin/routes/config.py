@@ -26,7 +26,8 @@ async def config(app: View) -> Response:
 async def explain_key(
     app: View, key: str = Path(description="a dotted key", examples=["app.name"])
 ) -> Response:
-    """Why a key has its value: the winning layer and location, what it overrode, reload policy."""
+    """Why a key has its value: the winning layer and location, what it overrode, reload policy,
+    and what the key is for when its schema says (``description``)."""
     try:
         return masked_response(app.snapshot, explain(app.snapshot, key))
     except UnknownKeyError as exc:
