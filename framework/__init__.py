@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from framework.errors import DependencyCycleError as DependencyCycleError
     from framework.errors import EnvOverrideError as EnvOverrideError
     from framework.errors import InterpolationError as InterpolationError
+    from framework.errors import MetricError as MetricError
     from framework.errors import MissingDependencyError as MissingDependencyError
     from framework.errors import NotAComponentError as NotAComponentError
     from framework.errors import OrderConflictError as OrderConflictError
@@ -76,6 +77,8 @@ if TYPE_CHECKING:
     from framework.health import HealthReport as HealthReport
     from framework.health import HealthStatus as HealthStatus
     from framework.lifecycle import ComponentState as ComponentState
+    from framework.metrics import ComponentMetrics as ComponentMetrics
+    from framework.metrics import Labelled as Labelled
     from framework.reload.outcome import ActionKind as ActionKind
     from framework.reload.outcome import ConfigChange as ConfigChange
     from framework.reload.outcome import ReloadAction as ReloadAction
@@ -132,6 +135,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "DependencyCycleError",
         "EnvOverrideError",
         "InterpolationError",
+        "MetricError",
         "MissingDependencyError",
         "NotAComponentError",
         "OrderConflictError",
@@ -173,6 +177,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "HealthStatus",
     ),
     "framework.lifecycle": ("ComponentState",),
+    "framework.metrics": ("ComponentMetrics", "Labelled"),
     "framework.reload.outcome": (
         "ActionKind",
         "ConfigChange",

@@ -37,6 +37,7 @@ from framework.secrets import masker
 if TYPE_CHECKING:
     from framework.control import ComponentControl
     from framework.health import HealthMonitor
+    from framework.metrics import AppMetrics
     from framework.reload.outcome import ReloadOutcome
     from framework.reload.reloader import Reloader
     from framework.resilience import Resilience
@@ -108,6 +109,14 @@ class App:
         return ComponentControl(self.lifecycle, self.emit)
 
     @cached_property
+    def metrics(self) -> AppMetrics:
+        """The components' own metrics. Built once, on first use (prometheus-client is imported
+        then), and never by a reload: a rebuilt component gets its metrics back, values kept."""
+        from framework.metrics import AppMetrics
+
+        return AppMetrics()
+
+    @cached_property
     def resilience(self) -> Resilience:
         from framework.resilience import Resilience
 
@@ -153,6 +162,7 @@ class App:
             "tasks": lambda spec: self.lifecycle.tasks_for(spec.name),
             "health": lambda spec: self.health,
             "resilience": lambda spec: self.resilience,
+            "metrics": lambda spec: self.metrics.for_component(spec.name),
             "app": lambda spec: self,
         }
 

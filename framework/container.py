@@ -2,7 +2,7 @@
 
 A constructor receives, by parameter name: ``config`` (its validated, read-only config),
 framework services (``name``, ``logger``, ``bus``, ``tasks``, ``health``, ``resilience``,
-``app``), and its dependencies by their component names, which therefore may not be one of
+``metrics``, ``app``), and its dependencies by their component names, which therefore may not be one of
 those. Anything else is an error before any instance is built.
 """
 
@@ -64,7 +64,7 @@ else:
 
 # A framework service, made for one component (e.g. its bound logger).
 ServiceFactory = Callable[[ComponentSpec], Any]
-RESERVED = ("config", "name", "logger", "bus", "tasks", "health", "resilience", "app")
+RESERVED = ("config", "name", "logger", "bus", "tasks", "health", "resilience", "metrics", "app")
 
 
 def wiring_problems(

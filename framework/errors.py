@@ -139,3 +139,11 @@ class ComponentBuildError(RuntimeError):
         self.component, self.cause, self.origins = component, cause, origins
         where = "".join(f"\n  {line}" for line in origins)
         super().__init__(f"component '{component}' could not be built: {cause}{where}")
+
+
+class MetricError(ValueError):
+    """Raised when a component registers a metric whose name or labels are invalid or clash."""
+
+    def __init__(self, component: str, metric: str, problem: str) -> None:
+        self.component, self.metric = component, metric
+        super().__init__(f"component '{component}', metric '{metric}': {problem}")

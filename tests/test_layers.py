@@ -20,7 +20,7 @@ LAYERS: list[list[str]] = [
     ["framework._version", "framework.errors", "framework.types", "framework.callbacks", "framework.loguru_bare",
      "framework.tasks", "framework.bounded"],
     ["framework.secrets"],
-    ["framework.logging", "framework.resilience", "framework.terminal"],
+    ["framework.logging", "framework.resilience", "framework.terminal", "framework.metrics"],
     ["framework.config"],
     ["framework.component", "framework.contracts", "framework.log_settings", "framework.targets"],
     ["framework.graph", "framework.registry", "framework.extensions"],

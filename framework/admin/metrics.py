@@ -1,24 +1,27 @@
 """Metrics: the app's figures in Prometheus text format, from a registry of its own.
 
-Nothing is counted on the hot path: at each scrape a collector reads the statistics the bus,
-the health monitor, the resilience service and the lifecycle already keep. The registry
-belongs to one App (never prometheus-client's global one), so two apps in one process, or
-a test's, never mix their figures. Partition ownership and lag live in Redis, so a scrape asks
-the bus for them first (``render`` is async) and the collector reports that answer.
+The framework's own figures are not counted here: at each scrape a collector reads the
+statistics the bus (per subscriber too), the health monitor, the resilience service and the
+lifecycle already keep. Partition ownership and lag live in Redis, so a scrape asks the bus for
+them first (``render`` is async) and the collector reports that answer. Components' own metrics
+(the ``metrics`` service) live longer, in the App's registry of them, which each scrape reads
+beside. Both belong to one App (never prometheus-client's global registry), so two apps in one
+process, or a test's, never mix their figures.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from itertools import accumulate
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from framework.admin.types import AdminView
 from framework.events.errors import BusClosedError, BusConnectionError
-from framework.events.records import PartitionStatus
+from framework.events.records import HANDLER_SECONDS_BUCKETS, PartitionStatus, SubscriberStatistics
 from framework.resilience import BreakerState
 
 PREFIX = "framework"
@@ -33,9 +36,12 @@ class Metrics:
         self.app = app
 
     async def render(self) -> bytes:
-        # A registry per scrape: each carries its own partition answer, so scrapes never mix.
+        # A registry per scrape for what is read now: each carries its own partition answer, so
+        # scrapes never mix. The components' metrics outlive scrapes: their registry is read as
+        # one more collector (it never describes itself, so nothing is checked twice).
         registry = CollectorRegistry(auto_describe=False)
         registry.register(AppCollector(self.app, await self._partitions()))
+        registry.register(self.app.metrics.registry)
         return generate_latest(registry)
 
     async def _partitions(self) -> list[PartitionStatus]:
@@ -83,6 +89,7 @@ class AppCollector(Collector):
         for subscriber, size in sorted(stats.queue_depths.items()):
             depth.add_metric([subscriber], size)
         yield depth
+        yield from _subscribers(stats.subscribers)
 
     def _partitions(self) -> Iterator[Metric]:
         labels = ["subscriber", "topic"]
@@ -179,3 +186,28 @@ class AppCollector(Collector):
             reloads.add_metric([outcome], count)
         yield reloads
 
+
+def _subscribers(subscribers: Mapping[str, SubscriberStatistics]) -> Iterator[Metric]:
+    """The bus's counters per subscriber (a component's subscriptions are named after it)."""
+    labels = ["subscriber"]
+    counters: dict[str, tuple[str, Callable[[SubscriberStatistics], int]]] = {
+        "events_delivered": ("Events the subscriber's handler took", lambda s: s.delivered),
+        "handler_errors": ("Failed handler attempts of the subscriber, timeouts included", lambda s: s.failed),
+        "events_dead_lettered": ("Events set aside as dead letters for the subscriber", lambda s: s.dead_lettered),
+        "events_dropped": ("Events of the subscriber dropped (overflow, cancelled, stopped)", lambda s: s.dropped),
+    }
+    for name, (help_text, value) in counters.items():
+        family = CounterMetricFamily(f"{PREFIX}_subscriber_{name}", help_text, labels=labels)
+        for subscriber, stats in subscribers.items():
+            family.add_metric([subscriber], value(stats))
+        yield family
+    seconds = HistogramMetricFamily(
+        f"{PREFIX}_subscriber_handler_duration_seconds",
+        "Seconds each call of the subscriber's handler took, failed attempts and retries included",
+        labels=labels,
+    )
+    bounds = [*(str(bound) for bound in HANDLER_SECONDS_BUCKETS), "+Inf"]  # as Go writes these floats
+    for subscriber, stats in subscribers.items():
+        cumulative = list(accumulate(stats.handler_seconds))  # counted per bucket, shown as `le`
+        seconds.add_metric([subscriber], list(zip(bounds, cumulative, strict=True)), stats.handler_seconds_sum)
+    yield seconds

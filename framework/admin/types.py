@@ -10,6 +10,7 @@ from framework.control import ComponentControl
 from framework.events.bus import EventBus
 from framework.health import HealthMonitor
 from framework.lifecycle import Lifecycle
+from framework.metrics import AppMetrics
 from framework.reload.outcome import ReloadOutcome
 from framework.resilience import Resilience
 
@@ -37,6 +38,11 @@ class AdminView(Protocol):
 
     @property
     def bus(self) -> EventBus: ...
+
+    @property
+    def metrics(self) -> AppMetrics:
+        """The components' own metrics (the ``metrics`` service), kept across reloads."""
+        ...
 
     @property
     def started_at(self) -> float | None: ...

@@ -18,7 +18,8 @@ from typing import Any, Self
 from framework.config.schema import Schema, check_schema, normalize
 from framework.errors import SHOWN_PROBLEMS, listed
 from framework.events.bus import ScopedBus
-from framework.events.delivery import Counters, Options, Worker
+from framework.events.counters import Counters
+from framework.events.delivery import Options, Worker
 from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_priority, new_id
 from framework.events.errors import (
     BusClosedError,
@@ -65,7 +66,7 @@ class BusCore:
         # Topics whose events are keyed by a field of their data (event_bus.topics).
         self._key_fields = {topic: t.key for topic, t in self._settings.topics.items() if t.key}
         self._workers: list[Worker] = []
-        self._counters = Counters()
+        self._counters = Counters()  # per subscriber
         self._published = 0  # on the bus, not in Counters: one attribute hop less per publish
         self._history: deque[Envelope] = deque(maxlen=self._settings.history_size)
         self._schemas: dict[str, Schema] = {}
@@ -144,7 +145,7 @@ class BusCore:
         if tasks:
             await asyncio.wait(tasks, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
         for worker in workers:
-            self._counters.dropped += worker.abort()
+            worker.counters.dropped += worker.abort()
             if worker.handle is not None:
                 worker.handle._active = False
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -213,7 +214,7 @@ class BusCore:
             handler,
             filter,
             Options(explicit, self._settings),
-            self._counters,
+            self._counters.of(name),
             self._dead_letter,
         )
         worker.partition_hooks = hooks
@@ -234,7 +235,7 @@ class BusCore:
         """Stop routing to a worker and end it, dropping what it still had queued."""
         if worker in self._workers:
             self._workers.remove(worker)
-        self._counters.dropped += worker.abort()
+        worker.counters.dropped += worker.abort()
 
     # publishing helpers
 
@@ -433,12 +434,11 @@ class BusCore:
         ]
 
     def statistics(self) -> BusStatistics:
-        """Counters since start and the current queue depth of each subscriber."""
+        """Counters since start, bus-wide and per subscriber, and each subscriber's queue depth."""
         depths: dict[str, int] = {}
         for worker in self._workers:
             depths[worker.name] = depths.get(worker.name, 0) + worker.mailbox.size
-        c = self._counters
-        return BusStatistics(self._published, c.delivered, c.failed, c.dead_lettered, c.dropped, depths)
+        return self._counters.statistics(self._published, depths)
 
     async def partitions(self) -> list[PartitionStatus]:
         """The keyed-topic partitions this process owns per subscription (Redis); none in memory."""

@@ -150,7 +150,7 @@ class MemoryBus(BusCore):
                 mailbox.put(envelope)
         elif worker.options.overflow is Overflow.DROP_OLDEST:
             mailbox.drop_oldest()
-            self._counters.dropped += 1
+            worker.counters.dropped += 1
             mailbox.put(envelope)
         else:
             text = f"queue of subscriber '{worker.name}' is full ({mailbox.maxsize} events)"
@@ -188,7 +188,7 @@ class MemoryBus(BusCore):
 
     def _store(self, letter: DeadLetter) -> None:
         self._letters[letter.id] = letter
-        self._counters.dead_lettered += 1
+        self._counters.of(letter.subscriber).dead_lettered += 1
         while len(self._letters) > self._settings.dead_letter_size:
             self._letters.popitem(last=False)
 

@@ -69,9 +69,30 @@ class SubscriptionInfo:
     overflow: Overflow
 
 
+# Upper bounds (seconds) of the handler-duration buckets: in-memory handlers take microseconds,
+# ones that call out take milliseconds to seconds.
+HANDLER_SECONDS_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberStatistics:
+    """One subscriber's counters since the bus started, over all its subscriptions."""
+
+    delivered: int = 0
+    failed: int = 0  # failed handler attempts, timeouts included
+    dead_lettered: int = 0
+    dropped: int = 0
+    # Handler calls per bucket of HANDLER_SECONDS_BUCKETS (not cumulative), then the ones slower
+    # than the last bound; and their total seconds.
+    handler_seconds: tuple[int, ...] = (0,) * (len(HANDLER_SECONDS_BUCKETS) + 1)
+    handler_seconds_sum: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class BusStatistics:
-    """Counters since start, and current queue depths per subscriber."""
+    """Counters since start (bus-wide, and per subscriber), and current queue depths per subscriber."""
 
     published: int = 0
     delivered: int = 0
@@ -79,6 +100,7 @@ class BusStatistics:
     dead_lettered: int = 0
     dropped: int = 0  # overflow drop_oldest, cancelled or stopped with events queued
     queue_depths: Mapping[str, int] = field(default_factory=dict)
+    subscribers: Mapping[str, SubscriberStatistics] = field(default_factory=dict)
 
 
 class Subscription:

@@ -89,7 +89,7 @@ def test_a_parameter_matching_no_dependency_is_reported() -> None:
     assert [type(p) for p in problems] == [UnknownParameterError]
     assert str(problems[0]) == (
         "components.cacheuser: constructor parameter 'cache' of WantsCache matches no dependency"
-        " (depends_on: db) and no framework service (config, name, logger, bus, tasks, health, resilience, app)"
+        " (depends_on: db) and no framework service (config, name, logger, bus, tasks, health, resilience, metrics, app)"
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from framework.events.delivery import Counters
+from framework.events.counters import Counters
 from framework.events.envelope import Envelope
 from framework.events.errors import DeadLetterNotFoundError
 from framework.events.records import DeadLetter, DeadLetterReason
@@ -27,7 +27,7 @@ _RAW_LIMIT = 1000  # characters of a foreign entry kept for diagnosis
 
 
 class DeadLetterStream:
-    """The dead letters of one bus, in Redis; counts each one stored in the bus's counters.
+    """The dead letters of one bus, in Redis; counts each one stored in its subscriber's counters.
 
     ``maxlen`` (approximate) is the bus's ``dead_letter_size``.
     """
@@ -66,7 +66,7 @@ class DeadLetterStream:
             maxlen=self.maxlen,
             approximate=True,
         )
-        self._counters.dead_lettered += 1
+        self._counters.of(subscriber).dead_lettered += 1
 
     async def letters(self, limit: int | None = None) -> list[DeadLetter]:
         """The stored dead letters, oldest first (at most ``limit``, the newest ones)."""
