@@ -125,7 +125,9 @@ class ComponentControl:
         return result
 
     async def _carry_out(self, plan: ControlPlan, by: str) -> ControlResult:
-        lifecycle, stopped, started = self.lifecycle, [], []
+        lifecycle = self.lifecycle
+        stopped: list[str] = []
+        started: list[str] = []
         for name in plan.stop:
             await lifecycle.stop(name, f"{plan.action.value} of '{plan.component}' by an operator ({by})")
             stopped.append(name)

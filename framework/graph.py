@@ -80,7 +80,7 @@ def build_graph(
     its depends_on.
     """
     extensions = dict(extensions or {})
-    extended_by = Graph((), (), extensions).extended_by
+    extended_by = Graph({}, (), extensions).extended_by
     enabled = {n: s for n, s in specs.items() if s.enabled}
     problems: list[ConfigError] = []
     edges: dict[str, tuple[str, ...]] = {}

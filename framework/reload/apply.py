@@ -142,8 +142,9 @@ class Transaction:
             prefix = len((COMPONENTS, name, "config"))
             keys = frozenset(".".join(c.split(".")[prefix:]) for c in action.keys)
             callback = self.lifecycle.instances[name].on_config_change
-            old, new = self.deployment.assembly.specs[name].config, assembly.specs[name].config
-            old, new = functools.partial(materialize, old), functools.partial(materialize, new)  # its objects
+            # Its config with its `_target_` objects, made only when handed over.
+            old: Callable[[], Any] = functools.partial(materialize, self.deployment.assembly.specs[name].config)
+            new: Callable[[], Any] = functools.partial(materialize, assembly.specs[name].config)
             what = f"component '{name}'"
         elif action.target in self.sections:
             keys = frozenset(".".join(c.split(".")[1:]) for c in action.keys)
