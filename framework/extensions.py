@@ -59,7 +59,9 @@ class Extensions:
 
 def declared_points(name: str, cls: type) -> tuple[dict[str, ExtensionPoint], list[ExtensionError]]:
     """The points a component's class declares, and what is wrong with the declaration."""
-    declared = getattr(cls, "extension_points", None) or {}
+    declared = getattr(cls, "extension_points", None)
+    if not declared:  # most classes: nothing to check, and no signature to read
+        return {}, []
     where = f"components.{name} ({cls.__qualname__}).extension_points"
     if not isinstance(declared, Mapping):
         return {}, [ExtensionError(f"{where}: must map point names to ExtensionPoint(...)")]

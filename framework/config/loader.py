@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -79,7 +80,7 @@ def load_config(
         digest=digest(data),
         secrets=frozenset(secrets),
         reload_policy=policies,
-        descriptions=_descriptions(data, sections, schemas),
+        descriptions=functools.partial(_descriptions, data, sections, schemas),
         composition=composition,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NoReturn
@@ -71,8 +71,11 @@ class Snapshot:
     digest: str
     secrets: frozenset[KeyPath] = frozenset()
     reload_policy: Mapping[KeyPath, Reload] = field(default_factory=dict)
-    # What the schemas say each key is for (their ``description`` rules), shown by explain.
-    descriptions: Mapping[KeyPath, str] = field(default_factory=dict, compare=False, repr=False)
+    # What the schemas say each key is for (their ``description`` rules), shown by explain; or
+    # the function that works it out, called only when something asks (a launch never does).
+    descriptions: Mapping[KeyPath, str] | Callable[[], Mapping[KeyPath, str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     # How it was composed, so a reload can re-merge only the edited files.
     composition: Composition | None = field(default=None, compare=False, repr=False)
 
@@ -105,11 +108,16 @@ class Snapshot:
             path = path[:-1]
         return Reload.LIVE
 
+    @cached_property
+    def _described(self) -> Mapping[KeyPath, str]:
+        return self.descriptions() if callable(self.descriptions) else self.descriptions
+
     def description(self, path: KeyPath) -> str | None:
         """What the schema says a key is for; a list item's is its list's. None when it says nothing."""
-        while path and path[-1].isdigit() and path not in self.descriptions:
+        described = self._described
+        while path and path[-1].isdigit() and path not in described:
             path = path[:-1]
-        return self.descriptions.get(path)
+        return described.get(path)
 
     def section(self, name: str) -> FrozenDict:
         value = self.data.get(name)
