@@ -66,6 +66,8 @@ class Dependent(Observer):
         self.dependencies = dependencies
 '''
 
+# reload_timeout is ten seconds, not one: on a loaded machine (a parallel run, CI) composing alone
+# can take over a second, and these tests are not about the deadline; those that are set their own.
 CONFIG = """\
 defaults:
   - components/alpha
@@ -81,7 +83,7 @@ app:
   watch:
     step_ms: 20
     settle_ms: 60
-    reload_timeout: 1.0
+    reload_timeout: 10.0
 """
 
 
