@@ -74,8 +74,8 @@ if TYPE_CHECKING:
     from framework.extensions import ExtensionError as ExtensionError
     from framework.extensions import ExtensionPoint as ExtensionPoint
     from framework.health import HealthMonitor as HealthMonitor
-    from framework.health import HealthReport as HealthReport
-    from framework.health import HealthStatus as HealthStatus
+    from framework.health_records import HealthReport as HealthReport
+    from framework.health_records import HealthStatus as HealthStatus
     from framework.lifecycle import ComponentState as ComponentState
     from framework.metrics import ComponentMetrics as ComponentMetrics
     from framework.metrics import Labelled as Labelled
@@ -171,11 +171,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "framework.targets": ("TargetError",),
     "framework.events.partitioning": ("Partition",),
     "framework.events.records": ("DeadLetter", "PartitionStatus", "Subscription"),
-    "framework.health": (
-        "HealthMonitor",
-        "HealthReport",
-        "HealthStatus",
-    ),
+    "framework.health": ("HealthMonitor",),
+    "framework.health_records": ("HealthReport", "HealthStatus"),
     "framework.lifecycle": ("ComponentState",),
     "framework.metrics": ("ComponentMetrics", "Labelled"),
     "framework.reload.outcome": (

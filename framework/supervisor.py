@@ -22,7 +22,8 @@ from collections.abc import Callable
 from loguru import logger
 
 from framework.errors import ComponentStartError
-from framework.health import ComponentHealth, HealthMonitor, HealthSettings, HealthStatus
+from framework.health import HealthMonitor
+from framework.health_records import ComponentHealth, HealthSettings, HealthStatus
 from framework.lifecycle import ACTIVE, ComponentState, Lifecycle
 
 # Someone (a reload, a restart) is building, starting or stopping it: not a failed check.

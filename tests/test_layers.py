@@ -27,7 +27,7 @@ LAYERS: list[list[str]] = [
     ["framework.events"],
     ["framework.container", "framework.lifecycle"],
     ["framework.assembly", "framework.control", "framework.schemas"],
-    ["framework.health"],
+    ["framework.health_records", "framework.health"],
     ["framework.supervisor"],
     ["framework.reload"],
     ["framework.admin"],

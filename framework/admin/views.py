@@ -13,7 +13,7 @@ from framework._version import __version__
 from framework.admin.types import AdminView
 from framework.config.explain import provenance_rows
 from framework.events.records import DeadLetter
-from framework.health import Probe
+from framework.health_records import Probe
 from framework.lifecycle import ComponentState
 from framework.reload.outcome import ReloadOutcome
 
