@@ -142,8 +142,21 @@ def _admin_token(args: argparse.Namespace, load: Load) -> str | None:
 
 
 def reload(args: argparse.Namespace, load: Load) -> int:
+    """POST /config/reload: print the outcome (or the plan), or why it was refused."""
+
+    def printed(code: int, body: Any) -> bool:
+        if code in (200, 422) and isinstance(body, dict) and "outcome" in body:
+            _print_outcome(body)
+            return True
+        return False
+
+    return _ask(args, load, "reload", "/config/reload" + ("?dry_run=true" if args.dry_run else ""), printed)
+
+
+def _ask(args: argparse.Namespace, load: Load, verb: str, path: str, printed: Callable[[int, Any], bool]) -> int:
+    """POST ``path`` with the token; ``printed`` shows an answer (False: the body is none, and
+    the refusal is shown instead). Exit 0 only for 200."""
     token = _admin_token(args, load)
-    path = "/config/reload" + ("?dry_run=true" if args.dry_run else "")
     try:
         code, body = call_admin(args.url, path, "POST", token)
     except AdminUnreachable as exc:
@@ -151,12 +164,10 @@ def reload(args: argparse.Namespace, load: Load) -> int:
         return EXIT_RUNTIME
     if args.format == "json":
         print(json.dumps(body, indent=2))
-    elif code in (200, 422) and isinstance(body, dict) and "outcome" in body:
-        _print_outcome(body)
-    else:
+    elif not printed(code, body):
         detail = body.get("detail") if isinstance(body, dict) else body
         hint = f" (pass --token, or set http.token in {args.config_dir})" if code == 401 and not token else ""
-        fail(f"reload refused ({code}): {detail}{hint}")
+        fail(f"{verb} refused ({code}): {detail}{hint}")
     return 0 if code == 200 else EXIT_RUNTIME
 
 
@@ -178,23 +189,16 @@ def _print_outcome(body: dict[str, Any]) -> None:
 
 def control(args: argparse.Namespace, action: str, load: Load) -> int:
     """POST /components/NAME/ACTION: print what was stopped and started, or why it was refused."""
-    token = _admin_token(args, load)
-    path = f"/components/{args.name}/{action}" + ("?cascade=false" if args.no_cascade else "")
-    try:
-        code, body = call_admin(args.url, path, "POST", token)
-    except AdminUnreachable as exc:
-        fail(str(exc))
-        return EXIT_RUNTIME
-    if args.format == "json":
-        print(json.dumps(body, indent=2))
-    elif isinstance(body, dict) and "outcome" in body:
+
+    def printed(code: int, body: Any) -> bool:
+        if not (isinstance(body, dict) and "outcome" in body):
+            return False
         stopped = ", ".join(body["stopped"]) or "none"
         started = ", ".join(body["started"]) or "none"
         print(f"{action} {args.name}: {body['outcome']}; stopped: {stopped}; started: {started}")
         if body.get("error"):
             fail(body["error"])
-    else:
-        detail = body.get("detail") if isinstance(body, dict) else body
-        hint = f" (pass --token, or set http.token in {args.config_dir})" if code == 401 and not token else ""
-        fail(f"{action} refused ({code}): {detail}{hint}")
-    return 0 if code == 200 else EXIT_RUNTIME
+        return True
+
+    path = f"/components/{args.name}/{action}" + ("?cascade=false" if args.no_cascade else "")
+    return _ask(args, load, action, path, printed)
