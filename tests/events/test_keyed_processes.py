@@ -233,22 +233,35 @@ def test_three_processes_keep_each_key_in_order_and_a_fourth_takes_its_share(
     assert moved_partitions == _owned_by(record)["d"], moved  # each move logged, with its reason
 
 
+def _signal_mid_handler(
+    members: Callable[..., list[Member]], redis_url: str, prefix: str, raw_redis: redis.Redis,
+    signal_number: signal.Signals, seqs: range, hang: int,
+) -> tuple[Member, Member, set[int]]:
+    """Members x and y share the partitions; ``seqs`` are published; whichever handles ``hang``
+    first waits in that handler and gets ``signal_number`` (recorded as killed or stopped).
+    (victim, survivor, the events pending under the victim at that moment)."""
+    both = members("x", "y", hang_seq=hang, hang_seconds=60.0 if signal_number is signal.SIGKILL else 0.3)
+    _wait(lambda: _sizes(raw_redis, prefix, "xy") == [4, 4], 10, "8 partitions over two members")
+    _publish(redis_url, prefix, seqs)
+    _wait(lambda: any(r[0] == "hang" for r in _log(raw_redis, prefix)), 10, "a handler mid-event")
+    victim_name = next(r[1] for r in _log(raw_redis, prefix) if r[0] == "hang")
+    victim, survivor = sorted(both, key=lambda m: m.name != victim_name)
+    victim.process.send_signal(signal_number)
+    if signal_number is signal.SIGKILL:
+        victim.process.wait(10)
+    raw_redis.rpush(f"{prefix}:log", f"{'killed' if signal_number is signal.SIGKILL else 'stopped'} {victim.name}")
+    return victim, survivor, _pending_seqs(raw_redis, prefix, victim.name)
+
+
 def test_a_sigkilled_owner_s_unacknowledged_events_go_to_the_new_owner(
     members: Callable[..., list[Member]], redis_url: str, prefix: str, raw_redis: redis.Redis
 ) -> None:
     """SIGKILL the owner mid-handler: after its lease its partitions move, the survivor handles
     what it left, nothing is lost, and only entries it never acknowledged are handled twice."""
     total, hang = 100, 37
-    both = members("x", "y", hang_seq=hang, hang_seconds=60.0)
-    _wait(lambda: _sizes(raw_redis, prefix, "xy") == [4, 4], 10, "8 partitions over two members")
-    _publish(redis_url, prefix, range(total))
-    _wait(lambda: any(r[0] == "hang" for r in _log(raw_redis, prefix)), 10, "a handler mid-event")
-    victim_name = next(r[1] for r in _log(raw_redis, prefix) if r[0] == "hang")
-    victim, survivor = sorted(both, key=lambda m: m.name != victim_name)
-    victim.process.send_signal(signal.SIGKILL)
-    victim.process.wait(10)
-    raw_redis.rpush(f"{prefix}:log", f"killed {victim.name}")
-    unacknowledged = _pending_seqs(raw_redis, prefix, victim.name)
+    victim, survivor, unacknowledged = _signal_mid_handler(
+        members, redis_url, prefix, raw_redis, signal.SIGKILL, range(total), hang
+    )
     assert hang in unacknowledged
     _wait(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled")
 
@@ -269,15 +282,9 @@ def test_a_sigstopped_owner_past_its_lease_handles_nothing_more_on_its_lost_part
     handler ends, its ack is not accepted (the survivor handled that event too), it revokes what
     it lost, logging why, and from then on handles only what it is assigned again."""
     total, hang = 100, 37
-    both = members("x", "y", hang_seq=hang, hang_seconds=0.3)
-    _wait(lambda: _sizes(raw_redis, prefix, "xy") == [4, 4], 10, "8 partitions over two members")
-    _publish(redis_url, prefix, range(total))
-    _wait(lambda: any(r[0] == "hang" for r in _log(raw_redis, prefix)), 10, "a handler mid-event")
-    victim_name = next(r[1] for r in _log(raw_redis, prefix) if r[0] == "hang")
-    victim, survivor = sorted(both, key=lambda m: m.name != victim_name)
-    victim.process.send_signal(signal.SIGSTOP)
-    raw_redis.rpush(f"{prefix}:log", f"stopped {victim.name}")
-    unacknowledged = _pending_seqs(raw_redis, prefix, victim.name)
+    victim, survivor, unacknowledged = _signal_mid_handler(
+        members, redis_url, prefix, raw_redis, signal.SIGSTOP, range(total), hang
+    )
     _wait(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled by the survivor")
     _publish(redis_url, prefix, range(total, total + 20))
     _wait(lambda: len(_ended(raw_redis, prefix)) == total + 20, 20, "the events published meanwhile")
