@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
 from framework import assembly, registry, secrets
 from framework import logging as framework_logging
+from framework.testing import write_tree
+
+# Writes a user's project (their package and conf/) into the test's folder, which becomes the
+# working directory and importable, as when a user runs `integrate` there; returns the folder.
+UserProject = Callable[[Mapping[str, str]], Path]
+
+
+@pytest.fixture
+def user_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UserProject:
+    def write(files: Mapping[str, str]) -> Path:
+        write_tree(tmp_path, dict(files))
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        return tmp_path
+
+    return write
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ import pytest
 from framework.admin.metrics import AppCollector
 from framework.errors import ComponentBuildError
 from framework.metrics import FRAMEWORK_METRICS, PREFIX
-from framework.testing import run_app, started_app, write_tree
+from framework.testing import run_app, started_app
+from tests.conftest import UserProject
 
 METER = '''
 class Meter:
@@ -67,12 +68,9 @@ CONFIG = """
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(user_project: UserProject) -> Path:
     """Two Meter components (`meter`, `backup`) and the admin API; cwd is the project."""
-    write_tree(tmp_path, {"mx/__init__.py": METER, "conf/config.yaml": CONFIG})
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+    return user_project({"mx/__init__.py": METER, "conf/config.yaml": CONFIG})
 
 
 async def scrape(url: str) -> str:

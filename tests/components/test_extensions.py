@@ -12,7 +12,7 @@ import pytest
 from framework.app import App
 from framework.cli import main
 from framework.config.compose import ConfigSource
-from framework.testing import write_tree
+from tests.conftest import UserProject
 
 MODULE = '''
 from typing import Protocol
@@ -93,11 +93,8 @@ components:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    write_tree(tmp_path, {"ext/__init__.py": MODULE, "conf/config.yaml": CONFIG})
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+def project(user_project: UserProject) -> Path:
+    return user_project({"ext/__init__.py": MODULE, "conf/config.yaml": CONFIG})
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -11,7 +11,8 @@ import pytest
 from framework.app import App
 from framework.cli import main
 from framework.config.compose import ConfigSource
-from framework.testing import integrate, write_tree
+from framework.testing import integrate
+from tests.conftest import UserProject
 
 MODULE = '''
 class Strategy:
@@ -74,11 +75,8 @@ components:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    write_tree(tmp_path, {"tgt/__init__.py": MODULE, "conf/config.yaml": CONFIG})
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+def project(user_project: UserProject) -> Path:
+    return user_project({"tgt/__init__.py": MODULE, "conf/config.yaml": CONFIG})
 
 
 def test_the_component_receives_the_objects_and_a_reload_remakes_them(project: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from framework.app import App
 from framework.cli import main
 from framework.config.compose import ConfigSource
-from framework.testing import write_tree
+from tests.conftest import UserProject
 
 MODULE = '''
 SCHEMA = {"low": {"type": "integer", "default": 1}, "high": {"type": "integer", "default": 9}}
@@ -97,11 +97,8 @@ components:
 """
 
 
-def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entries: str) -> Path:
-    write_tree(tmp_path, {"crossmod/__init__.py": MODULE, "conf/config.yaml": CONFIG.format(entries=entries)})
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+def _project(user_project: UserProject, entries: str) -> Path:
+    return user_project({"crossmod/__init__.py": MODULE, "conf/config.yaml": CONFIG.format(entries=entries)})
 
 
 def _check(capsys: pytest.CaptureFixture[str], *overrides: str) -> tuple[int, str]:
@@ -110,11 +107,11 @@ def _check(capsys: pytest.CaptureFixture[str], *overrides: str) -> tuple[int, st
 
 
 def test_values_valid_alone_but_not_together_are_located_problems(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    user_project: UserProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Static, class and plain checks all run; every problem is listed at once, at its key,
     with its value and origin, beside a schema problem of another component."""
-    _project(tmp_path, monkeypatch, """
+    _project(user_project, """
   a: {class: crossmod.Static, config: {low: 5, high: 3}}
   b: {class: crossmod.ByClass, config: {low: -1, high: -2, limits: {cap: -5}}}
   c: {class: crossmod.Plain, config: {high: 7}}
@@ -133,9 +130,9 @@ def test_values_valid_alone_but_not_together_are_located_problems(
 
 
 def test_a_check_that_breaks_or_answers_oddly_is_a_problem_not_a_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    user_project: UserProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _project(tmp_path, monkeypatch, """
+    _project(user_project, """
   a: {class: crossmod.Breaks}
   b: {class: crossmod.Answers}
   c: {class: crossmod.Static}
@@ -148,9 +145,9 @@ def test_a_check_that_breaks_or_answers_oddly_is_a_problem_not_a_traceback(
 
 
 def test_a_secret_quoted_by_a_check_is_masked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    user_project: UserProject, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _project(tmp_path, monkeypatch, "  s: {class: crossmod.Secretive}\n")
+    _project(user_project, "  s: {class: crossmod.Secretive}\n")
     monkeypatch.setenv("CROSS__COMPONENTS__S__CONFIG__TOKEN", "tok-'q9\"-value")
     code, err = _check(capsys)
     assert code == 2, err
@@ -158,8 +155,8 @@ def test_a_secret_quoted_by_a_check_is_masked(
     assert "components.s.config.mode: lax cannot use token '***' (got 'lax') [" in err
 
 
-def test_a_reload_the_check_refuses_keeps_the_running_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _project(tmp_path, monkeypatch, "  a: {class: crossmod.Static, config: {low: 1, high: 3}}\n")
+def test_a_reload_the_check_refuses_keeps_the_running_config(user_project: UserProject) -> None:
+    root = _project(user_project, "  a: {class: crossmod.Static, config: {low: 1, high: 3}}\n")
     config = root / "conf" / "config.yaml"
 
     async def scenario() -> tuple[list[str], int, int]:
