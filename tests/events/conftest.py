@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -37,6 +38,15 @@ async def until(predicate: Callable[[], bool], timeout: float = 3.0, what: str =
         if loop.time() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
         await asyncio.sleep(0.005)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """``until`` for a test without an event loop: poll ``condition``, fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.005)
 
 
 def _ping() -> str | None:

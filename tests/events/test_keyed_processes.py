@@ -26,7 +26,7 @@ import redis
 
 from framework.events.partitioning import partition_of
 from framework.events.redis.bus import RedisBus
-from tests.events.conftest import SIGNING_KEY
+from tests.events.conftest import SIGNING_KEY, wait_until
 from tests.events.keyed_member import GROUP, TOPIC, settings
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(90)]
@@ -100,14 +100,6 @@ def _log(client: redis.Redis, prefix: str) -> list[list[str]]:
 
 def _ended(client: redis.Redis, prefix: str) -> set[int]:
     return {int(r[3]) for r in _log(client, prefix) if r[0] == "end"}
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def _owned_by(record: list[list[str]]) -> dict[str, set[int]]:
@@ -216,13 +208,13 @@ def test_three_processes_keep_each_key_in_order_and_a_fourth_takes_its_share(
     event is handled by two owners at once, lost, or handled twice."""
     total = 400
     a, b, c = members("a", "b", "c")
-    _wait(lambda: _sizes(raw_redis, prefix, "abc") == [2, 3, 3], 10, "8 partitions over three members")
+    wait_until(lambda: _sizes(raw_redis, prefix, "abc") == [2, 3, 3], 10, "8 partitions over three members")
     publishing = _in_background(lambda: _publish(redis_url, prefix, range(total), pause=0.005))
-    _wait(lambda: len(_ended(raw_redis, prefix)) >= total // 4, 20, "a quarter of the events handled")
+    wait_until(lambda: len(_ended(raw_redis, prefix)) >= total // 4, 20, "a quarter of the events handled")
     (d,) = members("d")
-    _wait(lambda: _sizes(raw_redis, prefix, "abcd") == [2, 2, 2, 2], 10, "8 partitions over four members")
+    wait_until(lambda: _sizes(raw_redis, prefix, "abcd") == [2, 2, 2, 2], 10, "8 partitions over four members")
     publishing.join(30)
-    _wait(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled")
+    wait_until(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled")
 
     record = _log(raw_redis, prefix)
     assert _ownership_violations(record) == []
@@ -241,9 +233,9 @@ def _signal_mid_handler(
     first waits in that handler and gets ``signal_number`` (recorded as killed or stopped).
     (victim, survivor, the events pending under the victim at that moment)."""
     both = members("x", "y", hang_seq=hang, hang_seconds=60.0 if signal_number is signal.SIGKILL else 0.3)
-    _wait(lambda: _sizes(raw_redis, prefix, "xy") == [4, 4], 10, "8 partitions over two members")
+    wait_until(lambda: _sizes(raw_redis, prefix, "xy") == [4, 4], 10, "8 partitions over two members")
     _publish(redis_url, prefix, seqs)
-    _wait(lambda: any(r[0] == "hang" for r in _log(raw_redis, prefix)), 10, "a handler mid-event")
+    wait_until(lambda: any(r[0] == "hang" for r in _log(raw_redis, prefix)), 10, "a handler mid-event")
     victim_name = next(r[1] for r in _log(raw_redis, prefix) if r[0] == "hang")
     victim, survivor = sorted(both, key=lambda m: m.name != victim_name)
     victim.process.send_signal(signal_number)
@@ -263,7 +255,7 @@ def test_a_sigkilled_owner_s_unacknowledged_events_go_to_the_new_owner(
         members, redis_url, prefix, raw_redis, signal.SIGKILL, range(total), hang
     )
     assert hang in unacknowledged
-    _wait(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled")
+    wait_until(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled")
 
     record = _log(raw_redis, prefix)
     assert _ownership_violations(record) == []
@@ -285,14 +277,14 @@ def test_a_sigstopped_owner_past_its_lease_handles_nothing_more_on_its_lost_part
     victim, survivor, unacknowledged = _signal_mid_handler(
         members, redis_url, prefix, raw_redis, signal.SIGSTOP, range(total), hang
     )
-    _wait(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled by the survivor")
+    wait_until(lambda: len(_ended(raw_redis, prefix)) == total, 20, "every event handled by the survivor")
     _publish(redis_url, prefix, range(total, total + 20))
-    _wait(lambda: len(_ended(raw_redis, prefix)) == total + 20, 20, "the events published meanwhile")
+    wait_until(lambda: len(_ended(raw_redis, prefix)) == total + 20, 20, "the events published meanwhile")
 
     victim.process.send_signal(signal.SIGCONT)
-    _wait(lambda: _sizes(raw_redis, prefix, "xy") == [4, 4], 10, "the resumed member back in the group")
+    wait_until(lambda: _sizes(raw_redis, prefix, "xy") == [4, 4], 10, "the resumed member back in the group")
     _publish(redis_url, prefix, range(total + 20, total + 60))
-    _wait(lambda: len(_ended(raw_redis, prefix)) == total + 60, 20, "the events after the resume")
+    wait_until(lambda: len(_ended(raw_redis, prefix)) == total + 60, 20, "the events after the resume")
 
     record = _log(raw_redis, prefix)
     assert _ownership_violations(record) == []

@@ -15,7 +15,7 @@ import redis
 
 from framework.events.redis.bus import RedisBus
 from framework.events.settings import BusSettings
-from tests.events.conftest import SIGNING_KEY, run, spawn_ready
+from tests.events.conftest import SIGNING_KEY, run, spawn_ready, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 SCRIPT = Path(__file__).with_name("consumer_process.py")
@@ -35,14 +35,6 @@ def _event_id(client: redis.Redis, stream: str, entry_id: bytes | str) -> str:
     """The event id inside a stream entry (its field 'e': a 64-character signature, then JSON)."""
     [(_, fields)] = client.xrange(stream, entry_id, entry_id)
     return str(json.loads(fields[b"e"][64:])["id"])
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def _stop(*processes: subprocess.Popen[str]) -> None:
@@ -81,7 +73,7 @@ def test_sigkilled_consumer_loses_no_event_and_none_is_handled_twice(
             held = raw_redis.xpending_range(stream, "workers", "-", "+", 100, consumername="victim")
             return len(started) >= 2 and started[-1] not in handled and len(held) >= 2
 
-        _wait(victim_mid_handler, 10, "the victim to be inside a handler holding unacked entries")
+        wait_until(victim_mid_handler, 10, "the victim to be inside a handler holding unacked entries")
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(5)
         orphans = {
@@ -92,8 +84,8 @@ def test_sigkilled_consumer_loses_no_event_and_none_is_handled_twice(
         def all_handled() -> bool:
             return {i for _, i in _records(raw_redis, f"{prefix}:handled")} == set(ids)
 
-        _wait(all_handled, 20, "every event to be handled")
-        _wait(lambda: raw_redis.xpending(stream, "workers")["pending"] == 0, 5, "every ack")
+        wait_until(all_handled, 20, "every event to be handled")
+        wait_until(lambda: raw_redis.xpending(stream, "workers")["pending"] == 0, 5, "every ack")
         time.sleep(0.3)  # a duplicate delivery would show up by now
     finally:
         _stop(victim, survivor)
@@ -133,7 +125,7 @@ def test_copies_xadded_while_the_consumer_was_down_are_rejected_after_it_restart
     first = _spawn(redis_url, prefix, "worker")
     try:
         ids = run(publish(3))
-        _wait(lambda: sorted(handled_ids()) == sorted(ids), 10, "the first process to handle every event")
+        wait_until(lambda: sorted(handled_ids()) == sorted(ids), 10, "the first process to handle every event")
     finally:
         _stop(first)
     for _, fields in raw_redis.xrange(stream):
@@ -141,7 +133,7 @@ def test_copies_xadded_while_the_consumer_was_down_are_rejected_after_it_restart
     second = _spawn(redis_url, prefix, "worker")
     try:
         ids += run(publish(1))
-        _wait(lambda: len(handled_ids()) == 4 and raw_redis.xlen(f"{prefix}:@dead") == 3, 10, "the copies to be dead-lettered")
+        wait_until(lambda: len(handled_ids()) == 4 and raw_redis.xlen(f"{prefix}:@dead") == 3, 10, "the copies to be dead-lettered")
         time.sleep(0.3)  # a late delivery would show up by now
     finally:
         _stop(second)
