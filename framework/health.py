@@ -156,7 +156,9 @@ class HealthMonitor:
         """Check the shared dependencies and every enabled component once, tell the listeners,
         return the app's status. Dependencies are recorded first: listeners see this round's."""
         settings = self.settings
-        names = [n for n in self.lifecycle.graph.order if n in self.lifecycle.states]
+        states = self.lifecycle.states
+        names = [n for n in self.lifecycle.graph.order if n in states]
+        seen = [states[n] for n in names]  # what each result describes
         shared = list(self._shared.items())
         reports = await asyncio.gather(
             *(self._timed(f"@{name}", check, settings.timeout) for name, check in shared),
@@ -164,8 +166,9 @@ class HealthMonitor:
         )
         for (name, _), (report, duration) in zip(shared, reports[: len(shared)], strict=True):
             self._record(name, report, duration, scope="check")
-        for name, (report, duration) in zip(names, reports[len(shared) :], strict=True):
-            self._record(name, report, duration)
+        for name, state, (report, duration) in zip(names, seen, reports[len(shared) :], strict=True):
+            if states.get(name) is state:  # else it moved on (a restart, say): a stale result
+                self._record(name, report, duration)
         for gone in set(self.records) - set(names):  # removed by a reload
             del self.records[gone]
         self._aggregate()

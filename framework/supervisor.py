@@ -35,16 +35,6 @@ _TRANSITIONAL = (
 )
 
 
-_STATES = frozenset(state.value for state in ComponentState)
-
-
-def _stale(record: ComponentHealth, state: ComponentState | None) -> bool:
-    """Whether the check saw a lifecycle state it no longer is in: a round that began while a
-    restart stopped it and ended after the restart (it would count against the new start)."""
-    seen = record.details.get("state")
-    return seen in _STATES and seen != state
-
-
 def backoff_for(settings: HealthSettings, restarts: int) -> float:
     """Delay before restart number ``restarts + 1``: backoff * 2**restarts, capped."""
     return float(min(settings.backoff * 2 ** min(restarts, 30), settings.max_backoff))
@@ -119,7 +109,7 @@ class Supervisor:
         """A failed check counts toward a restart; another ends the streak (and, if stable, the restarts)."""
         if record.status is HealthStatus.UNHEALTHY:
             state = self.lifecycle.states.get(record.name)
-            if not (held or record.restarting or record.gave_up or state in _TRANSITIONAL or _stale(record, state)):
+            if not (held or record.restarting or record.gave_up or state in _TRANSITIONAL):
                 record.failures += 1
             return
         record.failures = 0
