@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from framework.component import ComponentSpec
 from framework.errors import (
@@ -30,13 +31,10 @@ class Graph:
     # consumer -> extension point -> its providers, in order (framework.extensions)
     extensions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
-    @property
+    @cached_property  # read per component while building, and by the reload plan
     def extended_by(self) -> dict[str, tuple[str, ...]]:
         """Consumer -> every provider of its extension points (each once)."""
-        return {
-            consumer: tuple(dict.fromkeys(p for providers in points.values() for p in providers))
-            for consumer, points in self.extensions.items()
-        }
+        return _providers(self.extensions)
 
     def dependents(self, name: str) -> list[str]:
         """Components that depend on `name`, directly or not, in start order."""
@@ -80,7 +78,7 @@ def build_graph(
     its depends_on.
     """
     extensions = dict(extensions or {})
-    extended_by = Graph({}, (), extensions).extended_by
+    extended_by = _providers(extensions)
     enabled = {n: s for n, s in specs.items() if s.enabled}
     problems: list[ConfigError] = []
     edges: dict[str, tuple[str, ...]] = {}
@@ -111,6 +109,13 @@ def build_graph(
         return Graph(edges, tuple(enabled), extensions), problems
     problems.extend(_order_problems(edges, initialization_order, specs))
     return Graph(edges, _start_order(edges, initialization_order), extensions), problems
+
+
+def _providers(extensions: Mapping[str, Mapping[str, tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
+    return {
+        consumer: tuple(dict.fromkeys(p for providers in points.values() for p in providers))
+        for consumer, points in extensions.items()
+    }
 
 
 def _version_problems(
