@@ -116,13 +116,9 @@ class Transaction:
             providers = {
                 point: [instances[p] for p in chosen] for point, chosen in assembly.graph.extensions.get(name, {}).items()
             }
-            self._step = f"component '{name}': on_extensions_change"
-            try:
-                await call_maybe_async(instances[name].on_extensions_change, providers, timeout=timeout)
-            except TimeoutError:
-                raise StepFailed(f"{self._step} did not finish within {timeout:g} s", timed_out=True) from None
-            except Exception as exc:
-                raise StepFailed(f"{self._step} refused the change: {type(exc).__name__}: {exc}") from exc
+            self._step = step = f"component '{name}': on_extensions_change"
+            callback = instances[name].on_extensions_change
+            await _hand_over(step, step, callback, functools.partial(tuple, [providers]), timeout)
 
     async def _compensate(self, failure: StepFailed) -> None:
         for step in reversed(self._undo):
@@ -154,11 +150,11 @@ class Transaction:
             what = f"section '{action.target}'"
         else:
             return  # applied by the commit itself (e.g. app.start_timeout)
-        give_back = functools.partial(_hand_over, what, callback, old, keys, timeout)
+        self._step = step = f"{what}: on_config_change"
+        give_back = functools.partial(_hand_over, what, step, callback, lambda: (old(), keys), timeout)
         self._undo.append(give_back)  # cut short, it may hold part of the new config: give the old back
-        self._step = f"{what}: on_config_change"
         try:
-            await _hand_over(what, callback, new, keys, timeout)
+            await _hand_over(what, step, callback, lambda: (new(), keys), timeout)
         except StepFailed as failure:
             if not failure.timed_out:  # it refused: it kept the old config
                 self._undo.remove(give_back)
@@ -223,17 +219,16 @@ class Transaction:
 
 
 async def _hand_over(
-    what: str, callback: Callable[..., Any], config: Callable[[], Any], keys: frozenset[str], timeout: float
+    what: str, step: str, callback: Callable[..., Any], arguments: Callable[[], tuple[Any, ...]], timeout: float
 ) -> None:
-    """Give a change callback the config ``config()`` makes (a component's ``_target_`` objects
-    are made only now, and only for the config it gets) within ``timeout``; StepFailed says why
-    it failed, making the objects included."""
+    """Call a change callback (``step`` names it) with what ``arguments()`` makes, within
+    ``timeout``: a component's ``_target_`` objects are made only now, and only for the config
+    it gets. StepFailed says why it failed (``what`` refused), making the arguments included."""
     try:
-        await call_maybe_async(callback, config(), keys, timeout=timeout)
+        await call_maybe_async(callback, *arguments(), timeout=timeout)
     except TimeoutError:
         raise StepFailed(
-            f"{what}: on_config_change did not finish within {timeout:g} s (app.watch.reload_timeout)",
-            timed_out=True,
+            f"{step} did not finish within {timeout:g} s (app.watch.reload_timeout)", timed_out=True
         ) from None
     except Exception as exc:
         raise StepFailed(f"{what} refused the change: {type(exc).__name__}: {exc}") from exc
