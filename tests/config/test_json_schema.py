@@ -15,6 +15,7 @@ import yaml
 from framework.cli import main
 from framework.config.json_schema import DEFINITIONS, package_of, value_schema
 from framework.testing import integrate, write_tree
+from tests.readme import shown_output
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_FILES = sorted(path.relative_to(REPO / "conf") for path in (REPO / "conf").rglob("*.yaml"))
@@ -126,10 +127,9 @@ def test_a_broken_config_is_the_usual_one_screen_error(config_dir: Path, capsys:
 
 def test_the_readme_example_is_what_schema_prints(tmp_path: Path) -> None:
     """Each line the README shows of `integrate schema` is a line it prints for the shipped app."""
-    readme = (REPO / "README.md").read_text().split("$ integrate schema\n", 1)[1].split("```", 1)[0]
     shutil.copytree(REPO / "conf", tmp_path / "conf")
     printed = integrate("schema", cwd=tmp_path).stdout.splitlines()
-    shown = [line for line in readme.splitlines() if line and line != "..."]
+    shown = shown_output("integrate schema")
     assert shown and all(line in printed for line in shown), shown
     assert (tmp_path / ".schemas" / "config.schema.json").is_file()
 

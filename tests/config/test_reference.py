@@ -12,6 +12,7 @@ from framework.cli import main
 from framework.config.reference import Section, reference_markdown, reference_rows
 from framework.secrets import MASK
 from framework.testing import integrate, write_tree
+from tests.readme import shown_output
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = str(REPO / "conf")
@@ -92,8 +93,7 @@ def test_a_broken_config_is_the_usual_one_screen_error(config_dir: Path, capsys:
 
 def test_the_readme_example_is_what_docs_prints(tmp_path: Path) -> None:
     """Each line the README shows of `integrate docs` is a line it prints for the shipped app."""
-    readme = (REPO / "README.md").read_text().split("$ integrate docs\n", 1)[1].split("```", 1)[0]
     shutil.copytree(REPO / "conf", tmp_path / "conf")
     printed = integrate("docs", cwd=tmp_path).stdout.splitlines()
-    shown = [line for line in readme.splitlines() if line and line != "..."]
+    shown = shown_output("integrate docs")
     assert shown and all(line in printed for line in shown), shown
