@@ -6,11 +6,15 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from components.events import Signal, Tick
+
 
 class CrossoverAnalyzer:
     version = "1.0.0"
     publishes = ("signal.generated",)
     subscribes = ("market.tick",)
+    payloads = {"signal.generated": Signal}
+    requires = {"market.tick": Tick}
     config_schema = {
         "fast_window": {
             "type": "integer",
@@ -71,8 +75,8 @@ class CrossoverAnalyzer:
             f"handing over {', '.join(sorted(str(p) for p in partitions))}; dropped {', '.join(gone) or 'no'} windows"
         )
 
-    async def on_tick(self, event: Any) -> None:
-        symbol, price = event.data["symbol"], event.data["price"]
+    async def on_tick(self, tick: Tick) -> None:
+        symbol, price = tick.symbol, tick.price
         self.ticks += 1
         if self.ticks % 50 == 0:
             self.log.bind(ticks=self.ticks).info(f"analyzed {self.ticks} ticks")
@@ -89,7 +93,4 @@ class CrossoverAnalyzer:
             side = "buy" if trend > 0 else "sell"
             self.signals += 1
             self.log.info(f"signal {side} {symbol} at {price:.2f} (fast={fast} slow={slow})")
-            await self.bus.publish(
-                "signal.generated",
-                {"symbol": symbol, "side": side, "price": price, "fast": fast, "slow": slow},
-            )
+            await self.bus.publish("signal.generated", Signal(symbol, side, price, fast, slow))

@@ -13,6 +13,7 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from components.events import Tick
 from framework import BusConnectionError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 class MarketFeed:
     version = "1.3.0"
     publishes = ("market.tick",)
+    payloads = {"market.tick": Tick}
     config_schema = {
         "symbols": {
             "type": "list",
@@ -86,7 +88,7 @@ class MarketFeed:
             self.log.info(f"prices {shown}")
 
     async def _publish_tick(self, symbol: str, price: float) -> None:
-        await self.bus.publish("market.tick", {"symbol": symbol, "price": price})
+        await self.bus.publish("market.tick", Tick(symbol, price))
 
     def _dropped(self, exc: BusConnectionError) -> None:
         if self.failing is None:

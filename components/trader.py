@@ -6,9 +6,11 @@ import asyncio
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from components.contracts import RiskLimits, TradeSink, TradeStore, TradingEngine
+from components.events import Signal, Tick, Trade, TradeRefused
 from framework import ExtensionPoint
 
 
@@ -17,6 +19,8 @@ class PaperTrader:
     provides = (TradingEngine,)
     publishes = ("trade.executed", "trade.refused")
     subscribes = ("signal.generated", "market.tick")
+    payloads = {"trade.executed": Trade, "trade.refused": TradeRefused}
+    requires = {"signal.generated": Signal, "market.tick": Tick}
     # Components that extend trade_sinks (the shipped journal) get every executed trade.
     extension_points = {"trade_sinks": ExtensionPoint(TradeSink)}
     config_schema = {
@@ -104,11 +108,11 @@ class PaperTrader:
         self.log.warning(f"order refused: {side} {quantity} {symbol}: {reason}")
         await self.bus.publish("trade.refused", {"symbol": symbol, "side": side, "reason": reason})
 
-    async def _on_tick(self, event: Any) -> None:
-        self.last_price[event.data["symbol"]] = event.data["price"]
+    async def _on_tick(self, tick: Tick) -> None:
+        self.last_price[tick.symbol] = tick.price
 
-    async def _on_signal(self, event: Any) -> None:
-        await self.execute(event.data)
+    async def _on_signal(self, signal: Signal) -> None:
+        await self.execute(asdict(signal))
 
     async def _summarize(self) -> None:
         while True:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from framework.errors import MissingDependencyError as MissingDependencyError
     from framework.errors import NotAComponentError as NotAComponentError
     from framework.errors import OrderConflictError as OrderConflictError
+    from framework.errors import PayloadDeclarationError as PayloadDeclarationError
+    from framework.errors import PayloadMismatchError as PayloadMismatchError
     from framework.errors import ReservedNameError as ReservedNameError
     from framework.errors import UnknownKeyError as UnknownKeyError
     from framework.errors import UnknownParameterError as UnknownParameterError
@@ -62,12 +64,14 @@ if TYPE_CHECKING:
     from framework.events.errors import MissingSigningKeyError as MissingSigningKeyError
     from framework.events.errors import PartitionSettingsError as PartitionSettingsError
     from framework.events.errors import PayloadValidationError as PayloadValidationError
+    from framework.events.errors import PayloadVersionError as PayloadVersionError
     from framework.events.errors import ReplayError as ReplayError
     from framework.events.errors import RequestTimeoutError as RequestTimeoutError
     from framework.events.errors import StreamError as StreamError
     from framework.events.errors import TopicPermissionError as TopicPermissionError
     from framework.events.factory import create_bus as create_bus
     from framework.events.partitioning import Partition as Partition
+    from framework.events.payloads import Payload as Payload
     from framework.events.records import DeadLetter as DeadLetter
     from framework.events.records import PartitionStatus as PartitionStatus
     from framework.events.records import Subscription as Subscription
@@ -139,6 +143,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "MissingDependencyError",
         "NotAComponentError",
         "OrderConflictError",
+        "PayloadDeclarationError",
+        "PayloadMismatchError",
         "ReservedNameError",
         "UnknownKeyError",
         "UnknownParameterError",
@@ -160,6 +166,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "MissingSigningKeyError",
         "PartitionSettingsError",
         "PayloadValidationError",
+        "PayloadVersionError",
         "ReplayError",
         "RequestTimeoutError",
         "StreamError",
@@ -170,6 +177,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "framework.extensions": ("ExtensionError", "ExtensionPoint"),
     "framework.targets": ("TargetError",),
     "framework.events.partitioning": ("Partition",),
+    "framework.events.payloads": ("Payload",),
     "framework.events.records": ("DeadLetter", "PartitionStatus", "Subscription"),
     "framework.health": ("HealthMonitor",),
     "framework.health_records": ("HealthReport", "HealthStatus"),

@@ -168,7 +168,8 @@ class App:
 
     def _scoped_bus(self, spec: ComponentSpec, assembly: Assembly | None = None) -> ScopedBus:
         """The bus as one component sees it: its declared topics only (YAML, else class)."""
-        cls = (assembly or self.assembly).classes[spec.name]
+        assembly = assembly or self.assembly
+        cls = assembly.classes[spec.name]
         publishes = spec.publishes if spec.publishes is not None else getattr(cls, "publishes", None)
         subscribes = spec.subscribes if spec.subscribes is not None else getattr(cls, "subscribes", None)
         return self.bus.scoped(
@@ -176,6 +177,7 @@ class App:
             publishes=publishes,
             subscribes=subscribes,
             owner=lambda: self.lifecycle.instances.get(spec.name),
+            payloads=assembly.payloads.get(spec.name),
         )
 
     def _publish_transition(

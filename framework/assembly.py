@@ -25,7 +25,9 @@ from framework.config.sections import (
 )
 from framework.config.snapshot import Snapshot
 from framework.container import Providers, wiring_problems
-from framework.errors import ComponentsError, ConfigError
+from framework.errors import ComponentsError, ConfigError, PayloadDeclarationError, PayloadMismatchError
+from framework.events.compatibility import compatibility_problems
+from framework.events.payloads import ComponentPayloads, component_payloads
 from framework.events.settings import EVENT_BUS_SCHEMA
 from framework.extensions import plan_extensions
 from framework.graph import Graph, build_graph
@@ -39,6 +41,7 @@ class Assembly:
     specs: Mapping[str, ComponentSpec]  # every entry, enabled or not
     classes: Mapping[str, type]  # enabled components only
     graph: Graph
+    payloads: Mapping[str, ComponentPayloads] = field(default_factory=dict)  # declared, by component
 
 
 @dataclass
@@ -134,6 +137,36 @@ def assemble(snapshot: Snapshot) -> Assembly:
     for name in classes:  # enabled ones: each `_target_` allowed, importable, its arguments fitting
         where = ("components", name, "config")
         problems.extend(target_problems(specs[name].config, where, registry.locate, snapshot.provenance.where))
+    payloads, payload_problems = _payloads(snapshot, specs, classes)
+    problems.extend(payload_problems)
     if problems:
         raise ComponentsError(list(problems))
-    return Assembly(specs, classes, graph)
+    return Assembly(specs, classes, graph, payloads)
+
+
+def _payloads(
+    snapshot: Snapshot, specs: Mapping[str, ComponentSpec], classes: Mapping[str, type]
+) -> tuple[dict[str, ComponentPayloads], list[ConfigError]]:
+    """Each enabled component's declared payloads, and every disagreement among them."""
+    payloads: dict[str, ComponentPayloads] = {}
+    problems: list[ConfigError] = []
+    for name, cls in classes.items():
+        entry = snapshot.data["components"][name]
+
+        def where(kind: str, topic: str, name: str = name) -> str:
+            return f"components.{name}.{kind}.{topic} [{_origin(snapshot, ('components', name, kind, topic))}]"
+
+        try:
+            payloads[name] = component_payloads(name, cls, entry, where)
+        except (TypeError, ValueError) as exc:  # a malformed declaration: a schema, a topic, a version
+            problems.append(PayloadDeclarationError(f"components.{name}: {exc}"))
+    problems.extend(PayloadMismatchError(text) for text in compatibility_problems(payloads))
+    return payloads, problems
+
+
+def _origin(snapshot: Snapshot, prefix: tuple[str, ...]) -> str:
+    """Where a mapping was written: the origin of its first leaf with one."""
+    for path in snapshot.provenance.paths():
+        if path[: len(prefix)] == prefix:
+            return snapshot.provenance.where(path)
+    return "origin unknown"

@@ -147,3 +147,11 @@ class MetricError(ValueError):
     def __init__(self, component: str, metric: str, problem: str) -> None:
         self.component, self.metric = component, metric
         super().__init__(f"component '{component}', metric '{metric}': {problem}")
+
+
+class PayloadDeclarationError(ConfigError, TypeError):
+    """A component's declared payload is malformed: its schema, its topic or its version."""
+
+
+class PayloadMismatchError(ConfigError):
+    """A subscriber requires a field, a type or a version that a publisher of the topic does not give."""

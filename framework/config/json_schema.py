@@ -161,6 +161,38 @@ def _contents(rules: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+_NESTED = ("schema", "keysrules", "valuesrules")
+
+
+def data_schema(schema: Mapping[str, Any], open_to_unknown: bool = False) -> dict[str, Any]:
+    """A Cerberus mapping schema as plain JSON Schema, for data that is never composed by Hydra
+    (event payloads): no interpolation allowance, and ``required`` (which a config file never
+    needs, being one layer of a merge) listed."""
+    properties = {str(key): _data_value(rules) for key, rules in schema.items() if isinstance(rules, Mapping)}
+    required = [str(key) for key, rules in schema.items() if isinstance(rules, Mapping) and rules.get("required")]
+    found: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": open_to_unknown}
+    return {**found, "required": required} if required else found
+
+
+def _data_value(rules: Mapping[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in rules.items() if k not in _NESTED}
+    if isinstance(flat.get("allowed"), list | tuple) and _types(flat)[:1] == ["array"]:
+        flat.pop("allowed")  # its JSON form refers to the interpolation definition
+    result = value_schema(flat)
+    if rules.get("description"):
+        result["description"] = str(rules["description"])
+    if "default" in rules and not rules.get("secret"):
+        result["default"] = rules["default"]
+    nested = rules.get("schema")
+    if rules.get("type") == "dict" and isinstance(nested, Mapping):
+        result.update(data_schema(nested, bool(rules.get("allow_unknown"))))
+    elif rules.get("type") == "list" and isinstance(nested, Mapping):
+        result["items"] = _data_value(nested)
+    if isinstance(rules.get("valuesrules"), Mapping):
+        result["additionalProperties"] = _data_value(rules["valuesrules"])
+    return result
+
+
 def app_schema(
     sections: Mapping[str, Schema],
     entry: Schema,

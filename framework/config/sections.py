@@ -8,6 +8,8 @@ Top-level keys not listed there pass through untouched.
 
 from __future__ import annotations
 
+from typing import Any
+
 from framework.config.schema import Schema
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -116,6 +118,24 @@ HTTP_SCHEMA: Schema = {
 # A component's name is a constructor parameter of its dependents and one segment of its keys.
 COMPONENT_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
+
+def _payload_rules(description: str) -> dict[str, Any]:
+    return {
+        "type": "dict",
+        "default": {},
+        "reload": "restart",
+        "description": description + ": {schema_version: N, schema: {<Cerberus rules of its fields>}}",
+        "keysrules": {"type": "string", "regex": r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$"},
+        "valuesrules": {
+            "type": "dict",
+            "schema": {
+                "schema_version": {"type": "integer", "min": 1, "default": 1},
+                "schema": {"type": "dict", "required": True, "allow_unknown": True},
+            },
+        },
+    }
+
+
 COMPONENT_ENTRY_SCHEMA: Schema = {
     "class": {"type": "string", "required": True, "empty": False, "reload": "restart"},
     "enabled": {"type": "boolean", "default": True},
@@ -141,6 +161,10 @@ COMPONENT_ENTRY_SCHEMA: Schema = {
         "default": None,
         "reload": "restart",
     },
+    # Declared payloads, for a class you do not own (framework.events.payloads); with the
+    # scoped bus, built with the component: a change restarts it, once every check passed.
+    "payloads": _payload_rules("the payload of each topic it publishes, by topic"),
+    "requires": _payload_rules("what it requires of each topic (pattern) it subscribes to"),
     "start_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
     "stop_timeout": {"type": "number", "min": 0.01, "nullable": True, "default": None},
     # A change moves it between consumers' lists: the consumers' on_extensions_change, or restart.

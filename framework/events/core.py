@@ -15,20 +15,26 @@ from enum import Enum
 from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
-from framework.config.schema import Schema, check_schema, normalize
-from framework.errors import SHOWN_PROBLEMS, listed
+from framework.config.schema import Schema
 from framework.events.bus import ScopedBus
 from framework.events.counters import Counters
 from framework.events.delivery import Options, Worker
-from framework.events.envelope import DEFAULT_PRIORITY, EMPTY, Envelope, check_priority, new_id
+from framework.events.envelope import (
+    DEFAULT_PRIORITY,
+    EMPTY,
+    Envelope,
+    check_priority,
+    check_schema_version,
+    new_id,
+)
 from framework.events.errors import (
     BusClosedError,
     DeadLetterNotFoundError,
-    PayloadValidationError,
     ReplayError,
     RequestTimeoutError,
 )
 from framework.events.keys import Publication, check_key, key_in_data
+from framework.events.payloads import ComponentPayloads, Declared
 from framework.events.records import (
     BusStatistics,
     DeadLetter,
@@ -69,7 +75,7 @@ class BusCore:
         self._counters = Counters()  # per subscriber
         self._published = 0  # on the bus, not in Counters: one attribute hop less per publish
         self._history: deque[Envelope] = deque(maxlen=self._settings.history_size)
-        self._schemas: dict[str, Schema] = {}
+        self._schemas: dict[str, Declared] = {}
         self._replies: dict[str, asyncio.Future[Envelope]] = {}
         self.node = new_id()  # addresses replies to this bus instance
         for event_type, schema in (schemas or {}).items():
@@ -240,29 +246,15 @@ class BusCore:
     # publishing helpers
 
     def register_schema(self, event_type: str, schema: Schema) -> None:
-        """Check the data of every ``event_type`` event against a Cerberus schema at publish."""
+        """Check the data of every ``event_type`` event against a Cerberus schema at publish,
+        whoever publishes it (a component's own declarations: ``framework.events.payloads``)."""
         validate_topic(event_type)
-        check_schema(schema, f"payload schema of event '{event_type}'")
-        self._schemas[event_type] = schema
+        self._schemas[event_type] = Declared(event_type, "", f"the payload schema of event '{event_type}'", schema)
         self._set_state(self._state)
 
     def _checked_data(self, topic: str, data: Any) -> Any:
-        schema = self._schemas.get(topic)
-        if schema is None:
-            return data
-        if not isinstance(data, Mapping):
-            raise PayloadValidationError(
-                topic, [f"data must be a mapping (its schema has fields), got {type(data).__name__}"]
-            )
-        document, problems = normalize(data, schema, memo=False)  # payloads rarely repeat
-        if problems:
-            shown = problems[:SHOWN_PROBLEMS]  # each described with its hint: only the ones listed
-            described = [
-                f"field '{'.'.join(p.path)}' {p.text}" + (f" (got {p.value!r})" if p.has_value else "")
-                for p in shown
-            ]
-            raise PayloadValidationError(topic, listed(described, len(problems) - len(shown)))
-        return document
+        declared = self._schemas.get(topic)
+        return data if declared is None else declared.check(data)
 
     def _envelope(
         self,
@@ -274,6 +266,7 @@ class BusCore:
         causation_id: str | None,
         metadata: Mapping[str, Any] | None,
         key: str | None = None,
+        schema_version: int | None = None,
     ) -> Envelope:
         """A checked envelope for the general (non hot) publish path."""
         self._require_running(f"publish '{topic}'")
@@ -295,6 +288,7 @@ class BusCore:
             causation_id=causation_id,
             metadata=MappingProxyType(dict(metadata)) if metadata else EMPTY,
             key=key,
+            schema_version=check_schema_version(schema_version),
         )
 
     # request / reply
@@ -310,6 +304,7 @@ class BusCore:
         causation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         key: str | None = None,
+        schema_version: int | None = None,
     ) -> Envelope:
         """Backend hook: see ``MemoryBus.publish``."""
         raise NotImplementedError
@@ -325,7 +320,7 @@ class BusCore:
         """Publish ``(topic, data)`` pairs, or ``(topic, data, key)`` triples, in order; all are
         checked before any is sent. A pair on a topic that declares its key field is keyed by it."""
         envelopes = [
-            self._envelope(topic, data, priority, source, None, None, metadata, *key)
+            self._envelope(topic, data, priority, source, None, None, metadata, key[0] if key else None)
             for topic, data, *key in events
         ]
         if envelopes:
@@ -408,10 +403,12 @@ class BusCore:
         publishes: Sequence[str] | None = None,
         subscribes: Sequence[str] | None = None,
         owner: Callable[[], Any] | None = None,
+        payloads: ComponentPayloads | None = None,
     ) -> ScopedBus:
         """A view for one component: stamps ``source``, refuses undeclared topics, and hands its
-        partition hooks (``owner()``'s, if it has them) to the subscriptions it makes."""
-        return ScopedBus(self, component, publishes, subscribes, owner)
+        partition hooks (``owner()``'s, if it has them) to the subscriptions it makes; checks
+        what it publishes against its declared ``payloads``."""
+        return ScopedBus(self, component, publishes, subscribes, owner, payloads)
 
     # settings
 

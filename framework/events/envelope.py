@@ -270,6 +270,15 @@ def check_priority(priority: object) -> int:
     return priority
 
 
+def check_schema_version(version: int | None) -> int:
+    """The payload's schema version (1 when None) if it is an int >= 1; ValueError otherwise."""
+    if version is None:
+        return SCHEMA_VERSION
+    if type(version) is not int or version < 1:
+        raise ValueError(f"schema_version {version!r} is invalid: use an int >= 1 (the default is {SCHEMA_VERSION})")
+    return version
+
+
 def _check_fields(fields: Mapping[str, Any]) -> None:
     kinds: dict[str, tuple[type, ...]] = {
         "id": (str,),

@@ -24,9 +24,14 @@ class EventDecodeError(ValueError):
 class PayloadValidationError(ValueError):
     """Raised when an event's data fails the payload schema registered for its type."""
 
-    def __init__(self, event_type: str, problems: list[str]) -> None:
-        self.event_type, self.problems = event_type, problems
-        super().__init__(f"event '{event_type}' payload is invalid: " + "; ".join(problems))
+    def __init__(self, event_type: str, problems: list[str], declared_by: str | None = None) -> None:
+        self.event_type, self.problems, self.declared_by = event_type, problems, declared_by
+        against = f" (against {declared_by})" if declared_by else ""
+        super().__init__(f"event '{event_type}' payload is invalid{against}: " + "; ".join(problems))
+
+
+class PayloadVersionError(ValueError):
+    """Raised when an event's schema version cannot be brought to the one its subscriber requires."""
 
 
 class TopicPermissionError(PermissionError):

@@ -60,6 +60,7 @@ class MemoryBus(BusCore):
         causation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         key: str | None = None,
+        schema_version: int | None = None,
     ) -> Envelope:
         """Publish an event; return its envelope once every matching subscriber has it queued.
 
@@ -74,8 +75,8 @@ class MemoryBus(BusCore):
         keyword-only here because a call then looks each omitted one up in a dict: about a
         tenth of the cost of a publish.
         """
-        if not (self._fast and priority == DEFAULT_PRIORITY and metadata is None and key is None):
-            checked = self._envelope(topic, data, priority, source, correlation_id, causation_id, metadata, key)
+        if not (self._fast and priority == DEFAULT_PRIORITY and metadata is None and key is None and schema_version is None):
+            checked = self._envelope(topic, data, priority, source, correlation_id, causation_id, metadata, key, schema_version)
             if self._settings.check_json:
                 checked.to_json()
             return await self._enqueue(checked)

@@ -163,13 +163,16 @@ class RedisBus(BusCore):
         causation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         key: str | None = None,
+        schema_version: int | None = None,
     ) -> Envelope:
         """Publish an event; return its envelope once Redis has stored it.
 
         Raises what ``MemoryBus.publish`` raises, EventSerializationError for data that is
         not JSON, and BusConnectionError when Redis cannot be reached.
         """
-        envelope = self._envelope(topic, data, priority, source, correlation_id, causation_id, metadata, key)
+        envelope = self._envelope(
+            topic, data, priority, source, correlation_id, causation_id, metadata, key, schema_version
+        )
         await self._send([envelope])
         return envelope
 
