@@ -20,6 +20,9 @@ What is measured, and how:
   the HMAC, decode, handle, XACK) vs raw XREADGROUP COUNT 100 + json.loads + XACK per batch.
   Latency = publish to handler, one event at a time, after a warm-up, beside the same hop done
   with redis-py by hand (XADD; a task blocked in XREADGROUP decodes and XACKs), in turns.
+- declared payloads: publish through a component's scoped bus without a declaration, beside
+  the scoped bus as it was before declarations, and with a dataclass or Cerberus declaration
+  (bench/payloads.py).
 - Redis keyed partitions: publish and consume rates at P=1, 8 and 32 beside the unpartitioned
   topic (bench/partitions.py), and rebalance times, join and crash (bench/rebalance.py).
 """
@@ -51,6 +54,9 @@ from framework.events.settings import Backend, BusSettings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the partition benchmarks beside this one
 from partitions import partitioned_figures, partitioned_table  # noqa: E402
+from payloads import payload_figures  # noqa: E402
+from payloads import summary as payload_summary  # noqa: E402
+from payloads import table as payload_table  # noqa: E402
 from rebalance import rebalance_figures, rebalance_table  # noqa: E402
 
 BATCH, ROUNDS = 1000, 150
@@ -409,6 +415,8 @@ def main() -> None:
     gc.collect()
     delivery = asyncio.run(async_delivery())
     gc.collect()
+    declared = payload_summary(asyncio.run(payload_figures()))
+    gc.collect()
     try:
         redis = asyncio.run(redis_figures())
         keyed = partitioned()
@@ -425,6 +433,7 @@ def main() -> None:
         "async_delivery_per_s": {k: round(v) for k, v in sorted(delivery.items())},
         "async_delivery_vs_pyee_1": _ratio(delivery["ours_1"], delivery["pyee_1"]),
         "async_delivery_vs_pyee_10": _ratio(delivery["ours_10"], delivery["pyee_10"]),
+        **declared,
     }
     if redis:
         result.update(
@@ -460,6 +469,7 @@ def _print_table(r: dict[str, Any]) -> None:
         f"  10 + 1,000 non-matching wildcard subscriptions: ours {m['ours_10_wild']:>10,}"
         f"  (10 alone / this = {r['wildcard_slowdown']})"
     )
+    print("\n".join(payload_table(r)))
     print("async delivery to async handlers (events/s, publish until all handled)")
     for n in (1, 10):
         print(

@@ -170,8 +170,7 @@ class App:
         """The bus as one component sees it: its declared topics only (YAML, else class)."""
         assembly = assembly or self.assembly
         cls = assembly.classes[spec.name]
-        publishes = spec.publishes if spec.publishes is not None else getattr(cls, "publishes", None)
-        subscribes = spec.subscribes if spec.subscribes is not None else getattr(cls, "subscribes", None)
+        publishes, subscribes = spec.topics(cls)
         return self.bus.scoped(
             spec.name,
             publishes=publishes,

@@ -1,4 +1,5 @@
-"""The `integrate` command: run, check, show, explain, graph, docs, schema; and the verbs that ask a running app."""
+"""The `integrate` command: run, check, show, explain, graph, docs, schema, asyncapi; and the verbs
+that ask a running app."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
 from framework.app import App
 from framework.assembly import assemble, load_config
+from framework.asyncapi import asyncapi_document
 from framework.bounded import run as run_bounded
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text, provenance_rows
@@ -106,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", type=Path, default=Path(".schemas"), help="folder to write them to (default: ./.schemas)")
     _add_overrides(schema)
     schema.set_defaults(handler=_schema)
+    asyncapi = verbs.add_parser("asyncapi", parents=[common], help="print the app's events as an AsyncAPI 3 document")
+    asyncapi.add_argument("--format", choices=["json", "yaml"], default="json")
+    asyncapi.add_argument("--out", type=Path, default=None, help="file to write it to (default: standard output)")
+    _add_overrides(asyncapi)
+    asyncapi.set_defaults(handler=_asyncapi)
 
     add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
     return parser
@@ -238,6 +245,27 @@ def _schema(args: argparse.Namespace) -> int:
     for yaml_file, schema_file in written:
         line = modeline(yaml_file, schema_file) if schema_file else "(no schema: no section is declared there)"
         print(f"{str(yaml_file):<{width}}  {line}")
+    return 0
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    snapshot = _load(args)
+    document = asyncapi_document(snapshot, assemble(snapshot))
+    if args.format == "yaml":
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(document, indent=2) + "\n"
+    text = masker(text)  # a secret that reached a description, say
+    if args.out is None:
+        print(text.rstrip())
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"--out {args.out}: cannot write there ({exc.strerror or exc}); name a file you may write")
+        return EXIT_CONFIG
+    print(f"Wrote AsyncAPI {document['asyncapi']} ({len(document['channels'])} channels, "
+          f"{len(document['operations'])} operations) to {args.out}")
     return 0
 
 

@@ -52,6 +52,16 @@ class ComponentSpec:
     stop_timeout: float
     extends: tuple[str, ...] = ()  # extension points it extends (framework.extensions)
 
+    def topics(self, cls: type) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+        """The topic patterns it may publish and subscribe to: its YAML entry's, else its class's
+        (None: unrestricted)."""
+        publishes = self.publishes if self.publishes is not None else getattr(cls, "publishes", None)
+        subscribes = self.subscribes if self.subscribes is not None else getattr(cls, "subscribes", None)
+        return (
+            None if publishes is None else tuple(publishes),
+            None if subscribes is None else tuple(subscribes),
+        )
+
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any], app: Mapping[str, Any]) -> ComponentSpec:
         publishes, subscribes = entry.get("publishes"), entry.get("subscribes")

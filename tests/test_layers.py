@@ -26,7 +26,7 @@ LAYERS: list[list[str]] = [
     ["framework.graph", "framework.registry", "framework.extensions"],
     ["framework.events"],
     ["framework.container", "framework.lifecycle"],
-    ["framework.assembly", "framework.control", "framework.schemas"],
+    ["framework.assembly", "framework.control", "framework.schemas", "framework.asyncapi"],
     ["framework.health_records", "framework.health"],
     ["framework.supervisor"],
     ["framework.reload"],

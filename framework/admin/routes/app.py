@@ -8,6 +8,7 @@ from fastapi.responses import PlainTextResponse, Response
 from framework.admin.context import AppMetrics, View
 from framework.admin.responses import json_response, masked_response
 from framework.admin.views import component_rows, info_view
+from framework.asyncapi import asyncapi_document
 
 router = APIRouter(tags=["app"])
 
@@ -28,3 +29,9 @@ async def components(app: View) -> Response:
 async def prometheus(metrics: AppMetrics) -> Response:
     """Prometheus text format: events, handler errors, partitions, reloads, health, breakers."""
     return Response(await metrics.render(), media_type=metrics.content_type)
+
+
+@router.get("/asyncapi.json")
+async def asyncapi(app: View) -> Response:
+    """The running config's events as an AsyncAPI 3.0 document (``integrate asyncapi``)."""
+    return masked_response(app.snapshot, asyncapi_document(app.snapshot, app.assembly))
