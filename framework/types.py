@@ -20,7 +20,8 @@ class Component(Protocol):
     """A component is started and stopped by the lifecycle; everything else is optional.
 
     Optional class attributes: ``version`` (PEP 440 string), ``config_schema`` (Cerberus),
-    ``provides`` (contracts: Protocols or ABCs), ``publishes`` / ``subscribes`` (topics).
+    ``provides`` (contracts: Protocols or ABCs), ``publishes`` / ``subscribes`` (topics),
+    ``payloads`` / ``requires`` (declared event payloads: ``framework.events.payloads``).
     Optional hooks: ``on_before_start``, ``on_after_start``, ``on_before_stop``,
     ``on_after_stop``, and ``on_config_change(config, changed_keys)`` for live reload.
     """
