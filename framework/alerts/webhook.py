@@ -10,6 +10,7 @@ masked with it (in every form httpx may print it) before it is logged.
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
 from loguru import logger
@@ -20,6 +21,8 @@ from framework.alerts.sink import Alert
 from framework.secrets import SecretMasker, masker
 
 _MAX_WAIT = 60.0  # seconds: the longest wait between two POSTs, however many retries
+# httpx logs each request with its URL at INFO: the URL is a secret, and a failure is logged here.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class WebhookSink:
