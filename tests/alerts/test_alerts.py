@@ -17,7 +17,7 @@ from framework.alerts.sink import implements_alert_sink
 from framework.app import App
 from framework.assembly import assemble, load_config
 from framework.config.compose import ConfigSource
-from framework.testing import edit_and_reload, started_app
+from framework.testing import edit_and_reload, integrate, started_app
 from tests.alerts.test_error_events import FAILING, SECRET
 from tests.alerts.webhook_server import Receiver, webhook
 from tests.conftest import UserProject
@@ -246,3 +246,18 @@ def test_alert_routing_changes_on_reload_and_a_bad_change_keeps_the_old(
     assert applied.ok and [c.key for c in applied.changes] == ["alerts.routes"]
     assert not rejected.ok and "alerts.routes[0].sinks[0]: is not a sink" in rejected.reasons[0]
     assert posted == 1 and len(paged) == 2
+
+
+def test_the_webhook_url_is_masked_by_show_explain_and_a_validation_error(user_project: UserProject) -> None:
+    """`show` and `explain` print *** for the URL; a URL that breaks its pattern is refused
+    naming the item's key, its value masked all through (the token rides in the path)."""
+    routes = '    - {topics: ["error.**"], sinks: [ops]}\n'
+    root = project(user_project, BASE + alerts_yaml("https://hooks.example.com/T0KEN", routes))
+    shown = integrate("show", cwd=root)
+    explained = integrate("explain", "alerts.webhooks", cwd=root)
+    assert shown.returncode == 0 and "url: '***'" in shown.stdout and "T0KEN" not in shown.stdout
+    assert '"url": "***"' in explained.stdout and "T0KEN" not in explained.stdout
+    (root / "conf/config.yaml").write_text(BASE + alerts_yaml("ftp://hooks.example.com/T0KEN", routes))
+    checked = integrate("check", cwd=root)
+    assert checked.returncode == 2 and "T0KEN" not in checked.stderr
+    assert r"alerts.webhooks.0.url: must match the pattern ^https?://\S+$ (got ***) [conf/config.yaml:" in checked.stderr
