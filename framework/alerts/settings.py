@@ -166,13 +166,13 @@ def sink_problems(
     for index, name in enumerate(hooks):
         if name == LOG_SINK or name in hooks[:index] or name in classes:
             clash = "the log sink" if name == LOG_SINK else "a component" if name in classes else "another webhook"
-            problems.append(_problem(f"alerts.webhooks[{index}].name", name, f"is also {clash}'s name;"
+            problems.append(_problem(f"alerts.webhooks.{index}.name", name, f"is also {clash}'s name;"
                                      " give each sink a name of its own", where(("alerts", "webhooks"))))
     for index, route in enumerate(section.get("routes") or ()):
         for position, sink in enumerate(route["sinks"]):
             reason = _sink_reason(sink, hooks, classes)
             if reason:
-                key = f"alerts.routes[{index}].sinks[{position}]"
+                key = f"alerts.routes.{index}.sinks.{position}"
                 problems.append(_problem(key, sink, reason, where(("alerts", "routes"))))
     return problems
 

@@ -199,12 +199,12 @@ def test_an_alert_sink_component_receives_alerts(user_project: UserProject, rece
     [
         (
             "[log, nowhere]",
-            "alerts.routes[0].sinks[1]: is not a sink; accepted: 'log', a webhook of alerts.webhooks ('ops'),"
+            "alerts.routes.0.sinks.1: is not a sink; accepted: 'log', a webhook of alerts.webhooks ('ops'),"
             " or an enabled component implementing AlertSink ('pager') (got 'nowhere') [conf/config.yaml:20]",
         ),
         (
             "[mute]",
-            "alerts.routes[0].sinks[0]: component 'mute' (Mute) is no AlertSink: it has no method"
+            "alerts.routes.0.sinks.0: component 'mute' (Mute) is no AlertSink: it has no method"
             " send_alert(alert) (got 'mute') [conf/config.yaml:20]",
         ),
     ],
@@ -244,7 +244,7 @@ def test_alert_routing_changes_on_reload_and_a_bad_change_keeps_the_old(
 
     posted, paged, applied, rejected = run(scenario())
     assert applied.ok and [c.key for c in applied.changes] == ["alerts.routes"]
-    assert not rejected.ok and "alerts.routes[0].sinks[0]: is not a sink" in rejected.reasons[0]
+    assert not rejected.ok and "alerts.routes.0.sinks.0: is not a sink" in rejected.reasons[0]
     assert posted == 1 and len(paged) == 2
 
 
@@ -261,3 +261,20 @@ def test_the_webhook_url_is_masked_by_show_explain_and_a_validation_error(user_p
     checked = integrate("check", cwd=root)
     assert checked.returncode == 2 and "T0KEN" not in checked.stderr
     assert r"alerts.webhooks.0.url: must match the pattern ^https?://\S+$ (got ***) [conf/config.yaml:" in checked.stderr
+
+
+def test_a_webhook_name_taken_twice_or_by_a_component_is_refused(user_project: UserProject) -> None:
+    """A sink name must say one thing: a second webhook `ops`, a webhook `log` and one named
+    like a component are each refused at their key."""
+    hooks = "".join(
+        f"    - {{name: {name}, url: 'https://hooks.example.com/{name}'}}\n" for name in ("ops", "ops", "log", "pager")
+    )
+    config = BASE + f"alerts:\n  webhooks:\n{hooks}  routes:\n    - {{sinks: [log]}}\n"
+    root = project(user_project, config)
+    with pytest.raises(ComponentsError) as error:
+        assemble(load_config(ConfigSource(root / "conf", "config", ())))
+    assert [str(e).split(" (got")[0] for e in error.value.errors] == [
+        "alerts.webhooks.1.name: is also another webhook's name; give each sink a name of its own",
+        "alerts.webhooks.2.name: is also the log sink's name; give each sink a name of its own",
+        "alerts.webhooks.3.name: is also a component's name; give each sink a name of its own",
+    ]

@@ -128,7 +128,7 @@ def test_editing_alerts_in_a_running_app_moves_the_alerts_and_a_bad_edit_keeps_t
     assert alert["topic"] == "error.handler" and alert["count"] >= 1 and alert["components"] == ["worker"]
     assert alert["event"]["cause"] == "RuntimeError: cannot log in as admin with ***"
     assert applied["outcome"] == "applied" and rejected["event"] == "config.rejected"
-    assert any("alerts.routes[0].sinks[0]: is not a sink" in r for r in rejected["reasons"]), rejected
+    assert any("alerts.routes.0.sinks.0: is not a sink" in r for r in rejected["reasons"]), rejected
     assert len(first.bodies) <= before + 1  # at most the window open at the edit, sent then
     assert "T0KEN" not in log and leaks(log, SECRET) == []
 
