@@ -278,3 +278,25 @@ def test_a_webhook_name_taken_twice_or_by_a_component_is_refused(user_project: U
         "alerts.webhooks.2.name: is also the log sink's name; give each sink a name of its own",
         "alerts.webhooks.3.name: is also a component's name; give each sink a name of its own",
     ]
+
+
+@pytest.mark.redis
+def test_on_redis_a_dead_letter_reaches_an_alert_sink(user_project: UserProject, prefix: str, redis_url: str) -> None:
+    """The same routing on Redis Streams: the handler's failure, its dead letter and the alerts'
+    own subscription all go through Redis, and the pager gets one alert per error kind."""
+    routes = '    - {topics: ["error.*"], min_severity: error, sinks: [pager]}\n'
+    root = project(user_project, BASE + alerts_yaml("https://hooks.example.com/T0KEN", routes))
+    overrides = ("event_bus.backend=redis", f"event_bus.redis.url={redis_url}",
+                 f"event_bus.redis.stream_prefix={prefix}", "event_bus.redis.signing_key=alerts-signing-key-0123456789")
+
+    async def scenario() -> list[Any]:
+        async with started_app(root / "conf", *overrides) as app:
+            await publish_failures(app, 1)
+            pager = app.instance("pager")
+            await until(lambda: len(pager.alerts) >= 2, "two alerts over Redis")
+            return list(pager.alerts)
+
+    alerts = run(scenario())
+    assert sorted(a["topic"] for a in alerts) == ["error.dead_letter", "error.handler"]
+    assert all("cannot log in as admin with ***" in a["event"]["cause"] for a in alerts)
+    assert leaks(json.dumps(alerts), SECRET) == []
