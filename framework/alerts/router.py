@@ -117,18 +117,15 @@ class AlertRouter:
             self._subscriptions.append(await self._bus.subscribe(pattern, self._handler(pattern), subscriber=name))
 
     def _set_webhooks(self, settings: AlertSettings) -> None:
-        hooks = settings.webhooks or {}
-        if hooks and self._client is None:
-            import httpx  # only an app that has webhooks pays for the import
-
-            self._client = httpx.AsyncClient()
-        if hooks:
-            from framework.alerts.webhook import WebhookSink
-
-            assert self._client is not None
-            self._webhooks = {name: WebhookSink(hook, self._client) for name, hook in hooks.items()}
-        else:
+        if not settings.webhooks:
             self._webhooks = {}
+            return
+        import httpx  # only an app that has webhooks pays for the import
+
+        from framework.alerts.webhook import WebhookSink
+
+        client = self._client = self._client or httpx.AsyncClient()
+        self._webhooks = {name: WebhookSink(hook, client) for name, hook in settings.webhooks.items()}
 
     def _handler(self, pattern: str) -> Callable[[Envelope], None]:
         def handle(envelope: Envelope) -> None:

@@ -10,7 +10,7 @@ schema can mark secret (``alerts.webhooks.url``, list items sharing their list's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from framework.alerts.sink import implements_alert_sink
@@ -134,7 +134,7 @@ class AlertSettings:
     """A normalized ``alerts`` section as typed values."""
 
     routes: tuple[Route, ...] = ()
-    webhooks: Mapping[str, Webhook] | None = None
+    webhooks: Mapping[str, Webhook] = field(default_factory=dict)
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> AlertSettings:
