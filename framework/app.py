@@ -284,9 +284,10 @@ class App:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         self._bus_running = False
-        await self.bus.stop(self.snapshot.section("event_bus")["shutdown_timeout"])
+        timeout = self.snapshot.section("event_bus")["shutdown_timeout"]
+        await self.bus.stop(timeout)
         if self._built("alerts"):
-            await self.alerts.close()  # what the bus delivered last is alerted on too
+            await self.alerts.close(timeout)  # what the bus delivered last is alerted on too
 
     async def __aenter__(self) -> App:
         await self.start()

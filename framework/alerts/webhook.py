@@ -9,6 +9,7 @@ masked with it (in every form httpx may print it) before it is logged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -21,6 +22,7 @@ from framework.alerts.sink import Alert
 from framework.secrets import SecretMasker, masker
 
 _MAX_WAIT = 60.0  # seconds: the longest wait between two POSTs, however many retries
+CONCURRENT_POSTS = 4  # per webhook: a storm without a window must not open hundreds of connections
 # httpx logs each request with its URL at INFO: the URL is a secret, and a failure is logged here.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -31,6 +33,7 @@ class WebhookSink:
     def __init__(self, hook: Webhook, client: httpx.AsyncClient) -> None:
         self.hook, self._client = hook, client
         self._mask = SecretMasker([hook.url, str(httpx.URL(hook.url))])
+        self._slots = asyncio.Semaphore(CONCURRENT_POSTS)
         self.log = logger.bind(component="alerts", event="alert.webhook_failed", webhook=hook.name)
 
     async def send(self, alert: Alert) -> None:
@@ -43,9 +46,10 @@ class WebhookSink:
             reraise=True,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await self._post(body)
+            async with self._slots:
+                async for attempt in retrying:
+                    with attempt:
+                        await self._post(body)
         except httpx.HTTPError as exc:
             tries = retrying.statistics.get("attempt_number", self.hook.retries + 1)
             self.log.warning(
@@ -62,4 +66,5 @@ class WebhookSink:
     def _describe(self, exc: httpx.HTTPError) -> str:
         if isinstance(exc, httpx.HTTPStatusError):  # its text quotes the URL: say only what it answered
             return f"answered HTTP {exc.response.status_code}"
-        return masker(self._mask(f"{type(exc).__name__}: {exc}"))
+        text = str(exc)  # httpx's timeouts have none
+        return masker(self._mask(f"{type(exc).__name__}: {text}" if text else type(exc).__name__))

@@ -300,3 +300,29 @@ def test_on_redis_a_dead_letter_reaches_an_alert_sink(user_project: UserProject,
     assert sorted(a["topic"] for a in alerts) == ["error.dead_letter", "error.handler"]
     assert all("cannot log in as admin with ***" in a["event"]["cause"] for a in alerts)
     assert leaks(json.dumps(alerts), SECRET) == []
+
+
+def test_a_slow_webhook_never_holds_the_bus_up(user_project: UserProject) -> None:
+    """Each POST takes the receiver 1 s and times out at 0.2 s: meanwhile 200 events are handled
+    and their failures reported at the bus's pace; the sends still under way at stop are given
+    up after event_bus.shutdown_timeout."""
+    routes = '    - {topics: ["error.handler"], sinks: [ops]}\n'
+    with webhook(delay=1.0) as slow:
+        config = BASE.replace("retry_backoff: 0.01", "retry_backoff: 0.01, shutdown_timeout: 0.5")
+        config += alerts_yaml(slow.url, routes, retries=0).replace("timeout: 2", "timeout: 0.2")
+        root = project(user_project, config)
+
+        async def scenario() -> int:
+            async with started_app(root / "conf") as app:
+                await publish_failures(app, 200)
+
+                def routed() -> int:  # error events the router's own subscription has taken
+                    return app.bus.statistics().subscribers["framework.alerts"].delivered
+
+                await until(lambda: routed() == 200, "the router to take every error event", timeout=5)
+                return len(slow.requests)
+
+        posted = run(scenario())
+        requests = len(slow.requests)
+    assert posted < 100  # the router took all 200 with most POSTs (4 at a time, 0.2 s each) still to go
+    assert 1 <= requests < 200  # the sends still waiting at stop were given up

@@ -15,8 +15,9 @@ from typing import Any
 class Receiver:
     """What the server saw: every request's path and JSON body, failed ones included."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, delay: float = 0.0) -> None:
         self.failures = failures  # answer 500 to this many requests first
+        self.delay = delay  # seconds each answer takes (a slow receiver)
         self.requests: list[tuple[str, Any]] = []
         self.bodies: list[Any] = []  # the bodies answered 200
         self.lock = threading.Lock()
@@ -39,6 +40,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             with receiver.lock:
                 receiver.requests.append((self.path, body))
+            time.sleep(receiver.delay)
+            with receiver.lock:
                 fail = receiver.failures > 0
                 receiver.failures -= fail
                 if not fail:
@@ -54,10 +57,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def webhook(failures: int = 0, path: str = "/hooks/T0KEN-abc123") -> Iterator[Receiver]:
+def webhook(failures: int = 0, path: str = "/hooks/T0KEN-abc123", delay: float = 0.0) -> Iterator[Receiver]:
     """A receiver listening on an ephemeral loopback port; ``receiver.url`` ends with ``path``
     (a token in the path, as chat webhooks carry theirs)."""
-    receiver = Receiver(failures)
+    receiver = Receiver(failures, delay)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
     thread = threading.Thread(target=server.serve_forever, name="webhook", daemon=True)
