@@ -349,7 +349,6 @@ class Worker:
                 return
             error = failure
 
-
     def _failure(self, envelope: Envelope, error: BaseException, final: bool) -> Failure:
         cause = f"{type(error).__name__}: {error}"
         correlation = envelope.correlation_id or envelope.id
