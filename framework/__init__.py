@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from framework.admin.server import AdminApi as AdminApi
     from framework.admin.server import BindError as BindError
     from framework.admin.server import PortInUseError as PortInUseError
+    from framework.alerts.sink import AlertSink as AlertSink
     from framework.app import App as App
     from framework.assembly import load_config as load_config
     from framework.component import ComponentSpec as ComponentSpec
@@ -108,6 +109,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "BindError",
         "PortInUseError",
     ),
+    "framework.alerts.sink": ("AlertSink",),
     "framework.app": ("App",),
     "framework.assembly": ("load_config",),
     "framework.component": (

@@ -25,6 +25,7 @@ from framework.config.plain import thaw
 from framework.config.snapshot import FrozenDict, Snapshot
 from framework.config.watch import content_hash
 from framework.container import Providers, ServiceFactory, build_container
+from framework.error_events import ErrorReporter
 from framework.errors import ComponentBuildError
 from framework.events.bus import EventBus, ScopedBus
 from framework.events.factory import create_bus
@@ -35,6 +36,7 @@ from framework.logging import configure as configure_logging
 from framework.secrets import masker
 
 if TYPE_CHECKING:
+    from framework.alerts.router import AlertRouter
     from framework.control import ComponentControl
     from framework.health import HealthMonitor
     from framework.metrics import AppMetrics
@@ -132,7 +134,11 @@ class App:
             self.source,
             services=self.services,
             publish=self.emit,
-            sections={"logging": self._reconfigure_logging, "event_bus": self._reconfigure_bus},
+            sections={
+                "logging": self._reconfigure_logging,
+                "event_bus": self._reconfigure_bus,
+                "alerts": self._reconfigure_alerts,
+            },
             launch_digest=self._launch_digest,
         )
 
@@ -145,6 +151,26 @@ class App:
 
     def _reconfigure_bus(self, section: FrozenDict, keys: frozenset[str]) -> None:
         self.bus.reconfigure(BusSettings.from_config(thaw(section)))
+
+    @cached_property
+    def errors(self) -> ErrorReporter:
+        """Publishes ``error.<kind>`` events: the bus's failures and those read off system events."""
+
+        def optional(name: str) -> bool:
+            spec = self.lifecycle.specs.get(name)
+            return bool(spec is not None and spec.optional)
+
+        return ErrorReporter(self.emit, masker, optional)
+
+    @cached_property
+    def alerts(self) -> AlertRouter:
+        """Routes events to alert sinks as the ``alerts`` section says (live on reload)."""
+        from framework.alerts.router import AlertRouter
+
+        return AlertRouter(self.bus, self.lifecycle.instances.get, masker)
+
+    async def _reconfigure_alerts(self, section: FrozenDict, keys: frozenset[str]) -> None:
+        await self.alerts.reconfigure(section, keys)
 
     def _built(self, name: str) -> bool:
         return name in self.__dict__  # a cached_property not yet used has nothing to stop
@@ -192,6 +218,7 @@ class App:
         task = asyncio.get_running_loop().create_task(self.bus.publish(topic, dict(data), source="app"))
         self._background.add(task)
         task.add_done_callback(self._emitted)
+        self.errors.observe(topic, data)  # a failed start, an unhealthy check, a rejected reload
 
     def _emitted(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
@@ -225,7 +252,9 @@ class App:
         self.started_at = time.time()
         await self.bus.start()
         self._bus_running = True
+        self.bus.failure_listener = self.errors.bus_failure
         try:
+            await self.alerts.reconfigure(self.snapshot.section("alerts"))
             self.build()
             await self.lifecycle.start_all()
         except BaseException:
@@ -256,7 +285,10 @@ class App:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         self._bus_running = False
-        await self.bus.stop(self.snapshot.section("event_bus")["shutdown_timeout"])
+        timeout = self.snapshot.section("event_bus")["shutdown_timeout"]
+        await self.bus.stop(timeout)
+        if self._built("alerts"):
+            await self.alerts.close(timeout)  # what the bus delivered last is alerted on too
 
     async def __aenter__(self) -> App:
         await self.start()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from framework.alerts.settings import ALERTS_SCHEMA, sink_problems
 from framework.component import ComponentSpec, specs_of
 from framework.config import loader
 from framework.config.compose import ConfigSource
@@ -84,6 +85,7 @@ def framework_sections() -> dict[str, Schema]:
         "health": HEALTH_SCHEMA,
         "error_handling": ERROR_HANDLING_SCHEMA,
         "http": HTTP_SCHEMA,
+        "alerts": ALERTS_SCHEMA,
     }
     return {name: trust(schema) for name, schema in sections.items()}
 
@@ -139,6 +141,7 @@ def assemble(snapshot: Snapshot) -> Assembly:
         problems.extend(target_problems(specs[name].config, where, registry.locate, snapshot.provenance.where))
     payloads, payload_problems = _payloads(snapshot, specs, classes)
     problems.extend(payload_problems)
+    problems.extend(sink_problems(snapshot.section("alerts"), classes, snapshot.provenance.where))
     if problems:
         raise ComponentsError(list(problems))
     return Assembly(specs, classes, graph, payloads)

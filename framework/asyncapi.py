@@ -4,7 +4,7 @@ on each, the declared payloads as JSON Schema, and the bus backend as the server
 Every topic or pattern a component may publish or subscribe to (its ``publishes`` /
 ``subscribes``, else the topics it declares payloads for) is a channel; a payload it declares
 for it is the channel's message from that component, an undeclared one a message of any data.
-The framework's own events (``system.*``, ``config.*``) are sent by ``app``. Nothing secret is
+The framework's own events (``system.*``, ``config.*``, ``error.*``) are sent by ``app``. Nothing secret is
 written: the server is the bus's host and port, never its URL's credentials.
 """
 
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from framework._version import __version__
 from framework.assembly import Assembly
 from framework.config.snapshot import Snapshot
+from framework.error_events import KINDS, SEVERITIES
 from framework.events.payloads import Declarations, Declared
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -30,6 +31,15 @@ FRAMEWORK_EVENTS = {
     "config.rejected": "a reload was rejected; the app keeps its config",
 }
 _ANY_DATA: dict[str, Any] = {"description": "any JSON data (no payload declared)"}
+_TEXT, _NUMBER = {"type": ["string", "null"]}, {"type": "number"}
+ERROR_EVENT: dict[str, Any] = {  # framework.error_events: what every error.<kind> carries
+    "type": "object",
+    "required": ["component", "kind", "cause", "correlation_id", "count", "severity", "time"],
+    "properties": {
+        "component": _TEXT, "kind": {"enum": list(KINDS)}, "cause": _TEXT, "correlation_id": _TEXT,
+        "count": {"type": "integer"}, "severity": {"enum": list(SEVERITIES)}, "topic": _TEXT, "time": _NUMBER,
+    },
+}
 
 
 class _Document:
@@ -145,6 +155,12 @@ def asyncapi_document(snapshot: Snapshot, assembly: Assembly) -> dict[str, Any]:
     for address, description in FRAMEWORK_EVENTS.items():
         document.operation("app", "send", address, None)
         document.messages[_safe(f"app.{document.channel(address)}")]["summary"] = description
+    for kind in KINDS:
+        address = f"error.{kind}"
+        document.operation("app", "send", address, None)
+        message = document.messages[_safe(f"app.{document.channel(address)}")]
+        message.update(summary=f"a failure of kind '{kind}', secrets masked (see the alerts section)",
+                       payload=ERROR_EVENT)
     for action in ("send", "receive"):  # every sender first: receivers may share their messages
         for name in assembly.graph.order:
             for address, declared in _operations(assembly, name, action):

@@ -26,8 +26,16 @@ _MIN_SECRET_LENGTH = 3  # masking one- or two-character values would garble ever
 
 
 def is_secret(path: KeyPath, secrets: Iterable[KeyPath]) -> bool:
-    """A key is secret when it, or an ancestor, is marked secret."""
-    return any(path[: len(s)] == s for s in secrets)
+    """A key is secret when it, or an ancestor, is marked secret.
+
+    A list item's keys are marked under the list's path (``alerts.webhooks.url``), while a
+    validation error names the item (``alerts.webhooks.0.url``): index segments are skipped too.
+    """
+    secrets = tuple(secrets)
+    if any(path[: len(s)] == s for s in secrets):
+        return True
+    items = tuple(part for part in path if not part.isdigit())
+    return items != path and any(items[: len(s)] == s for s in secrets)
 
 
 def mask(value: Any, path: KeyPath, secrets: Collection[KeyPath]) -> Any:

@@ -18,6 +18,8 @@ from framework.types import KeyPath
 
 # Stands for any name under a mapping whose keys are free (event_bus.topics.<name>.key).
 ANY_NAME = "<name>"
+# Stands for any item of a list of mappings (alerts.routes.<n>.sinks).
+ANY_ITEM = "<n>"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ def _walk(schema: Mapping[str, Any], prefix: KeyPath, inherited: Reload) -> Iter
             yield from _walk(nested, path, policy)
         elif isinstance(values, Mapping) and isinstance(values.get("schema"), Mapping):
             yield from _walk(values["schema"], (*path, ANY_NAME), policy)
+        elif rules.get("type") == "list" and isinstance(nested, Mapping) and isinstance(nested.get("schema"), Mapping):
+            yield from _walk(nested["schema"], (*path, ANY_ITEM), policy)
 
 
 def _row(section: str, path: KeyPath, rules: Mapping[str, Any], policy: Reload) -> dict[str, Any]:

@@ -253,14 +253,22 @@ def _keys_at(schema: Schema, path: KeyPath) -> list[str]:
 
 
 def walk_rules(schema: Schema, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Mapping[str, Any]]]:
-    """Every (key path, rules) pair of a schema, nested dict schemas included."""
+    """Every (key path, rules) pair of a schema, nested dict schemas included.
+
+    The keys of a list's dict items sit under the list's own path (``alerts.webhooks.url``), as
+    ``framework.secrets.mask`` reads them: a list item has no key of its own.
+    """
     for key, rules in schema.items():
         if not isinstance(rules, Mapping):
             continue
         path = (*prefix, key)
         yield path, rules
         nested = rules.get("schema")
-        if rules.get("type") == "dict" and isinstance(nested, Mapping):
+        if rules.get("type") == "list" and isinstance(nested, Mapping) and nested.get("type") == "dict":
+            nested = nested.get("schema")
+        elif rules.get("type") != "dict":
+            continue
+        if isinstance(nested, Mapping):
             yield from walk_rules(dict(nested), path)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from framework.events.envelope import DEFAULT_PRIORITY, Envelope
 from framework.events.errors import TopicPermissionError
+from framework.events.failures import FailureListener
 from framework.events.keys import Publication
 from framework.events.payloads import ComponentPayloads
 from framework.events.records import (
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 class EventBus(Protocol):
     """What every backend offers; see ``MemoryBus`` for the semantics."""
+
+    failure_listener: FailureListener | None  # told of failed handler attempts and dead letters
 
     async def start(self) -> None: ...
 

@@ -33,6 +33,7 @@ from framework.events.errors import (
     ReplayError,
     RequestTimeoutError,
 )
+from framework.events.failures import Failure, FailureListener, notify
 from framework.events.keys import Publication, check_key, key_in_data
 from framework.events.payloads import ComponentPayloads, Declared
 from framework.events.records import (
@@ -62,6 +63,9 @@ _RUNNING = _State.RUNNING
 
 class BusCore:
     """What every backend shares; subclasses route published events to ``Worker`` mailboxes."""
+
+    # Told of every failed handler attempt and every dead letter (the app publishes error events).
+    failure_listener: FailureListener | None = None
 
     def __init__(
         self, settings: BusSettings | None = None, *, schemas: Mapping[str, Schema] | None = None
@@ -224,6 +228,7 @@ class BusCore:
             self._dead_letter,
         )
         worker.partition_hooks = hooks
+        worker.failures = self._failed
         await self._attach(worker)
         worker.handle = Subscription(pattern, name, lambda: self._detach(worker))
         self._workers.append(worker)
@@ -447,6 +452,10 @@ class BusCore:
         return events if limit is None else events[-limit:] if limit > 0 else []
 
     # dead letters
+
+    def _failed(self, failure: Failure) -> None:
+        """Tell the failure listener; a backend calls it for each dead letter it stores."""
+        notify(self.failure_listener, failure)
 
     async def _dead_letter(
         self, worker: Worker, envelope: Envelope, reason: DeadLetterReason, error: str

@@ -19,6 +19,7 @@ from typing import Any
 from framework.events.counters import SubscriberCounters
 from framework.events.envelope import DEFAULT_PRIORITY, MAX_PRIORITY, Envelope
 from framework.events.errors import HandlerTimeoutError
+from framework.events.failures import Failure, FailureListener
 from framework.events.records import (
     HANDLER_SECONDS_BUCKETS,
     DeadLetterReason,
@@ -189,6 +190,7 @@ class Worker:
         # partition's lease was lost is never handled by the stale owner.
         self.admit: Callable[[Envelope], bool] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.failures: FailureListener | None = None  # told of each failed attempt (the bus sets it)
         self.closing = False
         self._busy, self._deadline, self._fired = False, 0.0, False
         self._timer: asyncio.TimerHandle | None = None
@@ -330,6 +332,8 @@ class Worker:
         first, tries = envelope.attempts, 1
         while True:
             self.counters.failed += 1
+            if self.failures is not None:
+                self.failures(self._failure(envelope, error, final=tries > self.options.max_retries))
             if tries > self.options.max_retries:
                 text = f"{tries} attempt(s) failed; last: {type(error).__name__}: {error}"
                 await self.dead_letter(self, envelope, DeadLetterReason.HANDLER_FAILED, text)
@@ -344,6 +348,11 @@ class Worker:
                     self.on_success(envelope)
                 return
             error = failure
+
+    def _failure(self, envelope: Envelope, error: BaseException, final: bool) -> Failure:
+        cause = f"{type(error).__name__}: {error}"
+        correlation = envelope.correlation_id or envelope.id
+        return Failure("handler", self.name, envelope.type, correlation, cause, envelope.attempts, final)
 
 
 def _awaitable(value: object) -> bool:

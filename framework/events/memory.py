@@ -25,6 +25,7 @@ from framework.events.envelope import (
     new_id,
 )
 from framework.events.errors import DeadLetterNotFoundError, ReplayError
+from framework.events.failures import set_aside
 from framework.events.records import DeadLetter, DeadLetterReason, Filter
 from framework.events.settings import BusSettings, Overflow
 from framework.events.topics import TopicIndex, matches
@@ -186,6 +187,7 @@ class MemoryBus(BusCore):
         self, worker: Worker, envelope: Envelope, reason: DeadLetterReason, error: str
     ) -> None:
         self._store(DeadLetter(new_id(), worker.name, reason, error, envelope, envelope.time))
+        self._failed(set_aside(worker.name, reason.value, error, envelope))
 
     def _store(self, letter: DeadLetter) -> None:
         self._letters[letter.id] = letter

@@ -83,6 +83,7 @@ class RedisBus(BusCore):
         self._dead = DeadLetterStream(
             connection, self._signer, self._counters, self._settings.dead_letter_size
         )
+        self._dead.stored = self._failed  # every dead letter, whichever reader set it aside
         self._reply_channel = ReplyChannel(connection, self._signer, self._resolve_reply)
         self._readers: dict[Worker, StreamReader] = {}
         self._partitioned: dict[Worker, PartitionedReader] = {}

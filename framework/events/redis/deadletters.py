@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 from framework.events.counters import Counters
 from framework.events.envelope import Envelope
 from framework.events.errors import DeadLetterNotFoundError
+from framework.events.failures import FailureListener, set_aside
 from framework.events.records import DeadLetter, DeadLetterReason
 from framework.events.redis.connection import CONNECTION_ERRORS, Connection
 from framework.events.redis.signing import FIELD, Signer
@@ -36,6 +37,7 @@ class DeadLetterStream:
         self._connection, self._signer, self._counters = connection, signer, counters
         self.maxlen = maxlen
         self.key = connection.keys.dead
+        self.stored: FailureListener | None = None  # told of each dead letter once stored
 
     async def store(
         self,
@@ -67,6 +69,8 @@ class DeadLetterStream:
             approximate=True,
         )
         self._counters.of(subscriber).dead_lettered += 1
+        if self.stored is not None:
+            self.stored(set_aside(subscriber, reason.value, error, envelope))
 
     async def letters(self, limit: int | None = None) -> list[DeadLetter]:
         """The stored dead letters, oldest first (at most ``limit``, the newest ones)."""
