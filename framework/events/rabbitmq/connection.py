@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,12 +20,14 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from aio_pika.exceptions import AMQPError
 from aio_pika.robust_connection import RobustConnection
 from aiormq.exceptions import ChannelInvalidStateError
+from loguru import logger
 
 from framework.events.errors import BusConnectionError
 from framework.events.settings import RabbitSettings
 
 CONNECTION_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
 """Errors that mean the broker is out of reach for now (or the channel with it is gone)."""
+log = logger.bind(component="event_bus")
 _MAX_NAME = 255  # bytes of an AMQP queue name
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.:@#,/+ -]")  # what aiormq (pamqp) refuses in a queue name
 
@@ -119,9 +122,16 @@ class Link:
 
     @property
     def connected(self) -> bool:
-        """Whether the broker is reachable now (the link is open and not reconnecting)."""
-        connection = self.connection
-        return connection is not None and not connection.is_closed and connection.connected.is_set()
+        """Whether the broker is reachable now: the link is open, not reconnecting, and its
+        publishing channel is back (aio-pika restores channels just after the connection)."""
+        connection, channel = self.connection, self.channel
+        return (
+            connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and channel is not None
+            and not channel.is_closed
+        )
 
     def unreachable(self, exc: BaseException | None = None) -> BusConnectionError:
         """The error to raise when the broker cannot be reached."""
@@ -166,8 +176,17 @@ class Link:
         """Close the connection (unacknowledged messages go back to their queues)."""
         self.closing = True
         if self.connection is not None:
-            await self.connection.close()
-            self.connection = self.channel = self.exchange = None
+            connection, self.connection, self.channel, self.exchange = self.connection, None, None, None
+            await quietly(connection.close(), self.settings.connect_timeout)
+
+
+async def quietly(operation: Awaitable[Any], seconds: float) -> None:
+    """Await a shutdown step for at most ``seconds``; a lost broker only makes it unnecessary."""
+    try:
+        async with asyncio.timeout(seconds):
+            await operation
+    except CONNECTION_ERRORS as exc:  # TimeoutError included
+        log.debug(f"skipped a shutdown step, the broker is out of reach: {exc}")
 
 
 def safe_url(url: str) -> str:

@@ -20,7 +20,7 @@ from loguru import logger
 from framework.events.delivery import Worker
 from framework.events.envelope import Envelope
 from framework.events.rabbitmq.acks import Acknowledger
-from framework.events.rabbitmq.connection import CONNECTION_ERRORS, Link, binding_key
+from framework.events.rabbitmq.connection import CONNECTION_ERRORS, Link, binding_key, quietly
 from framework.events.rabbitmq.deadletters import DeadLetterQueue
 from framework.events.rabbitmq.replays import ReplayGuard
 from framework.events.records import DeadLetterReason
@@ -65,20 +65,17 @@ class QueueConsumer:
         """Take no more messages (those held stay ours until handled or the channel closes)."""
         if self.queue is not None and self.tag is not None:
             tag, self.tag = self.tag, None
-            try:
-                await self.queue.cancel(tag)
-            except CONNECTION_ERRORS as exc:
-                log.debug(f"subscriber '{self.group}': cancel failed: {exc}")
+            # Not while the broker is away: aio-pika would wait for it to come back. Its channel
+            # is gone then, and the broker has already put the messages back.
+            if self.link.connected:
+                await quietly(self.queue.cancel(tag), self.link.settings.connect_timeout)
 
     async def close(self) -> None:
         """Close the channel: messages not acknowledged go back to the queue for others."""
         await self.stop_consuming()
         channel, self.channel = self.channel, None
-        if channel is not None and not channel.is_closed:
-            try:
-                await channel.close()
-            except CONNECTION_ERRORS:
-                pass
+        if channel is not None and not channel.is_closed and self.link.connected:
+            await quietly(channel.close(), self.link.settings.connect_timeout)
 
     def delivered(self, envelope: Envelope) -> None:
         """Worker hook: the handler took the event, acknowledge its message."""
