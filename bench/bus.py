@@ -1,4 +1,4 @@
-"""Event bus throughput and latency against blinker, pyee and raw redis-py, in one run.
+"""Event bus throughput and latency against blinker, pyee, raw redis-py and raw aio-pika, in one run.
 
     python bench/bus.py
 
@@ -22,6 +22,8 @@ What is measured, and how:
   with redis-py by hand (XADD; a task blocked in XREADGROUP decodes and XACKs), in turns.
 - Redis keyed partitions: publish and consume rates at P=1, 8 and 32 beside the unpartitioned
   topic (bench/partitions.py), and rebalance times, join and crash (bench/rebalance.py).
+- RabbitMQ: publish (bursts of 500, and one at a time) and consume rates beside raw aio-pika,
+  publisher confirms and persistent messages on both sides (bench/rabbitmq.py).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from framework.events.settings import Backend, BusSettings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the partition benchmarks beside this one
 from partitions import partitioned_figures, partitioned_table  # noqa: E402
+from rabbitmq import rabbitmq_figures, rabbitmq_table  # noqa: E402
 from rebalance import rebalance_figures, rebalance_table  # noqa: E402
 
 BATCH, ROUNDS = 1000, 150
@@ -442,6 +445,10 @@ def main() -> None:
             }
         )
     result.update(keyed)
+    try:
+        result["rabbitmq"] = asyncio.run(rabbitmq_figures())
+    except (OSError, ConnectionError) as exc:
+        print(f"RabbitMQ figures skipped: {exc}", file=sys.stderr)
     result["seconds"] = round(time.perf_counter() - started, 1)
     _print_table(result)
     print(json.dumps(result))
@@ -488,6 +495,10 @@ def _print_table(r: dict[str, Any]) -> None:
     if "partitioned" in r:
         print("Redis keyed partitions (events/s, beside the unpartitioned topic)")
         for line in [*partitioned_table(r["partitioned"]), *rebalance_table(r["rebalance"])]:
+            print(f"  {line}")
+    if "rabbitmq" in r:
+        print("RabbitMQ (events/s, publisher confirms on both sides)")
+        for line in rabbitmq_table(r["rabbitmq"]):
             print(f"  {line}")
     print(f"({r['seconds']} s)")
 

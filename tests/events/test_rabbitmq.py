@@ -199,3 +199,44 @@ def test_the_factory_requires_a_signing_key() -> None:
     with pytest.raises(MissingSigningKeyError, match="event_bus.rabbitmq.signing_key is required"):
         create_bus({"backend": "rabbitmq"})
     assert isinstance(create_bus(BusSettings(backend=Backend.RABBITMQ).with_changes(rabbitmq={"signing_key": SIGNING_KEY})), RabbitBus)
+
+
+def test_an_ack_never_covers_a_message_still_being_handled(exchange: RabbitNames) -> None:
+    """Acks go together ('multiple') only up to the oldest message in progress: an event handled
+    out of delivery order (a higher priority) is acked alone, and the one still in its handler
+    when the connection dies comes back to another consumer; the acked one does not."""
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        first_got: list[Any] = []
+        second_got: list[Any] = []
+        proxy = Proxy(upstream=5672)
+        await proxy.start()
+        cut = exchange.settings(url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/", shutdown_timeout=0.1)
+        async with exchange.track(RabbitBus(exchange.settings())) as publisher:
+            (await publisher.subscribe("jobs.run", lambda e: None, subscriber="w")).cancel()  # the queue
+            await publisher.publish("jobs.run", "slow", priority=1)
+            await publisher.publish("jobs.run", "urgent", priority=9)
+        stuck = asyncio.Event()
+
+        async def handle(envelope: Envelope) -> None:
+            first_got.append(envelope.data)
+            if envelope.data == "slow":
+                stuck.set()
+                await asyncio.Event().wait()  # still in progress when the connection dies
+
+        first = exchange.track(RabbitBus(cut))
+        await first.start()
+        await first.subscribe("jobs.run", handle, subscriber="w")
+        await asyncio.wait_for(stuck.wait(), 5)
+        await asyncio.sleep(0.2)  # the urgent one's ack is sent by now
+        await proxy.stop()
+        async with exchange.track(RabbitBus(exchange.settings())) as second:
+            await second.subscribe("jobs.run", lambda e: second_got.append(e.data), subscriber="w")
+            await until(lambda: second_got == ["slow"], 5, "the slow event, redelivered")
+            await asyncio.sleep(0.3)  # the urgent one would come again by now, were it not acked
+        await first.stop(timeout=0.1)
+        return first_got, second_got
+
+    first_got, second_got = run(scenario(), timeout=40)
+    assert first_got == ["urgent", "slow"]  # both were in the mailbox: priority first
+    assert second_got == ["slow"]

@@ -4,7 +4,13 @@ A message is acknowledged only after its handler succeeded (or it was dead-lette
 delivery tag means something only on the channel that delivered it: after a reconnect the
 broker has put that channel's unacknowledged messages back in their queues (they come again,
 flagged redelivered), and the old tags are dropped here, never sent on the new channel where
-they would name other messages. The acks of one moment share one task and one socket write.
+they would name other messages.
+
+Each ack frame costs a socket write on both ends, which is most of what consuming costs, so
+the acks of one moment go together: tags are numbered in delivery order per channel, and when
+every message delivered up to a tag is settled, one ``multiple`` ack covers them all. Tags
+handled past a message still in progress (a slow handler, a retry) are acked one by one: a
+``multiple`` ack must never cover a message whose handler has not finished.
 """
 
 from __future__ import annotations
@@ -20,21 +26,27 @@ log = logger.bind(component="event_bus")
 
 
 class Acknowledger:
-    """Delivery tags handled and not yet acknowledged, per channel, and the loop that acks."""
+    """Per channel: the tags delivered and not yet settled, the tags handled and not yet acked."""
 
     def __init__(self) -> None:
-        self._acks: dict[Any, list[int]] = {}  # aiormq channel -> delivery tags
+        self._held: dict[Any, set[int]] = {}  # aiormq channel -> tags delivered, not acked yet
+        self._acks: dict[Any, list[int]] = {}  # aiormq channel -> tags to ack with the next write
         self._ready = asyncio.Event()
         self._acking = False
         self.closing = False
 
     @property
     def pending(self) -> bool:
-        """Some messages are not acknowledged yet (queued, or being sent)."""
+        """Some messages are handled and not acknowledged yet (queued, or being sent)."""
         return bool(self._acks) or self._acking
 
+    def hold(self, channel: Any, tag: int | None) -> None:
+        """A message was delivered on ``channel``: no ``multiple`` ack may cover it until it is acked."""
+        if tag is not None:
+            self._held.setdefault(channel, set()).add(tag)
+
     def ack(self, channel: Any, tag: int | None) -> None:
-        """Acknowledge a message with the next write (a tag of None: nothing to acknowledge)."""
+        """Acknowledge a held message with the next write (a tag of None: nothing to acknowledge)."""
         if tag is None:
             return
         tags = self._acks.get(channel)
@@ -59,11 +71,21 @@ class Acknowledger:
                 self._acking = False
 
     async def _send(self, channel: Any, tags: list[int]) -> None:
+        held = self._held.get(channel, set())
+        held.difference_update(tags)
         if channel.is_closed:  # the broker requeued them when the channel went: they come again
+            self._held.pop(channel, None)
             log.debug(f"{len(tags)} acknowledgement(s) dropped: their channel closed")
             return
+        # Everything delivered below the oldest message still held is settled: one frame acks
+        # the batch's tags below it; the ones above it go one by one.
+        oldest = min(held) if held else None
+        covered = [t for t in tags if oldest is None or t < oldest]
+        single = [t for t in tags if oldest is not None and t > oldest]
         try:
-            for tag in tags:
+            if covered:
+                await channel.basic_ack(max(covered), multiple=True, wait=False)
+            for tag in single:
                 await channel.basic_ack(tag, wait=False)  # queued for the writer: no round trip
         except CONNECTION_ERRORS as exc:
             log.warning(f"could not acknowledge {len(tags)} message(s), they will come again: {exc}")

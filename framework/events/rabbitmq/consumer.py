@@ -88,6 +88,7 @@ class QueueConsumer:
             self.acks.ack(*receipt)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self.acks.hold(message.channel, message.delivery_tag)
         body = message.body
         envelope, reason, error = self.signer.open_value(body, self.link.names.address(message.routing_key or ""))
         if envelope is None:
