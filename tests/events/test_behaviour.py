@@ -144,6 +144,39 @@ def test_subscribers_get_published_events_with_their_envelope(backend: Harness) 
     assert got.metadata["tenant"] == "acme"
 
 
+def test_a_burst_arrives_in_order_and_the_bus_reports_itself(backend: Harness) -> None:
+    """publish_many delivers a burst in publish order; subscriptions(), statistics() and health()
+    describe the running bus, reconfigure() changes retries live, and a stopped bus is unhealthy."""
+
+    async def scenario() -> tuple[list[Any], list[Any], Any, dict[str, Any], list[int], dict[str, Any]]:
+        got: list[Any] = []
+        attempts: list[int] = []
+
+        def flaky(envelope: Envelope) -> None:
+            attempts.append(envelope.attempts)
+            raise RuntimeError("still failing")
+
+        bus = backend.bus(retry_backoff=0.01)
+        async with bus:
+            await bus.subscribe("ticks.burst", lambda e: got.append(e.data), subscriber="reader")
+            await bus.subscribe("ticks.flaky", flaky, subscriber="flaky")
+            await bus.publish_many([("ticks.burst", n) for n in range(50)])
+            await until(lambda: len(got) == 50, 5, "the burst")
+            bus.reconfigure(bus.settings.with_changes(max_retries=2))  # a live key
+            await bus.publish("ticks.flaky")
+            await until(lambda: bus.statistics().dead_lettered == 1, 5, "the dead letter")
+            listed = sorted((s.pattern, s.subscriber) for s in bus.subscriptions())
+            statistics, health = bus.statistics(), await bus.health()
+        return got, listed, statistics, health, attempts, await bus.health()
+
+    got, listed, statistics, health, attempts, stopped = run(scenario())
+    assert got == list(range(50))
+    assert listed == [("ticks.burst", "reader"), ("ticks.flaky", "flaky")]
+    assert statistics.published == 51 and statistics.subscribers["reader"].delivered == 50
+    assert attempts == [1, 2, 3]  # max_retries=2 took effect while running
+    assert health["status"] == "healthy" and stopped["status"] == "unhealthy"
+
+
 def test_wildcards_match_exactly_as_topics_matches(backend: Harness) -> None:
     """'*' is one segment and '**' any number, zero included, on the backend as in topics.matches."""
     patterns = sorted({pattern for pattern, _, _ in MATCHING_CASES})

@@ -14,6 +14,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.exceptions import DeliveryError
+from loguru import logger
 
 from framework.config.schema import Schema
 from framework.events.core import BusCore
@@ -30,6 +31,7 @@ from framework.events.settings import BusSettings
 from framework.events.signing import Signer
 
 _PERSISTENT = aio_pika.DeliveryMode.PERSISTENT
+log = logger.bind(component="event_bus")
 
 
 class RabbitBus(BusCore):
@@ -200,11 +202,7 @@ class RabbitBus(BusCore):
         try:
             await self._dead.store(worker.name, queue, reason, error, envelope)
         except CONNECTION_ERRORS as exc:  # unacknowledged, it comes back once the broker does
-            from loguru import logger
-
-            logger.bind(component="event_bus").warning(
-                f"could not dead-letter '{envelope.type}' ({reason.value}): {exc}"
-            )
+            log.warning(f"could not dead-letter '{envelope.type}' ({reason.value}): {exc}")
             return
         if consumer is not None:
             consumer.release(envelope)

@@ -141,8 +141,6 @@ class Link:
     async def open(self) -> None:
         """Connect, declare the exchanges; BusConnectionError (URL without password) if it fails."""
         settings = self.settings
-        BackoffConnection.reconnect_min = settings.reconnect_min
-        BackoffConnection.reconnect_max = settings.reconnect_max
         try:
             connection = await aio_pika.connect_robust(
                 settings.url,
@@ -155,7 +153,9 @@ class Link:
                 f"RabbitMQ at {settings.address} unreachable: {type(exc).__name__}: {exc} "
                 f"(event_bus.rabbitmq.url = {safe_url(settings.url)})"
             ) from exc
-        assert isinstance(connection, BackoffConnection)
+        assert isinstance(connection, BackoffConnection)  # the class asked for above
+        # Read only between reconnect attempts, so set once connected: per bus, not per class.
+        connection.reconnect_min, connection.reconnect_max = settings.reconnect_min, settings.reconnect_max
         connection.close_callbacks.add(connection.mark_lost)
         connection.reconnect_callbacks.add(connection.mark_restored)
         self.connection = connection
