@@ -88,9 +88,10 @@ _REDIS_SCHEMA: Schema = {
 
 _RABBITMQ_SCHEMA: Schema = {
     "url": _key(
-        "string", "amqp://guest:guest@127.0.0.1:5672/", "restart",
-        "AMQP URL of the RabbitMQ server (it carries the password: shown masked)",
-        empty=False, secret=True,
+        "string", "amqp://127.0.0.1:5672/", "restart",
+        "AMQP URL of the RabbitMQ server; without user and password, guest/guest (a password"
+        " in it is masked wherever the config is shown, as in every URL)",
+        empty=False,
     ),
     "exchange": _key(
         "string", "events", "restart",
@@ -223,9 +224,10 @@ class RedisSettings:
 
 @dataclass(frozen=True, slots=True)
 class RabbitSettings:
-    """The ``event_bus.rabbitmq`` sub-section; neither the URL nor the key shows in its repr."""
+    """The ``event_bus.rabbitmq`` sub-section; neither the URL (it may carry a password) nor the
+    key shows in its repr."""
 
-    url: str = field(default="amqp://guest:guest@127.0.0.1:5672/", repr=False)
+    url: str = field(default="amqp://127.0.0.1:5672/", repr=False)
     exchange: str = "events"
     prefetch: int = 100
     max_deliveries: int = 5

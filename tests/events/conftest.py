@@ -21,7 +21,7 @@ import redis
 from framework.events.settings import Backend, BusSettings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"  # the defaults, spelled out
 SIGNING_KEY = "test-signing-key-0123456789abcdef"
 
 

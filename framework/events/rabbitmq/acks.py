@@ -69,6 +69,8 @@ class Acknowledger:
                     await self._send(channel, tags)
             finally:
                 self._acking = False
+            for channel in [c for c in self._held if c.is_closed]:  # gone with a reconnect
+                del self._held[channel]
 
     async def _send(self, channel: Any, tags: list[int]) -> None:
         held = self._held.get(channel, set())
