@@ -1,4 +1,4 @@
-"""Event bus throughput and latency against blinker, pyee and raw redis-py, in one run.
+"""Event bus throughput and latency against blinker, pyee, raw redis-py and raw aio-pika, in one run.
 
     python bench/bus.py
 
@@ -25,6 +25,8 @@ What is measured, and how:
   (bench/payloads.py).
 - Redis keyed partitions: publish and consume rates at P=1, 8 and 32 beside the unpartitioned
   topic (bench/partitions.py), and rebalance times, join and crash (bench/rebalance.py).
+- RabbitMQ: publish (bursts of 500, and one at a time) and consume rates beside raw aio-pika,
+  publisher confirms and persistent messages on both sides (bench/rabbitmq.py).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from partitions import partitioned_figures, partitioned_table  # noqa: E402
 from payloads import payload_figures  # noqa: E402
 from payloads import summary as payload_summary  # noqa: E402
 from payloads import table as payload_table  # noqa: E402
+from rabbitmq import rabbitmq_figures, rabbitmq_table  # noqa: E402
 from rebalance import rebalance_figures, rebalance_table  # noqa: E402
 
 BATCH, ROUNDS = 1000, 150
@@ -451,6 +454,10 @@ def main() -> None:
             }
         )
     result.update(keyed)
+    try:
+        result["rabbitmq"] = asyncio.run(rabbitmq_figures())
+    except (OSError, ConnectionError) as exc:
+        print(f"RabbitMQ figures skipped: {exc}", file=sys.stderr)
     result["seconds"] = round(time.perf_counter() - started, 1)
     _print_table(result)
     print(json.dumps(result))
@@ -498,6 +505,10 @@ def _print_table(r: dict[str, Any]) -> None:
     if "partitioned" in r:
         print("Redis keyed partitions (events/s, beside the unpartitioned topic)")
         for line in [*partitioned_table(r["partitioned"]), *rebalance_table(r["rebalance"])]:
+            print(f"  {line}")
+    if "rabbitmq" in r:
+        print("RabbitMQ (events/s, publisher confirms on both sides)")
+        for line in rabbitmq_table(r["rabbitmq"]):
             print(f"  {line}")
     print(f"({r['seconds']} s)")
 

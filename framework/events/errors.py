@@ -55,11 +55,12 @@ class BusClosedError(RuntimeError):
 
 
 class BusConnectionError(ConnectionError):
-    """Raised when the bus backend (Redis) cannot be reached."""
+    """Raised when the bus backend (Redis, RabbitMQ) cannot be reached."""
 
 
 class StreamError(RuntimeError):
-    """Raised when Redis refuses a stream command (a key of another type, out of memory, ...)."""
+    """Raised when the broker refuses a command (Redis: a key of another type, out of memory;
+    RabbitMQ: a queue declared with other arguments, a refused publish, ...)."""
 
 
 class LeaseLostError(RuntimeError):
@@ -79,4 +80,4 @@ class ReplayError(ValueError):
 
 
 class MissingSigningKeyError(ConfigError):
-    """Raised when the Redis backend is configured without ``event_bus.redis.signing_key``."""
+    """Raised when the Redis or RabbitMQ backend is configured without its ``signing_key``."""

@@ -39,4 +39,14 @@ def create_bus(
         from framework.events.redis.bus import RedisBus  # imported late: redis is only needed here
 
         return RedisBus(settings, schemas=schemas)
+    if settings.backend is Backend.RABBITMQ:
+        if not settings.rabbitmq.signing_key:
+            raise MissingSigningKeyError(
+                "event_bus.rabbitmq.signing_key is required when event_bus.backend is 'rabbitmq': "
+                "every event is signed with HMAC-SHA256; set a random string of 16+ characters "
+                "(from the environment, not the YAML)"
+            )
+        from framework.events.rabbitmq.bus import RabbitBus  # imported late: aio-pika is only needed here
+
+        return RabbitBus(settings, schemas=schemas)
     return MemoryBus(settings, schemas=schemas)

@@ -21,6 +21,7 @@ class Backend(StrEnum):
 
     MEMORY = "memory"  # one process, asyncio queues
     REDIS = "redis"  # Redis Streams, many processes
+    RABBITMQ = "rabbitmq"  # a RabbitMQ topic exchange, many processes
 
 
 class Overflow(StrEnum):
@@ -85,6 +86,50 @@ _REDIS_SCHEMA: Schema = {
     ),
 }
 
+_RABBITMQ_SCHEMA: Schema = {
+    "url": _key(
+        "string", "amqp://127.0.0.1:5672/", "restart",
+        "AMQP URL of the RabbitMQ server; without user and password, guest/guest (a password"
+        " in it is masked wherever the config is shown, as in every URL)",
+        empty=False,
+    ),
+    "exchange": _key(
+        "string", "events", "restart",
+        "Topic exchange every event is published to; queues are named {exchange}.{subscriber}...",
+        regex=r"[A-Za-z0-9_.:-]+",
+    ),
+    "prefetch": _key(
+        "integer", 100, "restart",
+        "Unacknowledged messages a subscription holds at most (and at most its queue_size)", min=1,
+    ),
+    "max_deliveries": _key(
+        "integer", 5, "restart",
+        "Dead-letter a message delivered this many times unacknowledged (consumers died)", min=1,
+    ),
+    "replay_window": _key(
+        "integer", 3600, "restart",
+        "Seconds a signed event stays deliverable; an event read later is dead-lettered 'expired',"
+        " a copy published again in that time 'replayed' (when it reaches the process that read"
+        " the original)",
+        min=1,
+    ),
+    "signing_key": _key(
+        "string", None, "restart", "HMAC-SHA256 key signing every event; required for rabbitmq",
+        nullable=True, secret=True, minlength=16,
+    ),
+    "connect_timeout": _key("number", 2.0, "restart", "Seconds to wait for a connection", min=0.01),
+    "publish_timeout": _key(
+        "number", 5.0, "restart", "Seconds publish waits for the broker's confirm", min=0.01
+    ),
+    "reconnect_min": _key(
+        "number", 0.1, "restart", "First wait (seconds) before reconnecting to a lost broker", min=0.01
+    ),
+    "reconnect_max": _key(
+        "number", 5.0, "restart", "Longest wait between reconnect attempts; waits double up to it",
+        min=0.01,
+    ),
+}
+
 _TOPIC_SCHEMA: Schema = {
     "key": _key(
         "string", None, "never",
@@ -100,7 +145,8 @@ _TOPIC_SCHEMA: Schema = {
 
 EVENT_BUS_SCHEMA: Schema = {
     "backend": _key(
-        "string", "memory", "never", "memory (one process) or redis (Redis Streams)",
+        "string", "memory", "never",
+        "memory (one process), redis (Redis Streams) or rabbitmq (a RabbitMQ topic exchange)",
         allowed=[b.value for b in Backend],
     ),
     "queue_size": _key("integer", 1000, "restart", "Bound of each subscriber's queue", min=1),
@@ -138,6 +184,9 @@ EVENT_BUS_SCHEMA: Schema = {
     "redis": _key(
         "dict", {}, "restart", "Redis Streams backend settings", schema=_REDIS_SCHEMA
     ),
+    "rabbitmq": _key(
+        "dict", {}, "restart", "RabbitMQ backend settings", schema=_RABBITMQ_SCHEMA
+    ),
 }
 
 _SECRETS = secret_paths(EVENT_BUS_SCHEMA, ("event_bus",))
@@ -174,6 +223,29 @@ class RedisSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RabbitSettings:
+    """The ``event_bus.rabbitmq`` sub-section; neither the URL (it may carry a password) nor the
+    key shows in its repr."""
+
+    url: str = field(default="amqp://127.0.0.1:5672/", repr=False)
+    exchange: str = "events"
+    prefetch: int = 100
+    max_deliveries: int = 5
+    replay_window: int = 3600
+    signing_key: str | None = field(default=None, repr=False)
+    connect_timeout: float = 2.0
+    publish_timeout: float = 5.0
+    reconnect_min: float = 0.1
+    reconnect_max: float = 5.0
+
+    @property
+    def address(self) -> str:
+        """host:port of the URL, never its user or password."""
+        parts = urlsplit(self.url)
+        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}"
+
+
+@dataclass(frozen=True, slots=True)
 class TopicSettings:
     """One entry of ``event_bus.topics``: the data field holding the key, the partitions."""
 
@@ -198,6 +270,7 @@ class BusSettings:
     partitions: int = 8
     topics: Mapping[str, TopicSettings] = field(default_factory=dict)
     redis: RedisSettings = field(default_factory=RedisSettings)
+    rabbitmq: RabbitSettings = field(default_factory=RabbitSettings)
 
     def __post_init__(self) -> None:
         # Accept the plain strings YAML gives ("redis", "drop_oldest") as well as the enums.
@@ -220,8 +293,9 @@ class BusSettings:
                 " so that a live process renews its leases before they expire"
                 f" (got {redis.heartbeat_ms})"
             ])
+        rabbitmq = RabbitSettings(**document.pop("rabbitmq"))
         topics = {name: TopicSettings(**entry) for name, entry in document.pop("topics").items()}
-        return cls(redis=redis, topics=topics, **document)
+        return cls(redis=redis, rabbitmq=rabbitmq, topics=topics, **document)
 
     def key_field(self, topic: str) -> str | None:
         """The data field holding the key of ``topic``'s events, if it declares one."""
@@ -234,12 +308,14 @@ class BusSettings:
         return settings.partitions if settings is not None and settings.partitions else self.partitions
 
     def with_changes(self, **changes: Any) -> BusSettings:
-        """A copy with some top-level fields changed (``redis=`` takes a dict of its keys too)."""
-        redis = changes.pop("redis", None)
-        if isinstance(redis, Mapping):
-            changes["redis"] = replace(self.redis, **redis)
-        elif redis is not None:
-            changes["redis"] = redis
+        """A copy with some top-level fields changed (``redis=`` and ``rabbitmq=`` take a dict of
+        their keys too)."""
+        for name in ("redis", "rabbitmq"):
+            section = changes.pop(name, None)
+            if isinstance(section, Mapping):
+                changes[name] = replace(getattr(self, name), **section)
+            elif section is not None:
+                changes[name] = section
         return replace(self, **changes)
 
 

@@ -1,3 +1,3 @@
-"""Shipped-app fixtures: the real Redis (skipped when absent, a failure under CI=true)."""
+"""Shipped-app fixtures: the real Redis and RabbitMQ (skipped when absent, a failure under CI=true)."""
 
-from tests.events.conftest import prefix, redis_url  # noqa: F401  (fixtures, shared)
+from tests.events.conftest import exchange, prefix, rabbitmq_url, redis_url  # noqa: F401  (fixtures, shared)

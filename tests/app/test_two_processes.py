@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def readme_redis_commands() -> list[str]:
-    section = (REPO / "README.md").read_text().split("### Two processes over Redis", 1)[1]
+    section = (REPO / "README.md").read_text().split("### Two processes over Redis", 1)[1].split("\n### ", 1)[0]
     return re.findall(r"^(MARKET_BUS_KEY=\S+ integrate run .+)$", section, re.MULTILINE)
 
 

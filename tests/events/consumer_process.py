@@ -1,29 +1,35 @@
-"""A consumer process for the SIGKILL test: handles 'jobs.run' in the group 'workers'.
+"""A consumer process for the two-process tests: handles 'jobs.run' as the component 'workers'.
 
-Usage: python consumer_process.py URL PREFIX CONSUMER SIGNING_KEY HANDLER_SECONDS
+Usage: python consumer_process.py BACKEND URL NAMESPACE CONSUMER SIGNING_KEY HANDLER_SECONDS RECORDS
 
-Each handler records "<consumer> <event id>" in the Redis list {prefix}:started, sleeps, then
-records it in {prefix}:handled; the bus acknowledges the entry once the handler has returned.
+BACKEND is redis or rabbitmq; NAMESPACE is the Redis stream prefix or the RabbitMQ exchange.
+Each handler appends "<consumer> <event id>" to the file RECORDS/started, sleeps, then appends
+it to RECORDS/handled; the bus acknowledges the event once the handler has returned. (One
+short write to a file opened for appending lands whole, whichever process writes.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
-
-import redis.asyncio as aioredis
+from pathlib import Path
 
 from framework.events.envelope import Envelope
-from framework.events.redis.bus import RedisBus
+from framework.events.factory import create_bus
 from framework.events.settings import Backend, BusSettings
 
 
-async def main(url: str, prefix: str, consumer: str, key: str, seconds: float) -> None:
-    settings = BusSettings(backend=Backend.REDIS, queue_size=4, max_retries=0).with_changes(
+def settings(backend: str, url: str, namespace: str, consumer: str, key: str) -> BusSettings:
+    """Small queues and fast failure detection, so a test sees a kill's effects in seconds."""
+    base = BusSettings(backend=Backend(backend), queue_size=4, max_retries=0)
+    if backend == Backend.RABBITMQ:
+        return base.with_changes(rabbitmq={"url": url, "exchange": namespace, "signing_key": key})
+    return base.with_changes(
         redis={
             "url": url,
-            "stream_prefix": prefix,
+            "stream_prefix": namespace,
             "consumer": consumer,
             "signing_key": key,
             "claim_idle_ms": 600,
@@ -31,22 +37,31 @@ async def main(url: str, prefix: str, consumer: str, key: str, seconds: float) -
             "refresh_ms": 50,
         }
     )
-    records = aioredis.Redis.from_url(url)
+
+
+def record(path: Path, line: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(descriptor, f"{line}\n".encode())
+    finally:
+        os.close(descriptor)
+
+
+async def main(backend: str, url: str, namespace: str, consumer: str, key: str, seconds: float, records: Path) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
     async def handle(envelope: Envelope) -> None:
-        await records.rpush(f"{prefix}:started", f"{consumer} {envelope.id}")
+        record(records / "started", f"{consumer} {envelope.id}")
         await asyncio.sleep(seconds)
-        await records.rpush(f"{prefix}:handled", f"{consumer} {envelope.id}")
+        record(records / "handled", f"{consumer} {envelope.id}")
 
-    async with RedisBus(settings) as bus:
+    async with create_bus(settings(backend, url, namespace, consumer, key)) as bus:
         await bus.subscribe("jobs.run", handle, subscriber="workers")
         print("ready", flush=True)
         await stop.wait()
-    await records.aclose()
 
 
 if __name__ == "__main__":
-    url, prefix, consumer, key, seconds = sys.argv[1:6]
-    asyncio.run(main(url, prefix, consumer, key, float(seconds)))
+    backend, url, namespace, consumer, key, seconds, records = sys.argv[1:8]
+    asyncio.run(main(backend, url, namespace, consumer, key, float(seconds), Path(records)))

@@ -1,5 +1,5 @@
-"""The bus's failure listener: told of each failed handler attempt and each dead letter, on memory
-and on Redis (a forged entry included), and never able to break delivery by raising."""
+"""The bus's failure listener: told of each failed handler attempt and each dead letter, on memory,
+Redis (a forged entry included) and RabbitMQ, and never able to break delivery by raising."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import redis
 
 from framework.events.failures import Failure
 from framework.events.memory import MemoryBus
+from framework.events.rabbitmq.bus import RabbitBus
 from framework.events.redis.bus import RedisBus
 from framework.events.settings import BusSettings
-from tests.events.conftest import run, until
+from tests.events.conftest import RabbitNames, run, until
 
 Settings = Callable[..., BusSettings]
 
@@ -84,3 +85,22 @@ def test_redis_reports_handler_failures_and_every_dead_letter(
     ]
     forged = failures[2]
     assert (forged.kind, forged.subscriber, forged.topic, forged.reason) == ("dead_letter", "books", "", "undecodable")
+
+
+@pytest.mark.rabbitmq
+def test_rabbitmq_reports_handler_failures_and_every_dead_letter(exchange: RabbitNames) -> None:
+    """As on Redis: the final failed attempt, then its dead letter, both told to the listener."""
+    failures: list[Failure] = []
+
+    async def scenario() -> None:
+        async with exchange.track(RabbitBus(exchange.settings())) as bus:
+            bus.failure_listener = failures.append
+            await bus.subscribe("orders.*", failing, subscriber="books")
+            await bus.publish("orders.new", {"id": 5}, correlation_id="c-5")
+            await until(lambda: len(failures) == 2, timeout=10, what="the failure and its dead letter")
+
+    run(scenario(), timeout=30)
+    assert [(f.kind, f.subscriber, f.topic, f.correlation_id, f.final) for f in failures] == [
+        ("handler", "books", "orders.new", "c-5", True),
+        ("dead_letter", "books", "orders.new", "c-5", True),
+    ]

@@ -1,4 +1,5 @@
-"""Event keys: carried to the handler, signed, checked, on both backends (no-ops in memory)."""
+"""Event keys: carried to the handler, signed, checked, on every backend (no-ops in memory and
+on RabbitMQ)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from framework.events.envelope import Envelope
 from framework.events.errors import EventDecodeError
 from framework.events.factory import create_bus
 from framework.events.keys import MAX_KEY_LENGTH
+from framework.events.rabbitmq.connection import Names
 from framework.events.settings import BusSettings, TopicSettings
-from tests.events.conftest import run, until
+from tests.events.conftest import RabbitNames, run, until
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis), pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
 def settings(request: pytest.FixtureRequest) -> BusSettings:
     if request.param == "memory":
         return BusSettings()
+    if request.param == "rabbitmq":
+        names: RabbitNames = request.getfixturevalue("exchange")
+        names.queues |= {Names(names.exchange, "").queue("keys", p) for p in ("tick.*", "**")}  # deleted after
+        return names.settings()
     build: Callable[..., BusSettings] = request.getfixturevalue("redis_settings")
     return build()
 

@@ -25,6 +25,7 @@ from framework.events.redis.scripts import unpack
 from framework.events.redis.signing import Signer
 from framework.events.settings import BusSettings
 from tests.events.conftest import SIGNING_KEY, run, until
+from tests.events.conftest import Proxy as _Proxy
 
 pytestmark = pytest.mark.redis
 Settings = Callable[..., BusSettings]
@@ -307,53 +308,6 @@ def test_unreachable_redis_at_start_raises_a_clear_connection_error(redis_settin
     assert message.startswith(f"Redis at 127.0.0.1:{port} unreachable: ")
     assert f"redis://127.0.0.1:{port}/0" in message and "hunter2pass" not in message
     assert isinstance(caught.value, ConnectionError) and time.perf_counter() - started < 3
-
-
-class _Proxy:
-    """A TCP proxy to the real Redis that can be cut and restored, like a Redis restart."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", self.port, reuse_address=True
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
-        self._writers |= {writer, up_writer}
-        pumps = [asyncio.ensure_future(self._pump(reader, up_writer)),
-                 asyncio.ensure_future(self._pump(up_reader, writer))]
-        self._tasks.update(pumps)
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for task in pumps:
-            task.cancel()
-        for w in (writer, up_writer):
-            w.close()
-            self._writers.discard(w)
-        await asyncio.gather(*pumps, return_exceptions=True)
-        self._tasks.difference_update(pumps)
-
-    @staticmethod
-    async def _pump(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
-        while data := await source.read(65536):
-            target.write(data)
-            await target.drain()
 
 
 def test_lost_connection_fails_publish_then_reconnects_and_resumes(

@@ -54,8 +54,8 @@ def test_empty_section_normalizes_to_the_defaults() -> None:
 
 
 def test_signing_key_is_marked_secret() -> None:
-    """The schema marks the signing key secret so config tools mask it."""
-    assert secret_paths(EVENT_BUS_SCHEMA) == {("redis", "signing_key")}
+    """The schema marks the signing keys secret so config tools mask them (a URL's password is masked as in every URL)."""
+    assert secret_paths(EVENT_BUS_SCHEMA) == {("redis", "signing_key"), ("rabbitmq", "signing_key")}
 
 
 def test_invalid_values_are_all_reported_with_the_key_and_what_is_accepted() -> None:
@@ -65,7 +65,7 @@ def test_invalid_values_are_all_reported_with_the_key_and_what_is_accepted() -> 
             {"backend": "kafka", "queue_size": 0, "overflow": "spill", "redis": {"maxlen": "x"}}
         )
     text = str(caught.value)
-    assert "event_bus.backend: must be one of memory, redis (got 'kafka')" in text
+    assert "event_bus.backend: must be one of memory, redis, rabbitmq (got 'kafka')" in text
     assert "event_bus.queue_size: must be >= 1 (got 0)" in text
     assert "event_bus.overflow: must be one of block, drop_oldest, dead_letter" in text
     assert "event_bus.redis.maxlen" in text

@@ -20,17 +20,17 @@ pipelined behind it (``DELIVERED_LUA``); claims and multi-field entries call ``r
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from framework.events.envelope import Envelope
+from framework.events.freshness import CLOCK_SKEW_S, bounds, signed_at, staleness
 from framework.events.records import DeadLetterReason
 from framework.events.redis.connection import Connection
 from framework.events.redis.scripts import DELIVERED_LUA, replays
 from framework.events.redis.signing import FIELD, fingerprint
 
-CLOCK_SKEW_S = 60  # how far hosts' clocks may disagree (publisher, readers, Redis)
+__all__ = ["CLOCK_SKEW_S", "ReadEntry", "ReplayGuard", "signed_at"]
 
 ReadEntry = tuple[str, str, Mapping[bytes, bytes] | None]
 """An entry as read: its stream, its entry id, its fields."""
@@ -47,8 +47,7 @@ class ReplayGuard:
 
     def bounds(self) -> tuple[float, float]:
         """The signing times accepted now: (oldest, newest), as UNIX times."""
-        now = time.time()
-        return now - self.window, now + CLOCK_SKEW_S
+        return bounds(self.window)
 
     async def record(self, entries: Sequence[ReadEntry]) -> dict[tuple[str, str], str]:
         """Record each signed entry as the one carrying its signed value, unless another is.
@@ -105,30 +104,15 @@ class ReplayGuard:
 
         ``owner``: the entry the replay record names, when it is not ``entry_id``.
         """
-        age = time.time() - signed_at(envelope)
-        if age > self.window:
-            return DeadLetterReason.EXPIRED, (
-                f"signed {age:.0f} s ago, longer than event_bus.redis.replay_window "
-                f"({self.window} s): a replayed copy, or an event that waited too long to be "
-                "read; replay it by id if it was never handled"
-            )
-        if age < -CLOCK_SKEW_S:
-            return DeadLetterReason.EXPIRED, (
-                f"signed {-age:.0f} s in the future: the publisher's clock is more than "
-                f"{CLOCK_SKEW_S} s ahead of this host's"
-            )
+        stale = staleness(envelope, self.window, "event_bus.redis.replay_window")
+        if stale is not None:
+            return stale
         if owner is not None and owner != entry_id:
             return DeadLetterReason.REPLAYED, (
                 f"a copy of entry {owner}, which carries the same signed event (id "
                 f"{envelope.id}): XADDed again, never handled twice"
             )
         return None
-
-
-def signed_at(envelope: Envelope) -> float:
-    """When an envelope was signed for the stream: ``replayed_at`` if replayed, else its time."""
-    replayed = envelope.metadata.get("replayed_at")
-    return replayed if type(replayed) in (int, float) else envelope.time  # type: ignore[return-value]
 
 
 def _covers(looked: str, entry_id: str) -> bool:
