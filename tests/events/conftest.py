@@ -64,15 +64,19 @@ def _ping() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The test Redis URL; skips the test when Redis is down, fails it when CI=true."""
-    error = _ping()
+def require_server(error: str | None, server: str) -> None:
+    """Skip the test when a server it needs is down (``error`` says why); fail it when CI=true."""
     if error is not None:
-        message = f"Redis not reachable on 127.0.0.1:6379: {error}"
+        message = f"{server} not reachable: {error}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis URL; skips the test when Redis is down, fails it when CI=true."""
+    require_server(_ping(), "Redis on 127.0.0.1:6379")
     return REDIS_URL
 
 
@@ -157,12 +161,7 @@ def _amqp_ping() -> str | None:
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> str:
     """The test RabbitMQ URL; skips the test when RabbitMQ is down, fails it when CI=true."""
-    error = _amqp_ping()
-    if error is not None:
-        message = f"RabbitMQ not reachable on 127.0.0.1:5672: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_server(_amqp_ping(), "RabbitMQ on 127.0.0.1:5672")
     return RABBITMQ_URL
 
 
