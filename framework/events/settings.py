@@ -222,6 +222,14 @@ class RedisSettings:
         return self.consumer or f"{socket.gethostname()}-{os.getpid()}"
 
 
+def safe_url(url: str) -> str:
+    """The URL without user or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
 @dataclass(frozen=True, slots=True)
 class RabbitSettings:
     """The ``event_bus.rabbitmq`` sub-section; neither the URL (it may carry a password) nor the

@@ -22,12 +22,12 @@ from framework.events.delivery import Worker
 from framework.events.envelope import DEFAULT_PRIORITY, Envelope
 from framework.events.errors import MissingSigningKeyError, StreamError
 from framework.events.rabbitmq.acks import Acknowledger
-from framework.events.rabbitmq.connection import CONNECTION_ERRORS, Link, safe_url
+from framework.events.rabbitmq.connection import CONNECTION_ERRORS, Link
 from framework.events.rabbitmq.consumer import QueueConsumer
 from framework.events.rabbitmq.deadletters import DeadLetterQueue
 from framework.events.rabbitmq.replies import ReplyChannel
 from framework.events.records import DeadLetter, DeadLetterReason
-from framework.events.settings import BusSettings
+from framework.events.settings import BusSettings, safe_url
 from framework.events.signing import Signer
 
 _PERSISTENT = aio_pika.DeliveryMode.PERSISTENT

@@ -13,7 +13,6 @@ import hashlib
 import re
 from collections.abc import Awaitable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -23,7 +22,7 @@ from aiormq.exceptions import ChannelInvalidStateError
 from loguru import logger
 
 from framework.events.errors import BusConnectionError
-from framework.events.settings import RabbitSettings
+from framework.events.settings import RabbitSettings, safe_url
 
 CONNECTION_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
 """Errors that mean the broker is out of reach for now (or the channel with it is gone)."""
@@ -188,10 +187,3 @@ async def quietly(operation: Awaitable[Any], seconds: float) -> None:
     except CONNECTION_ERRORS as exc:  # TimeoutError included
         log.debug(f"skipped a shutdown step, the broker is out of reach: {exc}")
 
-
-def safe_url(url: str) -> str:
-    """The URL without user or password."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -29,7 +29,7 @@ from framework.events.errors import (
 from framework.events.partitioning import partition_of
 from framework.events.records import DeadLetter, DeadLetterReason, PartitionStatus
 from framework.events.redis.acks import Acknowledger
-from framework.events.redis.connection import CONNECTION_ERRORS, Connection, safe_url
+from framework.events.redis.connection import CONNECTION_ERRORS, Connection
 from framework.events.redis.deadletters import DeadLetterStream
 from framework.events.redis.keyed import PartitionedReader
 from framework.events.redis.outbox import Outbox
@@ -37,7 +37,7 @@ from framework.events.redis.reader import StreamReader
 from framework.events.redis.replays import ReplayGuard
 from framework.events.redis.replies import ReplyChannel
 from framework.events.redis.signing import Signer
-from framework.events.settings import BusSettings
+from framework.events.settings import BusSettings, safe_url
 from framework.events.topics import overlaps
 
 log = logger.bind(component="event_bus")

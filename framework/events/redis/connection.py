@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -19,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from framework.events.errors import BusConnectionError
 from framework.events.redis.scripts import Scripts
-from framework.events.settings import RedisSettings
+from framework.events.settings import RedisSettings, safe_url
 
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 """Errors that mean Redis is out of reach for now: loops back off and try again."""
@@ -156,10 +155,3 @@ async def pause(backoff: float) -> float:
     await asyncio.sleep(backoff)
     return min(backoff * 2, MAX_BACKOFF)
 
-
-def safe_url(url: str) -> str:
-    """The URL without user or password."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
