@@ -19,7 +19,6 @@ from typing import Any
 
 import yaml
 from hydra import compose, initialize_config_dir
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -28,9 +27,9 @@ from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.env import EnvOverride, env_overrides
-from framework.config.files import DEFAULT_MAX_FILE_BYTES, read_text
+from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.groups import check_group_options
-from framework.config.hydra_files import defaults_list_message, parse_config, read_files_safely
+from framework.config.hydra_files import defaults_list_message, read_files_safely
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
 from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
 from framework.config.redaction import (
@@ -133,66 +132,14 @@ def compose_config(
         config, files = _hydra_compose(
             config_dir, source.config_name, [e.text for e in env] + cli, limit, secret_paths, origins
         )
-    _check_changed_keys_exist(
+    check_changed_keys_exist(
         source.overrides, cli, files, config, known_key, lambda: _secrets_of(config, secret_paths)
     )
     parsed = _describe_overrides(env, list(source.overrides), cli, files)
     return Composition(config, tuple(files), tuple(parsed), prefix, tuple(e.text for e in env) + tuple(cli))
 
 
-def recompose(
-    previous: Composition,
-    source: ConfigSource,
-    known_key: Callable[[str, DictConfig], bool] | None = None,
-) -> Composition | None:
-    """Re-merge the files of ``previous`` with the edited ones re-read, as Hydra merges them;
-    None when an edit could change Hydra's defaults list (then compose in full).
-
-    A full Hydra compose costs tens of milliseconds for a handful of files, nearly all of it
-    building the defaults list; an edit to a file that has no defaults list and keeps its
-    package header cannot change that list, so only the merge needs redoing.
-    """
-    files: list[MergedFile] = []
-    edited = False
-    for merged in previous.files:
-        if merged.path is None or merged.text is None:
-            files.append(merged)
-            continue
-        try:
-            text = read_text(merged.path, source.max_file_bytes)
-        except OSError:
-            return None
-        if text == merged.text:
-            files.append(merged)
-            continue
-        values = _reloaded_values(merged, text, source.config_name)
-        if values is None:
-            return None
-        files.append(MergedFile(merged.config_path, merged.package, merged.path, values, text))
-        edited = True
-    if not edited:
-        return None  # something else changed (a new file, the primary config): compose in full
-    tree = _merged_values(files)
-    if tree is None:
-        return None
-    if not previous.sent and not _needs_resolving(tree):
-        # Nothing for OmegaConf to do: building its tree would be most of a reload.
-        return Composition(None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree)
-    try:
-        config = OmegaConf.create(tree)
-        OmegaConf.set_struct(config, True)
-        groups = {f.config_path.rsplit("/", 1)[0] for f in files if "/" in f.config_path}
-        parsed = OverridesParser.create().parse_overrides(list(previous.sent))
-        overrides = [o for o in parsed if o.package is None and o.key_or_group not in groups]
-        ConfigLoaderImpl._apply_overrides_to_config(overrides, config)
-        cli = list(previous.sent[len(previous.sent) - len(source.overrides) :])
-        _check_changed_keys_exist(source.overrides, cli, files, config, known_key, lambda: UNKNOWN)
-    except (HydraException, OmegaConfBaseException, CompositionError):
-        return None  # the full compose reports it with Hydra's own words
-    return Composition(config, tuple(files), previous.overrides, previous.env_prefix, previous.sent)
-
-
-def _merged_values(files: Sequence[MergedFile]) -> dict[str, Any] | None:
+def merged_values(files: Sequence[MergedFile]) -> dict[str, Any] | None:
     """The files' plain values merged in order, or None where OmegaConf has rules of its own.
 
     OmegaConf re-parents the whole growing tree on every merge (quadratic in the number of
@@ -219,47 +166,6 @@ def _merge_plain(target: dict[str, Any], source: Any) -> bool:
     return True
 
 
-def is_unresolved(value: Any) -> bool:
-    """Whether OmegaConf would resolve this value: an interpolation (escaped too) or ``???``."""
-    return isinstance(value, str) and ("${" in value or value == "???")
-
-
-def _needs_resolving(node: Any) -> bool:
-    if isinstance(node, dict):
-        return any(_needs_resolving(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_needs_resolving(v) for v in node)
-    return is_unresolved(node)
-
-
-_PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
-_DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
-
-
-def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
-    """The edited file's values under its package, or None when it needs a full compose."""
-    if merged.config_path == config_name or not text.strip():
-        return None  # the primary config holds the defaults list; an empty file is an error
-    before = merged.text or ""
-    if _PACKAGE_HEADER.findall(text) != _PACKAGE_HEADER.findall(before):
-        return None
-    if _DEFAULTS_LIST.search(text) or _DEFAULTS_LIST.search(before):
-        return None
-    try:
-        loaded = parse_config(text, merged.path or Path(merged.config_path))
-    except (yaml.YAMLError, OmegaConfBaseException, CompositionError):
-        return None  # the full compose reports it, naming the file
-    if not isinstance(loaded, DictConfig):
-        return None
-    package = merged.package
-    if package and package != "_global_":
-        placed = OmegaConf.create()
-        OmegaConf.update(placed, package, loaded, merge=False)
-        loaded = placed
-    values = OmegaConf.to_container(loaded, resolve=False)
-    return None if too_deep(values) else values  # the full compose names the file
-
-
 def _force(text: str, config_dir: Path) -> str:
     """`key=value` -> `++key=value`, unless it selects a config group."""
     if text.startswith(("+", "~")) or "=" not in text:
@@ -270,7 +176,7 @@ def _force(text: str, config_dir: Path) -> str:
     return f"++{text}"
 
 
-def _check_changed_keys_exist(
+def check_changed_keys_exist(
     originals: Sequence[str],
     sent: Sequence[str],
     files: list[MergedFile],
@@ -314,7 +220,7 @@ def _hydra_compose(
             except yaml.MarkedYAMLError as exc:
                 raise CompositionError(_yaml_message(exc, config_dir)) from exc
             except (HydraException, OmegaConfBaseException) as exc:
-                tree = _merged_values(files)  # the files' own values, as far as they were read
+                tree = merged_values(files)  # the files' own values, as far as they were read
                 message = _hydra_message(exc, tree or {}, secret_keys(secret_paths, tree), overrides, origins)
                 raise CompositionError(message) from exc
             except ConfigError:
@@ -381,7 +287,7 @@ def _merge_files_linearly(files: list[MergedFile]) -> None:
         config: DictConfig = hydra_merge(defaults[:split], repo)
         for default in defaults[split:]:
             loader._load_single_config(default=default, repo=repo)  # recorded into ``files``
-        tree = _merged_values(files[first:])
+        tree = merged_values(files[first:])
         if tree is None or any(f.path is None for f in files[first:]):
             return by_hydra()
         try:

@@ -11,10 +11,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.config.compose import Composition, ConfigSource, compose_config, is_unresolved, recompose
+from framework.config.compose import Composition, ConfigSource, compose_config
 from framework.config.cross_field import ConfigCheck, cross_field_problems
 from framework.config.plain import leaves
 from framework.config.provenance import Provenance, trace
+from framework.config.recompose import is_unresolved, recompose
 from framework.config.schema import (
     Problem,
     Reload,

@@ -204,7 +204,8 @@ RELOAD = """
 import os, sys
 from pathlib import Path
 from framework.assembly import load_config
-from framework.config.compose import ConfigSource, recompose
+from framework.config.compose import ConfigSource
+from framework.config.recompose import recompose
 from framework.errors import CompositionError
 
 conf, edit = Path(sys.argv[1]), sys.argv[2]

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from framework.assembly import load_config
-from framework.config.compose import ConfigSource, recompose
+from framework.config.compose import ConfigSource
 from framework.config.plain import leaves
+from framework.config.recompose import recompose
 from framework.errors import InterpolationError
 from framework.testing import write_tree
 
