@@ -7,6 +7,7 @@ start -> ... -> stop in reverse. Everything a component receives is plain data.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -37,7 +38,10 @@ from framework.secrets import masker
 
 if TYPE_CHECKING:
     from framework.alerts.router import AlertRouter
+    from framework.config.overlay import Overlay
     from framework.control import ComponentControl
+    from framework.fleet.launch import Joined
+    from framework.fleet.member import FleetMember
     from framework.health import HealthMonitor
     from framework.metrics import AppMetrics
     from framework.reload.outcome import ReloadOutcome
@@ -52,9 +56,17 @@ class App:
     _bus_running = False
 
     def __init__(self, source: ConfigSource) -> None:
-        self.source = source
         self._launch_digest = content_hash([source.config_dir], source.max_file_bytes)  # as composed now
         snapshot = load_config(source)
+        self._joined: Joined | None = None
+        self.fleet: FleetMember | None = None  # this instance's part in its fleet, once started
+        if snapshot.section("fleet")["enabled"]:  # compose again with the overlay it should run
+            from framework.fleet.launch import join
+
+            self._joined = join(source, snapshot)
+            assert self._joined is not None
+            source, snapshot = self._joined.source, self._joined.snapshot
+        self.source = source
         masker.update(snapshot.secret_values())
         self.deployment = Deployment(snapshot, assemble(snapshot))
         app = self.snapshot.section("app")
@@ -268,9 +280,31 @@ class App:
             self.log.bind(event="app.started").info("all components running")
         await self.health.start()
         await self.supervisor.start()
+        if self._joined is not None:
+            await self._join_fleet(self._joined)
+
+    async def _join_fleet(self, joined: Joined) -> None:
+        from framework.fleet.member import member_of
+
+        http = self.snapshot.section("http")
+        admin = f"http://{http['host']}:{http['port']}" if "admin" in self.assembly.graph.order else None
+        self.fleet = member_of(joined, self, self._apply_overlay, admin)
+        await self.fleet.start()
+
+    async def _apply_overlay(self, overlay: Overlay | None, dry_run: bool, trigger: str) -> ReloadOutcome:
+        source = dataclasses.replace(self.reloader.source, overlay=overlay)
+        return await self.reloader.reload(dry_run=dry_run, trigger=trigger, source=source)
+
+    def fleet_health(self) -> tuple[str, str]:
+        """(lifecycle state, health status) as the fleet's members list shows them."""
+        state = "running" if self._bus_running else "stopping"
+        return state, self.health.status.value if self._built("health") else "unknown"
 
     async def stop(self) -> None:
         """Stop components in reverse order, then deliver what is still queued and close the bus."""
+        if self.fleet is not None:
+            await self.fleet.stop()  # leaves the fleet first: no order reaches a stopping app
+            self.fleet = None
         if self._built("reloader"):
             await self.reloader.close()  # no reload runs while (or after) stopping
         if self._built("supervisor"):

@@ -31,6 +31,8 @@ from framework.events.compatibility import compatibility_problems
 from framework.events.payloads import ComponentPayloads, component_payloads
 from framework.events.settings import EVENT_BUS_SCHEMA
 from framework.extensions import plan_extensions
+from framework.fleet.settings import FLEET_SCHEMA
+from framework.fleet.settings import section_problems as fleet_problems
 from framework.graph import Graph, build_graph
 from framework.log_settings import LOGGING_SCHEMA
 from framework.registry import Registry
@@ -86,6 +88,7 @@ def framework_sections() -> dict[str, Schema]:
         "error_handling": ERROR_HANDLING_SCHEMA,
         "http": HTTP_SCHEMA,
         "alerts": ALERTS_SCHEMA,
+        "fleet": FLEET_SCHEMA,
     }
     return {name: trust(schema) for name, schema in sections.items()}
 
@@ -142,6 +145,7 @@ def assemble(snapshot: Snapshot) -> Assembly:
     payloads, payload_problems = _payloads(snapshot, specs, classes)
     problems.extend(payload_problems)
     problems.extend(sink_problems(snapshot.section("alerts"), classes, snapshot.provenance.where))
+    problems.extend(fleet_problems(snapshot.section("fleet"), snapshot.provenance.where))
     if problems:
         raise ComponentsError(list(problems))
     return Assembly(specs, classes, graph, payloads)

@@ -25,6 +25,7 @@ from framework.config.plain import leaves
 from framework.config.reference import reference_markdown, reference_rows
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentBuildError, ComponentStartError, ConfigError
+from framework.fleet.commands import add_verbs as add_fleet_verbs
 from framework.graph import render
 from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     asyncapi.set_defaults(handler=_asyncapi)
 
     add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
+    add_fleet_verbs(verbs, common, _source)  # they write to, and ask, a fleet in Redis
     return parser
 
 
@@ -137,7 +139,7 @@ def _source(args: argparse.Namespace) -> ConfigSource:
     return ConfigSource(
         config_dir=Path(args.config_dir),
         config_name=args.config_name,
-        overrides=tuple(args.overrides),
+        overrides=tuple(getattr(args, "overrides", ())),
         env_prefix=args.env_prefix,
         environ=dict(os.environ),
         max_file_bytes=args.max_file_bytes,
@@ -145,7 +147,14 @@ def _source(args: argparse.Namespace) -> ConfigSource:
 
 
 def _load(args: argparse.Namespace) -> Snapshot:
-    snapshot = load_config(_source(args))
+    """The config as an instance would run it: with its fleet's overlay, when it has a fleet."""
+    source = _source(args)
+    snapshot = load_config(source)
+    if snapshot.section("fleet")["enabled"]:
+        from framework.fleet.launch import join
+
+        joined = join(source, snapshot)
+        snapshot = joined.snapshot if joined else snapshot
     masker.update(snapshot.secret_values())  # the last pass over what the verb prints
     return snapshot
 

@@ -47,6 +47,14 @@ class EnvOverrideError(ConfigError):
     """Raised when an environment variable names a key the config does not have."""
 
 
+class OverlayError(ConfigError):
+    """Raised when the fleet overlay sets a key the config does not have, or may not set."""
+
+
+class FleetUnreachableError(ConfigError):
+    """Raised at start when the fleet's Redis is out of reach and ``fleet.required`` is true."""
+
+
 class ValidationError(ConfigError):
     """Raised when one or more values fail their schema.
 

@@ -26,10 +26,11 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.config.env import EnvOverride, env_overrides
+from framework.config.env import DataOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.groups import check_group_options
 from framework.config.hydra_files import defaults_list_message, read_files_safely
+from framework.config.overlay import Overlay, overlay_overrides
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
 from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
 from framework.config.redaction import (
@@ -59,6 +60,7 @@ class ConfigSource:
     env_prefix: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # a larger config file is refused, never read
+    overlay: Overlay | None = None  # the fleet overlay, between the files and the env layer
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class MergedFile:
 class Override:
     """One value override from the environment or the command line."""
 
-    origin: str  # "env DEMO__APP__NAME" or "argument app.name=x"
+    origin: str  # "env DEMO__APP__NAME", "argument app.name=x" or "fleet overlay v7 (set ...)"
     key: str  # dotted key, or a config group name
     value: Any
     is_group: bool
@@ -89,10 +91,11 @@ class Composition:
 
     config: DictConfig | None  # None when ``resolved`` holds the values
     files: tuple[MergedFile, ...]
-    overrides: tuple[Override, ...]  # env first, then CLI: ascending precedence
+    overrides: tuple[Override, ...]  # overlay, env, then CLI: ascending precedence
     env_prefix: str | None
-    sent: tuple[str, ...] = ()  # the overrides as handed to Hydra (env, then CLI)
+    sent: tuple[str, ...] = ()  # the overrides as handed to Hydra (overlay, env, then CLI)
     resolved: dict[str, Any] | None = None  # plain values with nothing left to resolve
+    overlay: Overlay | None = None  # the fleet overlay it was composed with
 
 
 def compose_config(
@@ -126,17 +129,22 @@ def compose_config(
     config, files = _hydra_compose(config_dir, source.config_name, cli, limit, secret_paths, origins)
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
     env = env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
-    check_group_options([(f"env {e.name}", e.text) for e in env], config_dir)
-    if env:  # env sits below the CLI: compose again with it first
-        origins.update({e.text: f"env {e.name}" for e in env})
+    check_group_options([(e.origin, e.text) for e in env], config_dir)
+    layered: list[DataOverride] = [
+        *(overlay_overrides(source.overlay, config, known_key, config_dir) if source.overlay else []),
+        *env,
+    ]
+    if layered:  # the overlay and env sit below the CLI: compose again with them first
+        origins.update({o.text: o.origin for o in layered})
         config, files = _hydra_compose(
-            config_dir, source.config_name, [e.text for e in env] + cli, limit, secret_paths, origins
+            config_dir, source.config_name, [o.text for o in layered] + cli, limit, secret_paths, origins
         )
     check_changed_keys_exist(
         source.overrides, cli, files, config, known_key, lambda: _secrets_of(config, secret_paths)
     )
-    parsed = _describe_overrides(env, list(source.overrides), cli, files)
-    return Composition(config, tuple(files), tuple(parsed), prefix, tuple(e.text for e in env) + tuple(cli))
+    parsed = _describe_overrides(layered, list(source.overrides), cli, files)
+    sent = tuple(o.text for o in layered) + tuple(cli)
+    return Composition(config, tuple(files), tuple(parsed), prefix, sent, overlay=source.overlay)
 
 
 def merged_values(files: Sequence[MergedFile]) -> dict[str, Any] | None:
@@ -384,17 +392,17 @@ def _hydra_message(
 
 
 def _describe_overrides(
-    env: list[EnvOverride], originals: list[str], cli: list[str], files: list[MergedFile]
+    layered: list[DataOverride], originals: list[str], cli: list[str], files: list[MergedFile]
 ) -> list[Override]:
     groups = {f.config_path.rsplit("/", 1)[0] for f in files if "/" in f.config_path}
     parser = OverridesParser.create()
-    origins = [f"env {e.name}" for e in env] + [f"argument {text}" for text in originals]
-    texts = [e.text for e in env] + cli
+    origins = [o.origin for o in layered] + [f"argument {text}" for text in originals]
+    texts = [o.text for o in layered] + cli
     described = []
     for index, (origin, parsed) in enumerate(zip(origins, parser.parse_overrides(texts), strict=True)):
         key = parsed.key_or_group
         is_group = parsed.package is not None or key in groups
-        # An env value is data: its YAML value, not the escaped text Hydra was handed.
-        value = env[index].value if index < len(env) else None if parsed.is_delete() else parsed.value()
+        # An env or overlay value is data: its value, not the escaped text Hydra was handed.
+        value = layered[index].value if index < len(layered) else None if parsed.is_delete() else parsed.value()
         described.append(Override(origin, key, value, is_group, parsed.is_delete()))
     return described

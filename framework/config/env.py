@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from hydra._internal.grammar.utils import escape_special_characters  # Hydra's own escaping
@@ -27,6 +27,19 @@ from framework.errors import EnvOverrideError
 SEPARATOR = "__"
 
 
+class DataOverride(Protocol):
+    """An override whose value is data (an env var's, the fleet overlay's), not typed text."""
+
+    @property
+    def origin(self) -> str: ...  # "env DEMO__APP__NAME", "fleet overlay v7 (set ... by ...)"
+
+    @property
+    def text(self) -> str: ...  # the Hydra override it becomes
+
+    @property
+    def value(self) -> Any: ...  # the data, as the layer gave it
+
+
 @dataclass(frozen=True)
 class EnvOverride:
     """One variable under the prefix: its name, the Hydra override it becomes, its value."""
@@ -34,6 +47,10 @@ class EnvOverride:
     name: str
     text: str  # "app.name='x'", "++new.key=1" or "profile=fast" (a group option)
     value: Any  # as parsed from YAML (the option name, for a group)
+
+    @property
+    def origin(self) -> str:
+        return f"env {self.name}"
 
 
 def env_overrides(

@@ -21,6 +21,7 @@ import yaml
 
 from framework.config.compose import Composition, MergedFile, Override
 from framework.config.env import quoted
+from framework.config.overlay import ORIGIN as OVERLAY_ORIGIN
 from framework.config.plain import leaves
 from framework.secrets import mask
 from framework.types import KeyPath
@@ -33,6 +34,7 @@ class Layer(StrEnum):
 
     DEFAULT = "schema default"
     FILE = "file"
+    FLEET = "fleet overlay"
     ENV = "env"
     CLI = "command line"
 
@@ -104,7 +106,7 @@ def trace(
         if override.is_group:
             continue
         prefix = tuple(override.key.split("."))
-        layer = Layer.ENV if override.origin.startswith("env ") else Layer.CLI
+        layer = _layer_of(override.origin)
         if override.is_delete:
             _drop(origins, prefix)
             continue
@@ -112,6 +114,12 @@ def trace(
         for path, value in leaves(override.value, prefix):
             _set(origins, interior, path, Origin(layer, where, value))
     return Provenance(origins)
+
+
+def _layer_of(origin: str) -> Layer:
+    if origin.startswith("env "):
+        return Layer.ENV
+    return Layer.FLEET if origin.startswith(OVERLAY_ORIGIN) else Layer.CLI
 
 
 def _masked_argument(override: Override, prefix: KeyPath, secrets: frozenset[KeyPath]) -> str:

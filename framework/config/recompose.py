@@ -41,6 +41,8 @@ def recompose(
     building the defaults list; an edit to a file that has no defaults list and keeps its
     package header cannot change that list, so only the merge needs redoing.
     """
+    if previous.overlay != source.overlay:
+        return None  # a new fleet overlay: its overrides differ from those ``previous`` sent
     files: list[MergedFile] = []
     edited = False
     for merged in previous.files:
@@ -66,7 +68,9 @@ def recompose(
         return None
     if not previous.sent and not _needs_resolving(tree):
         # Nothing for OmegaConf to do: building its tree would be most of a reload.
-        return Composition(None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree)
+        return Composition(
+            None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree, overlay=previous.overlay
+        )
     try:
         config = OmegaConf.create(tree)
         OmegaConf.set_struct(config, True)
@@ -78,7 +82,9 @@ def recompose(
         check_changed_keys_exist(source.overrides, cli, files, config, known_key, lambda: UNKNOWN)
     except (HydraException, OmegaConfBaseException, CompositionError):
         return None  # the full compose reports it with Hydra's own words
-    return Composition(config, tuple(files), previous.overrides, previous.env_prefix, previous.sent)
+    return Composition(
+        config, tuple(files), previous.overrides, previous.env_prefix, previous.sent, overlay=previous.overlay
+    )
 
 
 def is_unresolved(value: Any) -> bool:

@@ -46,12 +46,12 @@ def diff(current: Snapshot, candidate: Snapshot) -> list[ConfigChange]:
 
 
 def shadowed_edits(current: Snapshot, candidate: Snapshot) -> list[ShadowedEdit]:
-    """Keys whose file value changed while an env var or a launch override still wins."""
+    """Keys whose file value changed while the fleet overlay, an env var or a launch override wins."""
     found = []
     for path in candidate.provenance.paths():
         history = candidate.provenance.history(path)
         winner = history[-1] if history else None
-        if winner is None or winner.layer not in (Layer.ENV, Layer.CLI):
+        if winner is None or winner.layer not in (Layer.FLEET, Layer.ENV, Layer.CLI):
             continue
         edited = _file_origin(history)
         before = _file_origin(current.provenance.history(path))

@@ -94,13 +94,19 @@ class Reloader:
 
     # entry points
 
-    async def reload(self, dry_run: bool = False, trigger: str = "api") -> ReloadOutcome:
+    async def reload(
+        self, dry_run: bool = False, trigger: str = "api", source: ConfigSource | None = None
+    ) -> ReloadOutcome:
+        """One attempt (or the answer of one that began after this request, which re-read the
+        files). ``source``: compose from it instead (a new fleet overlay, say); it becomes the
+        launch source only if the attempt commits, so a rejected one leaves nothing behind."""
         if self._closed:
             raise RuntimeError("the app is stopping; reload refused")
         if not dry_run:
             self._requested += 1
         self._pending += 1  # before the first await: busy at once, not when the lock is taken
-        attempt = self._track(self._serialized(dry_run, trigger, self._requested))
+        work = self._serialized(dry_run, trigger, self._requested) if source is None else self._from(source, dry_run, trigger)
+        attempt = self._track(work)
         attempt.add_done_callback(self._answered)
         try:
             return await asyncio.shield(attempt)  # a cancelled caller never cuts a transaction short
@@ -217,6 +223,19 @@ class Reloader:
             assert outcome is not None
             self._covered, self._last = covers, outcome
             return outcome
+
+    async def _from(self, source: ConfigSource, dry_run: bool, trigger: str) -> ReloadOutcome:
+        async with self._lock, self.lifecycle.changing:
+            previous, self.source = self.source, source
+            outcome = None
+            try:
+                outcome = await self._attempt(trigger, dry_run=dry_run)
+                assert outcome is not None
+                return outcome
+            finally:
+                committed = ReloadStatus.APPLIED, ReloadStatus.UNCHANGED
+                if dry_run or outcome is None or outcome.status not in committed:
+                    self.source = previous
 
     async def _watched(self, stamp: Stamp, confirm: Confirm) -> None:
         async with self._lock, self.lifecycle.changing:

@@ -1,0 +1,240 @@
+"""``integrate fleet status|set|unset|history|rollback``: the fleet's controller, from a terminal.
+
+The fleet (Redis URL, name, signing key) is read from the config in --config-dir, as an
+instance reads it. Every value is checked before anything is written, by composing that config
+with the overlay it would make: the same composition, validation and assembly an instance runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import functools
+import getpass
+import json
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import yaml
+
+from framework.assembly import assemble, load_config
+from framework.config.bounded_yaml import YamlLimitError, load_yaml
+from framework.config.compose import ConfigSource
+from framework.config.overlay import Overlay, refused_key
+from framework.config.schema import Reload
+from framework.config.snapshot import split_key
+from framework.errors import ConfigError, OverlayError
+from framework.fleet.channel import Channel
+from framework.fleet.drift import drifted
+from framework.fleet.records import Change, Member
+from framework.fleet.rollout import Controller, Plan, Report, RolloutError
+from framework.fleet.settings import FleetSettings
+from framework.fleet.store import CONNECTION_ERRORS, FleetStore, connect
+from framework.fleet.table import answers_table, history_rows, members_table
+from framework.secrets import mask_url, masker
+from framework.terminal import EXIT_RUNTIME, fail
+
+Source = Callable[[argparse.Namespace], ConfigSource]
+
+
+def add_verbs(verbs: Any, common: argparse.ArgumentParser, source: Source) -> None:
+    fleet = verbs.add_parser("fleet", help="one config for many instances: status, set, unset, history, rollback")
+    actions = fleet.add_subparsers(dest="fleet_verb", required=True, metavar="ACTION")
+    status = actions.add_parser("status", parents=[common], help="every live instance, and drift")
+    status.add_argument("--format", choices=["text", "json"], default="text")
+    status.set_defaults(handler=functools.partial(_status, source=source))
+    history = actions.add_parser("history", parents=[common], help="the overlay's versions: who, when, what")
+    history.add_argument("--format", choices=["text", "json"], default="text")
+    history.set_defaults(handler=functools.partial(_history, source=source))
+    for name, help_text, nargs in (
+        ("set", "set overlay values (KEY=VALUE ...) and roll them out", "+"),
+        ("unset", "remove keys from the overlay (KEY ...) and roll that out", "+"),
+        ("rollback", "make an earlier version's values current again (VERSION)", 1),
+    ):
+        verb = actions.add_parser(name, parents=[common], help=help_text)
+        verb.add_argument("items", nargs=nargs, metavar="KEY=VALUE" if name == "set" else "KEY" if name == "unset" else "VERSION")
+        verb.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answers (default 10)")
+        verb.add_argument("--canary", type=int, default=0, help="apply to N instances first")
+        verb.add_argument("--bake", type=float, default=0.0, help="seconds the canaries must stay healthy")
+        verb.add_argument("--dry-run", action="store_true", help="ask every instance for its plan; change nothing")
+        verb.add_argument("--format", choices=["text", "json"], default="text")
+        verb.set_defaults(handler=functools.partial(_change, source=source, action=name))
+
+
+def _fleet(source: ConfigSource) -> FleetSettings:
+    snapshot = load_config(source)
+    masker.update(snapshot.secret_values())
+    settings = FleetSettings.from_section(snapshot.section("fleet"), snapshot.section("app")["name"])
+    if not settings.signing_key:
+        raise ConfigError("fleet.signing_key: not set; the fleet commands sign what they write with it")
+    return settings
+
+
+def _store(settings: FleetSettings) -> FleetStore:
+    client = connect(settings.url, cluster=settings.cluster, connect_timeout=settings.connect_timeout, name="fleet-cli")
+    return FleetStore(client, settings.name)
+
+
+def _run(settings: FleetSettings, work: Callable[[FleetStore], Any]) -> Any:
+    async def main() -> Any:
+        store = _store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.aclose()
+
+    try:
+        return asyncio.run(main())
+    except CONNECTION_ERRORS as exc:
+        raise RolloutError(f"fleet '{settings.name}': Redis at {mask_url(settings.url)}: {exc}") from None
+
+
+def _status(args: argparse.Namespace, source: Source) -> int:
+    settings = _fleet(source(args))
+
+    async def work(store: FleetStore) -> tuple[list[Member], int]:
+        return await store.members(), await store.current_version()
+
+    try:
+        members, current = _run(settings, work)
+    except RolloutError as exc:
+        fail(str(exc))
+        return EXIT_RUNTIME
+    marked = drifted(members)
+    if args.format == "json":
+        rows = [{**json.loads(m.to_json()), "drift": m.instance in marked} for m in members]
+        print(masker(json.dumps({"fleet": settings.name, "overlay_version": current, "instances": rows}, indent=2)))
+    else:
+        print(masker(members_table(settings.name, current, members, marked)))
+    return 0
+
+
+def _history(args: argparse.Namespace, source: Source) -> int:
+    settings = _fleet(source(args))
+    try:
+        versions, current = _run(settings, lambda store: _both(store.history(), store.current_version()))
+    except RolloutError as exc:
+        fail(str(exc))
+        return EXIT_RUNTIME
+    rows = history_rows(versions, current)
+    print(masker(json.dumps(rows, indent=2) if args.format == "json" else "\n".join(r["line"] for r in rows) or "no overlay version yet"))
+    return 0
+
+
+async def _both(first: Any, second: Any) -> tuple[Any, Any]:
+    return await first, await second
+
+
+def _change(args: argparse.Namespace, source: Source, action: str) -> int:
+    launch = source(args)
+    settings = _fleet(launch)
+    change = _changer(action, args.items, settings)
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    note = action if action != "rollback" else f"rollback to v{args.items[0]}"
+    plan = Plan(change, note, who, args.timeout, max(0, args.canary), max(0.0, args.bake), args.dry_run)
+    check = functools.partial(_check, launch)
+
+    async def work(store: FleetStore) -> Report:
+        if action == "rollback":
+            plan.change = await _rollback_changer(store, int(args.items[0]))
+        controller = Controller(store, Channel(store, settings.signing_key or "", who), settings.history_size)
+        return await controller.run(plan, check)
+
+    try:
+        report = _run(settings, work)
+    except RolloutError as exc:
+        fail(f"{exc}; the rollout could not complete")
+        return EXIT_RUNTIME
+    if args.format == "json":
+        print(masker(json.dumps(_report_data(report), indent=2)))
+    else:
+        print(masker(answers_table(report, dry_run=args.dry_run)))
+    return 0 if report.ok else EXIT_RUNTIME
+
+
+def _changer(action: str, items: list[str], settings: FleetSettings) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Change]]]:
+    if action == "set":
+        wanted = dict(_parsed_item(item) for item in items)
+
+        def set_values(base: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
+            changes = [Change(k, base.get(k), v, added=k not in base) for k, v in wanted.items() if base.get(k, _NONE) != v]
+            return {**base, **wanted}, changes
+
+        return set_values
+    if action == "unset":
+
+        def unset_values(base: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
+            missing = [k for k in items if k not in base]
+            if missing:
+                raise OverlayError(f"fleet unset {', '.join(missing)}: not in the overlay (it holds: {', '.join(sorted(base)) or 'nothing'})")
+            return {k: v for k, v in base.items() if k not in items}, [Change(k, base[k], removed=True) for k in items]
+
+        return unset_values
+    if not items[0].isdigit() or int(items[0]) < 1:
+        raise OverlayError(f"fleet rollback {items[0]}: a version is a positive number (see `integrate fleet history`)")
+    return lambda base: (dict(base), [])  # replaced once the store is open
+
+
+_NONE = object()
+
+
+async def _rollback_changer(store: FleetStore, number: int) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Change]]]:
+    record = await store.version(number)
+    if record is None:
+        raise OverlayError(f"fleet rollback {number}: no such version in the history (kept: the last ones, see `integrate fleet history`)")
+    target = dict(record.values)
+
+    def back(base: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
+        keys = sorted(set(base) | set(target))
+        return target, [Change(k, base.get(k), target.get(k), added=k not in base, removed=k not in target)
+                        for k in keys if base.get(k, _NONE) != target.get(k, _NONE)]
+
+    return back
+
+
+def _parsed_item(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise OverlayError(f"fleet set {item.split('=')[0]!r}: write KEY=VALUE (the value as YAML: 5, true, 'text', [1, 2])")
+    try:
+        value = load_yaml(text, f"fleet set {key}") if text else ""
+    except (YamlLimitError, yaml.YAMLError):
+        raise OverlayError(f"fleet set {key}: its value is not valid YAML (not shown: it may be a secret); quote it: {key}=\"'...'\"") from None
+    return key, value
+
+
+def _check(launch: ConfigSource, values: Mapping[str, Any]) -> frozenset[str]:
+    """Compose the launch config with ``values`` as the overlay, as an instance would; the
+    secret keys among them. OverlayError/ValidationError/ComponentsError name what is wrong."""
+    for key in values:
+        reason = refused_key(key, launch.config_dir)
+        if reason:
+            raise OverlayError(f"fleet overlay key '{key}': refused, {reason}")
+    snapshot = load_config(dataclasses.replace(launch, overlay=Overlay(0, dict(values))))
+    never = [k for k in sorted(values) if snapshot.policy(split_key(k)) is Reload.NEVER]
+    if never:
+        raise OverlayError("\n".join(
+            f"fleet overlay key '{k}': refused, its schema says reload: never (only a process restart"
+            " applies it, and the overlay reaches running instances by reload)" for k in never))
+    assemble(snapshot)
+    return frozenset(k for k in values if any(_overlaps(split_key(k), p) for p in snapshot.secrets))
+
+
+def _overlaps(key: tuple[str, ...], secret: tuple[str, ...]) -> bool:
+    """A key that is, holds, or sits inside a secret."""
+    shorter = min(len(key), len(secret))
+    return key[:shorter] == secret[:shorter]
+
+
+def _report_data(report: Report) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "version": report.version,
+        "rolled_back": report.rolled_back,
+        "answers": [a.to_data() for a in report.answers.values()],
+        "no_answer": report.missing,
+        "notes": report.notes,
+    }
+
