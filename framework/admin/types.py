@@ -8,6 +8,7 @@ from framework.assembly import Assembly
 from framework.config.snapshot import Snapshot
 from framework.control import ComponentControl
 from framework.events.bus import EventBus
+from framework.fleet.member import FleetMember
 from framework.health import HealthMonitor
 from framework.lifecycle import Lifecycle
 from framework.metrics import AppMetrics
@@ -46,6 +47,11 @@ class AdminView(Protocol):
 
     @property
     def started_at(self) -> float | None: ...
+
+    @property
+    def fleet(self) -> FleetMember | None:
+        """This instance's part in its fleet; None when it has none (or has not started)."""
+        ...
 
     @property
     def reload_in_progress(self) -> bool:

@@ -27,8 +27,8 @@ from framework.config.schema import Reload
 from framework.config.snapshot import split_key
 from framework.errors import ConfigError, OverlayError
 from framework.fleet.channel import Channel
-from framework.fleet.drift import drifted
-from framework.fleet.records import Change, Member
+from framework.fleet.member import fleet_view
+from framework.fleet.records import Change
 from framework.fleet.rollout import Controller, Plan, Report, RolloutError
 from framework.fleet.settings import FleetSettings
 from framework.fleet.store import CONNECTION_ERRORS, FleetStore, connect
@@ -93,21 +93,15 @@ def _run(settings: FleetSettings, work: Callable[[FleetStore], Any]) -> Any:
 
 def _status(args: argparse.Namespace, source: Source) -> int:
     settings = _fleet(source(args))
-
-    async def work(store: FleetStore) -> tuple[list[Member], int]:
-        return await store.members(), await store.current_version()
-
     try:
-        members, current = _run(settings, work)
+        view = _run(settings, fleet_view)
     except RolloutError as exc:
         fail(str(exc))
         return EXIT_RUNTIME
-    marked = drifted(members)
     if args.format == "json":
-        rows = [{**json.loads(m.to_json()), "drift": m.instance in marked} for m in members]
-        print(masker(json.dumps({"fleet": settings.name, "overlay_version": current, "instances": rows}, indent=2)))
+        print(masker(json.dumps(view, indent=2)))
     else:
-        print(masker(members_table(settings.name, current, members, marked)))
+        print(masker(members_table(view)))
     return 0
 
 

@@ -15,10 +15,11 @@ A version this instance rejected is not tried again by the heartbeat until its f
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -26,7 +27,7 @@ from framework._version import __version__
 from framework.config.overlay import Overlay
 from framework.config.snapshot import Snapshot
 from framework.fleet.channel import Channel
-from framework.fleet.drift import fleet_digest
+from framework.fleet.drift import drifted, fleet_digest
 from framework.fleet.launch import Joined
 from framework.fleet.records import Answer, Member, Op, Order, Outcome, OverlayVersion
 from framework.fleet.settings import FleetSettings
@@ -111,6 +112,10 @@ class FleetMember:
             rejected_version=self.rejected_version, heartbeat_at=time.time(),
         )
 
+
+    async def view(self) -> dict[str, Any]:
+        """The fleet as this instance sees it (``GET /fleet``)."""
+        return {**await fleet_view(self.store), "instance": self.name}
 
     # the loops
 
@@ -214,6 +219,17 @@ def _verdict(order: Order, outcome: ReloadOutcome) -> Outcome:
 
 def _refused(reason: str) -> ReloadOutcome:
     return ReloadOutcome(ReloadStatus.REJECTED, 0, "fleet", time.time(), 0.0, reasons=(reason,))
+
+
+async def fleet_view(store: FleetStore) -> dict[str, Any]:
+    """Every live member of a fleet as plain data, each marked where it drifted."""
+    members, current = await store.members(), await store.current_version()
+    marked = drifted(members)
+    return {
+        "fleet": store.fleet,
+        "overlay_version": current,
+        "instances": [{**json.loads(m.to_json()), "drift": m.instance in marked} for m in members],
+    }
 
 
 def member_of(joined: Joined, host: Host, apply: Apply, admin_url: str | None) -> FleetMember:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from framework.fleet.records import Member, Outcome, OverlayVersion, utc_minute
+from framework.fleet.records import Outcome, OverlayVersion, utc_minute
 from framework.fleet.rollout import Report
 
 
@@ -17,20 +17,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def members_table(fleet: str, current: int, members: Sequence[Member], drifted: set[str]) -> str:
+def members_table(view: Mapping[str, Any]) -> str:
+    """``fleet status`` as text, from ``fleet_view``'s data."""
+    fleet, current, members = view["fleet"], view["overlay_version"], view["instances"]
     if not members:
         return f"fleet {fleet}: overlay v{current}, no live instance"
     now = time.time()
     rows = [
         (
-            m.instance, f"v{m.overlay_version}", m.fleet_digest[:12], "DRIFT" if m.instance in drifted else "",
-            m.state, m.health, f"v{m.config_version}", f"{now - m.started_at:.0f}s", m.admin_url or "-",
-            m.degraded or "",
+            m["instance"], f"v{m['overlay_version']}", m["fleet_digest"][:12], "DRIFT" if m["drift"] else "",
+            m["state"], m["health"], f"v{m['config_version']}", f"{now - m['started_at']:.0f}s",
+            m["admin_url"] or "-", m["degraded"] or "",
         )
         for m in members
     ]
     header = ("INSTANCE", "OVERLAY", "DIGEST", "DRIFT", "STATE", "HEALTH", "CONFIG", "UP", "ADMIN", "NOTE")
-    summary = f"fleet {fleet}: overlay v{current}, {len(members)} instance(s), {len(drifted)} drifted"
+    drifted = sum(1 for m in members if m["drift"])
+    summary = f"fleet {fleet}: overlay v{current}, {len(members)} instance(s), {drifted} drifted"
     return summary + "\n" + _table(header, rows)
 
 

@@ -68,7 +68,7 @@ class Fleet:
     def kill(self, instance: str) -> None:
         app = self.instances.pop(instance)
         app.process.send_signal(signal.SIGKILL)
-        app.process.wait(10)
+        app.stop()  # reaps it and closes its stderr
 
     def cli(self, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
         """`integrate fleet ARGS` run from a folder of its own (the controller's conf/)."""

@@ -9,6 +9,7 @@ from framework.admin.context import AppMetrics, View
 from framework.admin.responses import json_response, masked_response
 from framework.admin.views import component_rows, info_view
 from framework.asyncapi import asyncapi_document
+from framework.fleet.store import CONNECTION_ERRORS
 
 router = APIRouter(tags=["app"])
 
@@ -35,3 +36,16 @@ async def prometheus(metrics: AppMetrics) -> Response:
 async def asyncapi(app: View) -> Response:
     """The running config's events as an AsyncAPI 3.0 document (``integrate asyncapi``)."""
     return masked_response(app.snapshot, asyncapi_document(app.snapshot, app.assembly))
+
+
+@router.get("/fleet")
+async def fleet(app: View) -> Response:
+    """Every live instance of this app's fleet, its overlay version and digest, and drift."""
+    member = app.fleet
+    if member is None:
+        return json_response({"detail": "this app is not part of a fleet (fleet.enabled is false)"}, 404)
+    try:
+        view = await member.view()
+    except CONNECTION_ERRORS as exc:
+        return json_response({"detail": f"the fleet's Redis is out of reach: {exc}"}, 503)
+    return masked_response(app.snapshot, view)
