@@ -19,14 +19,16 @@ from framework.config.compose import (
     Composition,
     ConfigSource,
     MergedFile,
+    Override,
     check_changed_keys_exist,
     merged_values,
 )
 from framework.config.files import read_text
 from framework.config.hydra_files import parse_config
+from framework.config.overlay import overlay_overrides
 from framework.config.plain import too_deep
 from framework.config.redaction import UNKNOWN
-from framework.errors import CompositionError
+from framework.errors import CompositionError, OverlayError
 
 
 def recompose(
@@ -39,12 +41,11 @@ def recompose(
 
     A full Hydra compose costs tens of milliseconds for a handful of files, nearly all of it
     building the defaults list; an edit to a file that has no defaults list and keeps its
-    package header cannot change that list, so only the merge needs redoing.
+    package header cannot change that list, so only the merge needs redoing. A new fleet
+    overlay is only new overrides: the files' merge is reused and the overrides laid anew.
     """
-    if previous.overlay != source.overlay:
-        return None  # a new fleet overlay: its overrides differ from those ``previous`` sent
     files: list[MergedFile] = []
-    edited = False
+    edited = previous.overlay != source.overlay
     for merged in previous.files:
         if merged.path is None or merged.text is None:
             files.append(merged)
@@ -66,7 +67,7 @@ def recompose(
     tree = merged_values(files)
     if tree is None:
         return None
-    if not previous.sent and not _needs_resolving(tree):
+    if not previous.sent and not source.overlay and not _needs_resolving(tree):
         # Nothing for OmegaConf to do: building its tree would be most of a reload.
         return Composition(
             None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree, overlay=previous.overlay
@@ -77,14 +78,31 @@ def recompose(
         groups = {f.config_path.rsplit("/", 1)[0] for f in files if "/" in f.config_path}
         parsed = OverridesParser.create().parse_overrides(list(previous.sent))
         overrides = [o for o in parsed if o.package is None and o.key_or_group not in groups]
+        described, sent = _overlaid(previous, source, config, known_key)
+        parsed = OverridesParser.create().parse_overrides(list(sent))
+        overrides = [o for o in parsed if o.package is None and o.key_or_group not in groups]
         ConfigLoaderImpl._apply_overrides_to_config(overrides, config)
-        cli = list(previous.sent[len(previous.sent) - len(source.overrides) :])
+        cli = list(sent[len(sent) - len(source.overrides) :])
         check_changed_keys_exist(source.overrides, cli, files, config, known_key, lambda: UNKNOWN)
-    except (HydraException, OmegaConfBaseException, CompositionError):
-        return None  # the full compose reports it with Hydra's own words
-    return Composition(
-        config, tuple(files), previous.overrides, previous.env_prefix, previous.sent, overlay=previous.overlay
-    )
+    except (HydraException, OmegaConfBaseException, CompositionError, OverlayError):
+        return None  # the full compose reports it with Hydra's own words, or names the overlay key
+    return Composition(config, tuple(files), described, previous.env_prefix, sent, overlay=source.overlay)
+
+
+def _overlaid(
+    previous: Composition,
+    source: ConfigSource,
+    config: DictConfig,
+    known_key: Callable[[str, DictConfig], bool] | None,
+) -> tuple[tuple[Override, ...], tuple[str, ...]]:
+    """The overrides (described, and as sent to Hydra) with ``source``'s overlay in place of
+    ``previous``'s: the overlay's come first, then the env and CLI ones as they were."""
+    if previous.overlay == source.overlay:
+        return previous.overrides, previous.sent
+    stale = len(previous.overlay.values) if previous.overlay else 0
+    fresh = overlay_overrides(source.overlay, config, known_key, source.config_dir.expanduser().resolve()) if source.overlay else []
+    described = tuple(Override(o.origin, o.text.split("=", 1)[0].lstrip("+"), o.value, False, False) for o in fresh)
+    return described + previous.overrides[stale:], tuple(o.text for o in fresh) + previous.sent[stale:]
 
 
 def is_unresolved(value: Any) -> bool:

@@ -6,6 +6,7 @@ names its version, time and author in provenance, and is refused where it may no
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from framework.assembly import load_config
 from framework.config.compose import ConfigSource
 from framework.config.overlay import Overlay
 from framework.config.provenance import Layer
+from framework.config.recompose import recompose
 from framework.errors import OverlayError, ValidationError
 from framework.testing import write_tree
 
@@ -101,3 +103,21 @@ def test_a_file_edit_recomposes_with_the_overlay_it_ran_and_a_new_overlay_compos
     moved = load_config(ConfigSource(config, environ={}, overlay=newer), 3, previous=edited)
     assert (moved.get("service.port"), moved.get("service.host")) == (9100, "file-host")
     assert moved.provenance.where(("service", "port")) == "fleet overlay v8"
+
+
+def test_a_new_overlay_is_laid_on_the_files_already_merged_with_exactly_a_full_composes_result(config: Path) -> None:
+    environ = {"LAYERED__SERVICE__NAME": "env-name"}
+    launch = ConfigSource(config, overrides=("service.retries=9", "db=sqlite"), environ=environ, overlay=OVERLAY)
+    running = load_config(launch)
+    newer = Overlay(9, {"service.port": 9100, "service.name": "overlay-name"},
+                    "2026-12-03T08:00Z", "ops@host")
+    moved = dataclasses.replace(launch, overlay=newer)
+    assert running.composition is not None
+    assert recompose(running.composition, moved) is not None  # no Hydra compose
+    fast, full = load_config(moved, 2, previous=running), load_config(moved, 2)
+    assert fast.data == full.data and fast.get("service.port") == 9100 and fast.get("service.name") == "env-name"
+    assert {p: fast.provenance.history(p) for p in full.provenance.paths()} == {
+        p: full.provenance.history(p) for p in full.provenance.paths()}
+    assert fast.provenance.where(("service", "port")) == "fleet overlay v9 (set 2026-12-03T08:00Z by ops@host)"
+    gone = dataclasses.replace(launch, overlay=None)  # the overlay dropped: files, env and CLI stay
+    assert load_config(gone, 3, previous=fast).data == load_config(gone, 3).data

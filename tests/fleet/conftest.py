@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,7 @@ class Fleet:
         self.root, self.url = root, url
         self.name = f"t{uuid.uuid4().hex[:10]}"
         self.instances: dict[str, RunningApp] = {}
+        self._copying = threading.Lock()  # two `fleet set` threads may ask for one folder
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -53,9 +55,10 @@ class Fleet:
     def folder(self, instance: str) -> Path:
         """The instance's folder, with its own copy of the shipped conf/ (made on first use)."""
         folder = self.root / instance
-        if not folder.exists():
-            shutil.copytree(REPO / "conf", folder / "conf")
-            shutil.copytree(REPO / "components", folder / "components")
+        with self._copying:
+            if not folder.exists():
+                shutil.copytree(REPO / "conf", folder / "conf")
+                shutil.copytree(REPO / "components", folder / "components")
         return folder
 
     def start(self, instance: str, *overrides: str, ready: str = "app.started", **env: str) -> RunningApp:
