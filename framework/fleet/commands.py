@@ -108,17 +108,17 @@ def _status(args: argparse.Namespace, source: Source) -> int:
 def _history(args: argparse.Namespace, source: Source) -> int:
     settings = _fleet(source(args))
     try:
-        versions, current = _run(settings, lambda store: _both(store.history(), store.current_version()))
+        versions, current, abandoned = _run(settings, lambda store: _all(store.history(), store.current_version(), store.abandoned()))
     except RolloutError as exc:
         fail(str(exc))
         return EXIT_RUNTIME
-    rows = history_rows(versions, current)
+    rows = history_rows(versions, current, abandoned)
     print(masker(json.dumps(rows, indent=2) if args.format == "json" else "\n".join(r["line"] for r in rows) or "no overlay version yet"))
     return 0
 
 
-async def _both(first: Any, second: Any) -> tuple[Any, Any]:
-    return await first, await second
+async def _all(*reads: Any) -> tuple[Any, ...]:
+    return tuple([await read for read in reads])
 
 
 def _change(args: argparse.Namespace, source: Source, action: str) -> int:

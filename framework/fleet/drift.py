@@ -1,49 +1,41 @@
-"""Drift: instances that run the same overlay version with a different effective config.
+"""Drift: instances that run the same overlay version with different files.
 
-What an instance was launched with on purpose does not count: keys its command-line arguments
-or env vars set (a port, say) and the fleet section are left out of the digest drift compares.
-What is left differs only when the files differ, or something else nobody meant.
+What an instance was launched with on purpose does not count: the digest drift compares is
+taken over the values the files and the overlay set (schema defaults are the code's, the same
+everywhere one framework version runs), leaving out env vars, command-line arguments (a port,
+say) and the fleet section. It differs only when the files differ, or the overlay does.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from framework.config.overlay import FLEET_SECTION
-from framework.config.plain import thaw
 from framework.config.provenance import Layer
 from framework.config.snapshot import Snapshot, digest
 from framework.fleet.records import Member
 
+_SHARED = (Layer.FILE, Layer.FLEET)  # the layers every instance of a fleet should agree on
 _cache: dict[int, tuple[Snapshot, str]] = {}
 
 
 def fleet_digest(snapshot: Snapshot) -> str:
-    """The digest of the config without the fleet section and what the launch set."""
+    """The digest of what the files and the overlay set, the fleet section left out."""
     hit = _cache.get(id(snapshot))
     if hit is not None and hit[0] is snapshot:
         return hit[1]
-    data: dict[str, Any] = thaw(snapshot.data)
-    data.pop(FLEET_SECTION, None)
-    for path in list(snapshot.provenance.paths()):
-        winner = snapshot.provenance.winner(path)
-        if winner is not None and winner.layer in (Layer.ENV, Layer.CLI):
-            _remove(data, path)
-    value = digest(data)
+    shared = []
+    for path in snapshot.provenance.paths():
+        if path[:1] == (FLEET_SECTION,):
+            continue
+        origins = [o for o in snapshot.provenance.history(path) if o.layer in _SHARED]
+        if origins:
+            shared.append((".".join(path), origins[-1].value))
+    value = digest(sorted(shared, key=lambda item: item[0]))
     _cache.clear()  # one snapshot runs at a time: keep only the last
     _cache[id(snapshot)] = (snapshot, value)
     return value
-
-
-def _remove(data: Any, path: tuple[str, ...]) -> None:
-    for part in path[:-1]:
-        if not isinstance(data, dict) or part not in data:
-            return
-        data = data[part]
-    if isinstance(data, dict):
-        data.pop(path[-1], None)
 
 
 def drifted(members: Sequence[Member]) -> set[str]:

@@ -74,6 +74,7 @@ class FleetMember:
         self._unreachable = False
         self._after = "$"
         self._config_version = host.snapshot.version  # as of our last overlay change
+        self._taken: tuple[int, ReloadOutcome] | None = None  # the last version applied, and how
 
     @property
     def name(self) -> str:
@@ -164,6 +165,8 @@ class FleetMember:
         async with self._lock:
             if order.op is Op.PLAN:
                 outcome = await self._plan(order)
+            elif self._taken and self._taken[0] == order.version == self.overlay_version:
+                outcome = self._taken[1]  # the heartbeat caught up first: say what that did
             else:
                 record = await self.store.version(order.version)
                 if order.version and record is None:
@@ -190,6 +193,7 @@ class FleetMember:
         outcome = await self._apply(record.overlay() if record else None, False, trigger)
         if outcome.ok:
             self.overlay_version, self.rejected_version, self.degraded = version, None, None
+            self._taken = version, outcome
         else:
             self.rejected_version = version
             self.degraded = f"fleet overlay v{version} rejected here: " + "; ".join(outcome.reasons)

@@ -101,6 +101,7 @@ class Controller:
         if canaries:
             ok = await self._canary(report, rollout, version, canaries, plan)
             if not ok:
+                await self.store.abandon(version, report.notes[-1])
                 await self._revert(report, rollout, base.version if base else 0, canaries, plan.timeout)
                 return report
             await self.store.promote(version, token)

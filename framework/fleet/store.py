@@ -77,6 +77,7 @@ class FleetKeys:
         self.members_key, self.member_prefix = f"{prefix}:members", f"{prefix}:member:"
         self.orders, self.answers, self.dead = f"{prefix}:orders", f"{prefix}:answers", f"{prefix}:dead"
         self.draft_prefix = f"{prefix}:draft:"
+        self.abandoned_key = f"{prefix}:abandoned"  # version -> why it never became current
 
 
 class FleetStore(FleetKeys):
@@ -146,6 +147,14 @@ class FleetStore(FleetKeys):
         """Make a written version current (a canary that baked well)."""
         if int(await self._promote(keys=[self.lock_key, self.current_key], args=[token, version])) < 0:
             raise StaleWriterError(f"the lock of fleet '{self.fleet}' moved to another writer; v{version} not made current")
+
+    async def abandon(self, version: int, reason: str) -> None:
+        """Say why a written version never became current (its canary failed)."""
+        await self.client.hset(self.abandoned_key, str(version), reason)
+
+    async def abandoned(self) -> dict[int, str]:
+        found: Any = await self.client.hgetall(self.abandoned_key)
+        return {int(k): v.decode() if isinstance(v, bytes) else v for k, v in found.items()}
 
     # the writers' lock
 

@@ -58,13 +58,14 @@ def answers_table(report: Report, dry_run: bool) -> str:
     return "\n".join(lines)
 
 
-def history_rows(versions: Sequence[OverlayVersion], current: int) -> list[dict[str, Any]]:
+def history_rows(versions: Sequence[OverlayVersion], current: int, abandoned: Mapping[int, str]) -> list[dict[str, Any]]:
     rows = []
     for v in versions:
         changes = ", ".join(_change_text(c) for c in v.masked_changes()) or "no change"
-        marker = " (current)" if v.version == current else ""
+        marker = " (current)" if v.version == current else f" (abandoned: {abandoned[v.version]})" if v.version in abandoned else ""
         line = f"v{v.version}{marker}  {utc_minute(v.set_at)}  {v.set_by}  {v.note}: {changes}"
-        rows.append({"version": v.version, "current": v.version == current, "set_at": v.set_at, "set_by": v.set_by,
+        rows.append({"version": v.version, "current": v.version == current, "abandoned": abandoned.get(v.version),
+                     "set_at": v.set_at, "set_by": v.set_by,
                      "note": v.note, "values": v.masked_values(), "changes": v.masked_changes(), "line": line})
     return rows
 
