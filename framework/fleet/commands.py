@@ -31,7 +31,7 @@ from framework.fleet.member import fleet_view
 from framework.fleet.records import Change
 from framework.fleet.rollout import Controller, Plan, Report, RolloutError
 from framework.fleet.settings import FleetSettings
-from framework.fleet.store import CONNECTION_ERRORS, FleetStore, connect
+from framework.fleet.store import CONNECTION_ERRORS, FleetStore, StaleWriterError, connect
 from framework.fleet.table import answers_table, history_rows, members_table
 from framework.secrets import mask_url, masker
 from framework.terminal import EXIT_RUNTIME, fail
@@ -89,6 +89,8 @@ def _run(settings: FleetSettings, work: Callable[[FleetStore], Any]) -> Any:
         return asyncio.run(main())
     except CONNECTION_ERRORS as exc:
         raise RolloutError(f"fleet '{settings.name}': Redis at {mask_url(settings.url)}: {exc}") from None
+    except StaleWriterError as exc:
+        raise RolloutError(str(exc)) from None
 
 
 def _status(args: argparse.Namespace, source: Source) -> int:

@@ -22,9 +22,12 @@ from typing import Any
 
 from framework.fleet.channel import Channel
 from framework.fleet.records import Answer, Change, Op, Order, Outcome, OverlayVersion
-from framework.fleet.store import FleetStore
+from framework.fleet.store import CONNECTION_ERRORS, FleetStore
 
 Check = Callable[[Mapping[str, Any]], frozenset[str]]  # raises ConfigError; returns the secret keys
+# The lock and a canary's pin live this long unless renewed (every third of it): a controller
+# that dies frees the lock, and returns its canaries to the current version, within seconds.
+LEASE_S = 5.0
 _HEALTH_RANK = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
@@ -66,11 +69,10 @@ class Controller:
         self.store, self.channel, self.history_size = store, channel, history_size
 
     async def run(self, plan: Plan, check: Check) -> Report:
-        lease = 2 * plan.timeout + plan.bake + 10
-        token = await self.store.acquire(lease, wait_s=plan.timeout)
+        token = await self.store.acquire(LEASE_S, wait_s=plan.timeout)
         if token is None:
             raise RolloutError(f"another writer held the lock of fleet '{self.store.fleet}' for {plan.timeout:g} s")
-        renewing = asyncio.create_task(self._renew(token, lease))
+        renewing = asyncio.create_task(self._renew(token, LEASE_S))
         try:
             return await self._locked(plan, check, token)
         finally:
@@ -78,8 +80,12 @@ class Controller:
             await self.store.release(token)
 
     async def _renew(self, token: str, lease: float) -> None:
-        while await self.store.renew(token, lease):
-            await asyncio.sleep(lease / 3)
+        """Keep the lock (and a canary's pin) while the rollout runs; a lost lock ends it."""
+        try:
+            while await self.store.renew(token, lease):
+                await asyncio.sleep(lease / 3)
+        except CONNECTION_ERRORS:
+            return  # Redis went away: the rollout's own next call says so
 
     async def _locked(self, plan: Plan, check: Check, token: str) -> Report:
         base = await self.store.current()
@@ -113,7 +119,7 @@ class Controller:
 
     async def _canary(self, report: Report, rollout: str, version: int, canaries: list[str], plan: Plan) -> bool:
         before = {m.instance: m.health for m in await self.store.members()}
-        await self.store.pin_canary(version, canaries, 2 * plan.timeout + plan.bake + 10)
+        await self.store.pin_canary(version, canaries, LEASE_S)
         await self._order(report, Order(rollout, Op.APPLY, version, tuple(canaries)), canaries, plan.timeout)
         if not report.ok:
             report.notes.append(f"canary failed: v{version} stopped before the other instances")

@@ -46,6 +46,7 @@ return 1
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
 _RELEASE = """
@@ -111,8 +112,9 @@ class FleetStore(FleetKeys):
         return int(current or 0)
 
     async def pin_canary(self, version: int, targets: list[str], ttl_s: float) -> None:
-        """Let ``targets`` run ``version`` before it is current; forgotten after ``ttl_s`` (a
-        controller that died mid-bake leaves its canaries to return to the current version)."""
+        """Let ``targets`` run ``version`` before it is current; forgotten after ``ttl_s`` unless
+        renewed with the lock (a controller that died mid-bake leaves its canaries to return
+        to the current version)."""
         await self.client.set(self.canary_key, json.dumps({"version": version, "targets": targets}), px=int(ttl_s * 1000))
 
     async def unpin_canary(self) -> None:
@@ -170,7 +172,8 @@ class FleetStore(FleetKeys):
             await asyncio.sleep(0.05)
 
     async def renew(self, token: str, lease_s: float) -> bool:
-        return bool(await self._renew(keys=[self.lock_key], args=[token, int(lease_s * 1000)]))
+        """Extend the lock, and a canary's pin if there is one, while ``token`` holds the lock."""
+        return bool(await self._renew(keys=[self.lock_key, self.canary_key], args=[token, int(lease_s * 1000)]))
 
     async def release(self, token: str) -> None:
         await self._release(keys=[self.lock_key], args=[token])

@@ -164,3 +164,34 @@ def test_an_instance_started_without_redis_runs_degraded_and_catches_up(fleet: F
     assert caught["version"] == 1
     members = fleet.wait_members("a", "late")
     assert members["late"]["overlay_version"] == 1 and members["late"]["degraded"] is None
+
+
+def test_redis_killed_mid_canary_the_set_reports_it_and_the_canary_returns_once_redis_is_back(
+    fleet: Fleet, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+    redis_server.persist = True
+    redis_server.start()
+    fleet.url = redis_server.url
+    for name in ("a", "b"):
+        fleet.start(name, MARKET__FLEET__REQUIRED="false")
+    fleet.wait_members("a", "b")
+    rollout = subprocess.Popen(
+        [sys.executable, "-m", "framework", "fleet", "set", f"{INTERVAL}=0.3", "--canary", "1", "--bake", "30"],
+        cwd=fleet.folder("controller"), env=fleet.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for(lambda: fleet.members().get("a", {}).get("overlay_version") == 1, 30, "the canary a on v1")
+        redis_server.kill()
+        out, err = rollout.communicate(timeout=30)
+    finally:
+        rollout.kill()
+    assert rollout.returncode == 1, out + err
+    assert "could not complete" in err and "Traceback" not in err
+    assert all(app.process.poll() is None for app in fleet.instances.values())
+    redis_server.start()
+    # The pin of the canary was not renewed: it returns to the current version (none yet).
+    wait_for(lambda: fleet.members().get("a", {}).get("overlay_version") == 0, 20, "the canary back on v0")
+    assert fleet.members()["b"]["overlay_version"] == 0
+    result = fleet.cli("set", f"{INTERVAL}=0.4")  # the lock of the dead rollout expired
+    assert result.returncode == 0, result.stdout + result.stderr
