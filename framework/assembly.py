@@ -16,6 +16,8 @@ from framework.component import ComponentSpec, specs_of
 from framework.config import loader
 from framework.config.compose import ConfigSource
 from framework.config.cross_field import ConfigCheck
+from framework.config.fleet_section import FLEET_SCHEMA
+from framework.config.fleet_section import section_problems as fleet_problems
 from framework.config.schema import Schema, trust
 from framework.config.sections import (
     APP_SCHEMA,
@@ -31,8 +33,6 @@ from framework.events.compatibility import compatibility_problems
 from framework.events.payloads import ComponentPayloads, component_payloads
 from framework.events.settings import EVENT_BUS_SCHEMA
 from framework.extensions import plan_extensions
-from framework.fleet.settings import FLEET_SCHEMA
-from framework.fleet.settings import section_problems as fleet_problems
 from framework.graph import Graph, build_graph
 from framework.log_settings import LOGGING_SCHEMA
 from framework.registry import Registry

@@ -25,7 +25,7 @@ LAYERS: list[list[str]] = [
     ["framework.component", "framework.contracts", "framework.log_settings", "framework.targets"],
     ["framework.graph", "framework.registry", "framework.extensions"],
     ["framework.events"],
-    ["framework.container", "framework.lifecycle", "framework.error_events", "framework.alerts", "framework.fleet.settings"],
+    ["framework.container", "framework.lifecycle", "framework.error_events", "framework.alerts"],
     ["framework.assembly", "framework.control", "framework.schemas", "framework.asyncapi"],
     ["framework.health_records", "framework.health"],
     ["framework.supervisor"],

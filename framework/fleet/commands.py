@@ -22,6 +22,7 @@ import yaml
 from framework.assembly import assemble, load_config
 from framework.config.bounded_yaml import YamlLimitError, load_yaml
 from framework.config.compose import ConfigSource
+from framework.config.fleet_section import FleetSettings
 from framework.config.overlay import Overlay, refused_key
 from framework.config.schema import Reload
 from framework.config.snapshot import split_key
@@ -30,7 +31,6 @@ from framework.fleet.channel import Channel
 from framework.fleet.member import fleet_view
 from framework.fleet.records import Change
 from framework.fleet.rollout import Controller, Plan, Report, RolloutError
-from framework.fleet.settings import FleetSettings
 from framework.fleet.store import CONNECTION_ERRORS, FleetStore, StaleWriterError, connect
 from framework.fleet.table import answers_table, history_rows, members_table
 from framework.secrets import mask_url, masker

@@ -18,10 +18,10 @@ from redis.cluster import RedisCluster
 
 from framework.assembly import load_config
 from framework.config.compose import ConfigSource
+from framework.config.fleet_section import FleetSettings
 from framework.config.snapshot import Snapshot
 from framework.errors import ConfigError, FleetUnreachableError
 from framework.fleet.records import OverlayVersion
-from framework.fleet.settings import FleetSettings
 from framework.fleet.store import FleetKeys
 from framework.secrets import mask_url
 

@@ -24,13 +24,13 @@ from typing import Any, Protocol
 from loguru import logger
 
 from framework._version import __version__
+from framework.config.fleet_section import FleetSettings
 from framework.config.overlay import Overlay
 from framework.config.snapshot import Snapshot
 from framework.fleet.channel import Channel
 from framework.fleet.drift import drifted, fleet_digest
 from framework.fleet.launch import Joined
 from framework.fleet.records import Answer, Member, Op, Order, Outcome, OverlayVersion
-from framework.fleet.settings import FleetSettings
 from framework.fleet.store import CONNECTION_ERRORS, FleetStore, connect
 from framework.reload.outcome import ReloadOutcome, ReloadStatus
 
