@@ -89,6 +89,15 @@ def test_a_forged_or_unsigned_order_is_ignored_and_dead_lettered(fleet: Fleet) -
     assert len(app.events("fleet.dead_letter")) == 2
     assert not app.events("config.reloaded")
     assert fleet.cli("set", f"{INTERVAL}=0.3").returncode == 0  # the real thing still works
+    client = redis.Redis.from_url(fleet.url)
+    try:
+        [(_, genuine)] = client.xrevrange(orders, count=1)
+        client.xadd(orders, genuine)  # a genuine order, added again
+        replayed = wait_for(lambda: len(e := client.xrange(dead)) == 3 and e[-1][1], 10, "a third dead letter")
+    finally:
+        client.close()
+    assert replayed[b"reason"] == b"replayed"
+    assert len(app.events("config.reloaded")) == 1
 
 
 def test_an_instance_whose_files_differ_is_marked_as_drift(fleet: Fleet) -> None:
