@@ -290,6 +290,7 @@ class App:
         admin = f"http://{http['host']}:{http['port']}" if "admin" in self.assembly.graph.order else None
         self.fleet = member_of(joined, self, self._apply_overlay, admin)
         await self.fleet.start()
+        self.health.add_check("fleet", self.fleet.health)
 
     async def _apply_overlay(self, overlay: Overlay | None, dry_run: bool, trigger: str) -> ReloadOutcome:
         source = dataclasses.replace(self.reloader.source, overlay=overlay)

@@ -114,6 +114,14 @@ class FleetMember:
         )
 
 
+    def health(self) -> dict[str, Any]:
+        """The app's ``fleet`` check: degraded while it runs without (or behind) its overlay, or
+        cannot reach the fleet; never unhealthy, as the last good config keeps running."""
+        if self.degraded or self._unreachable:
+            reason = self.degraded or f"the fleet's Redis is out of reach; running overlay v{self.overlay_version}"
+            return {"status": "degraded", "reason": reason, "overlay_version": self.overlay_version}
+        return {"status": "healthy", "overlay_version": self.overlay_version}
+
     async def view(self) -> dict[str, Any]:
         """The fleet as this instance sees it (``GET /fleet``)."""
         return {**await fleet_view(self.store), "instance": self.name}

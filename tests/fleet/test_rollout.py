@@ -11,10 +11,11 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.fleet.conftest import Fleet
-from tests.health.apps import wait_for
+from tests.health.apps import free_port, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 INTERVAL = "components.feed.config.interval"
@@ -82,8 +83,10 @@ def test_a_bad_value_is_refused_before_anything_is_written(fleet: Fleet, item: s
 def test_an_instance_whose_files_conflict_nacks_keeps_its_config_and_is_named(fleet: Fleet) -> None:
     analyzer = fleet.folder("c") / "conf/components/analyzer.yaml"
     analyzer.write_text(analyzer.read_text().replace("slow_window: 20", "slow_window: 8"))
-    for name in ("a", "b", "c"):
+    port = free_port()
+    for name in ("a", "b"):
         fleet.start(name)
+    fleet.start("c", "components.admin.enabled=true", f"http.port={port}", "health.interval=0.2")
     fleet.wait_members("a", "b", "c")
     result = fleet.cli("set", "components.analyzer.config.fast_window=10")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -98,6 +101,10 @@ def test_an_instance_whose_files_conflict_nacks_keeps_its_config_and_is_named(fl
     members = fleet.members()
     assert members["c"]["overlay_version"] == 0 and members["c"]["rejected_version"] == 1
     assert members["c"]["health"] == "degraded" and "v1 rejected here" in members["c"]["degraded"]
+    health = wait_for(lambda: (h := httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json())["status"] == "degraded" and h,
+                      10, "c's own health to say degraded")
+    assert "fleet overlay v1 rejected here" in health["checks"]["fleet"]["details"]["reason"]
+    assert health["ready"] is True  # it serves, on its previous config
 
 
 def test_a_dry_run_shows_each_plan_and_changes_nothing(fleet: Fleet) -> None:
