@@ -91,9 +91,10 @@ class FleetMember:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await asyncio.wait_for(self.store.leave(self.name), self.settings.connect_timeout)
         except (TimeoutError, *CONNECTION_ERRORS):
@@ -129,14 +130,26 @@ class FleetMember:
     # the loops
 
     async def _heartbeats(self) -> None:
+        """Register every ``heartbeat`` seconds; catching up runs beside, never in the way: an
+        apply that takes longer than the TTL must not drop a live instance from the fleet."""
+        catching_up: asyncio.Task[None] | None = None
         while True:
             try:
                 await self.store.register(self.record(), self.settings.ttl)
-                await self._catch_up()
                 self._reached()
+                if (catching_up is None or catching_up.done()) and not self._lock.locked():
+                    catching_up = asyncio.create_task(self._catch_up_quietly(), name="fleet-catch-up")
+                    self._tasks.append(catching_up)
+                    catching_up.add_done_callback(self._tasks.remove)
             except CONNECTION_ERRORS as exc:
                 self._lost(exc)
             await asyncio.sleep(self.settings.heartbeat)
+
+    async def _catch_up_quietly(self) -> None:
+        try:
+            await self._catch_up()
+        except CONNECTION_ERRORS as exc:
+            self._lost(exc)
 
     async def _orders(self) -> None:
         while True:
@@ -159,6 +172,8 @@ class FleetMember:
         if desired == 0 and not await self.store.latest_version():
             return  # an empty store (Redis lost its data) is no order to drop the overlay
         async with self._lock:
+            if desired in (self.overlay_version, self.rejected_version):
+                return  # an order applied it meanwhile
             record = await self.store.version(desired)
             if desired and record is None:
                 return  # trimmed from the history meanwhile: the next heartbeat sees a newer one
