@@ -1,0 +1,349 @@
+"""Fleet rollout latency: one `fleet set` to every instance's ACK, beside the same change made
+the old way, file by file.
+
+    python bench/fleet.py [INSTANCES] [ROUNDS]     (defaults 20 and 20; Redis: BENCH_REDIS_URL)
+
+INSTANCES shipped-app processes (`integrate run` in folders of their own, each with a copy of
+`conf/` and `components/`, the admin API off, the Redis bus under a stream prefix of this run)
+join one fleet, a few at a time. Then, on the same instances with the same bus:
+- files (the peer): each round rewrites `components.feed.config.interval` in every instance's
+  `conf/profile/default.yaml`; the time runs from the first write until every instance has
+  published `config.reloaded` (read with XREAD from the bus's stream, entries verified).
+- fleet: each round is one `fleet set components.feed.config.interval=...`, in-process but built
+  as the CLI builds it (the same check, which composes the config with the proposed overlay,
+  and the same Controller); the time runs from `Controller.run` until it returns with every ACK.
+  The instances' own apply times (their answers' `duration_ms`) and the check's are reported too.
+The file rounds run first (once the overlay holds the key, it wins over the files); each path
+starts with one untimed round, and the values alternate so every round changes something.
+Goal (the issue): fleet p99 under 500 ms for 20 instances on a 2-core machine, and the fleet path
+no slower (p50) than the files. The last line is JSON. The instances are stopped with SIGTERM,
+their folders removed, and every key of the run's fleet and bus prefix deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from loguru import logger
+from redis.asyncio import Redis
+
+from framework.config.compose import ConfigSource
+from framework.events.signing import Signer
+from framework.fleet.channel import Channel
+from framework.fleet.commands import _changer, _check, _fleet, _store
+from framework.fleet.records import Outcome
+from framework.fleet.rollout import Controller, Plan, Report
+
+REPO = Path(__file__).resolve().parents[1]
+URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+INTERVAL = "components.feed.config.interval"
+FILE_VALUES, FLEET_VALUES = (0.25, 0.3), (0.2, 0.35)  # never equal: each round is a change
+BATCH = 4  # instances started at once: 20 start-ups together starve 2 cores
+PAUSE = 0.3  # seconds between rounds, for heartbeats and background publishes to settle
+ROUND_TIMEOUT = 30.0
+GOAL_P99_MS = 500.0
+
+
+@dataclass
+class Run:
+    """One run's fleet: its name (also the bus's stream prefix), keys, folders and processes."""
+
+    root: Path
+    name: str = field(default_factory=lambda: f"fbench-{secrets.token_hex(4)}")
+    fleet_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    bus_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env(self, instance: str | None = None) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "MARKET__FLEET__ENABLED": "true",
+            "MARKET__FLEET__NAME": self.name,
+            "MARKET__FLEET__URL": URL,
+            "MARKET__FLEET__SIGNING_KEY": self.fleet_key,
+            "MARKET__FLEET__HEARTBEAT": "0.2",
+            "MARKET__FLEET__TTL": "2",
+            "MARKET_BUS_KEY": self.bus_key,
+        }
+        if instance:
+            env["MARKET__FLEET__INSTANCE"] = instance
+        return env
+
+    def folder(self, name: str) -> Path:
+        """A folder with its own copy of the shipped conf/ and components/ (made on first use)."""
+        folder = self.root / name
+        if not folder.exists():
+            shutil.copytree(REPO / "conf", folder / "conf")
+            shutil.copytree(REPO / "components", folder / "components")
+        return folder
+
+
+def percentile(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+# --- the instances ---
+
+
+def start(run: Run, count: int) -> None:
+    """Start ``count`` instances, BATCH at a time, and wait until all are live fleet members."""
+    names = [f"i{n:02d}" for n in range(count)]
+    for first in range(0, count, BATCH):
+        batch = names[first : first + BATCH]
+        for name in batch:
+            folder = run.folder(name)
+            with (folder / "run.log").open("wb") as log:  # a file, not a pipe: nothing to drain
+                run.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "framework", "run", "--log-format", "json",
+                     "components.admin.enabled=false", "event_bus=redis",
+                     f"event_bus.redis.stream_prefix={run.name}"],
+                    cwd=folder, env=run.env(name), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=log,
+                )
+        _wait(lambda b=batch: all(_started(run, n) for n in b), f"instances {batch} to start", 90)
+    _wait(lambda: set(members(run)) == set(names), f"all {count} instances to be fleet members", 30)
+
+
+def _started(run: Run, name: str) -> bool:
+    log = run.root / name / "run.log"
+    if run.processes[name].poll() is not None:
+        tail = "\n".join(log.read_text().splitlines()[-20:])
+        raise RuntimeError(f"instance {name} exited with {run.processes[name].returncode}:\n{tail}")
+    return '"event": "app.started"' in log.read_text()
+
+
+def _wait(ready: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.1)
+
+
+def members(run: Run) -> dict[str, dict[str, Any]]:
+    """The live members as the fleet's store holds them (``fleet:{name}:members`` and each key)."""
+    client = redis.Redis.from_url(URL)
+    try:
+        names = [n.decode() for n in client.zrange(f"fleet:{{{run.name}}}:members", 0, -1)]
+        texts = client.mget([f"fleet:{{{run.name}}}:member:{n}" for n in names]) if names else []
+    finally:
+        client.close()
+    return {n: json.loads(t) for n, t in zip(names, texts, strict=True) if t}
+
+
+def stop(run: Run) -> None:
+    """SIGTERM to every instance, then wait for each (kill after 15 s)."""
+    for process in run.processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in run.processes.values():
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def delete_keys(run: Run) -> int:
+    """Delete the run's fleet keys and its bus prefix's keys; how many there were."""
+    client = redis.Redis.from_url(URL)
+    deleted = 0
+    try:
+        for pattern in (f"fleet:{{{run.name}}}:*", f"{run.name}:*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            for first in range(0, len(keys), 500):
+                deleted += int(client.delete(*keys[first : first + 500]))
+    finally:
+        client.close()
+    return deleted
+
+
+# --- the peer: one file per instance ---
+
+
+async def file_rounds(run: Run, rounds: int) -> tuple[list[float], list[float]]:
+    """Write -> every instance's config.reloaded, in ms, per round; and the instances' reload
+    durations (``duration_ms`` of the events)."""
+    profiles = [run.folder(name) / "conf" / "profile" / "default.yaml" for name in run.processes]
+    original = profiles[0].read_text()
+    texts = [re.sub(r"interval: [0-9.]+", f"interval: {value}", original) for value in FILE_VALUES]
+    client = Redis.from_url(URL)
+    stream, signer = f"{run.name}:config.reloaded", Signer(run.bus_key)
+    latencies: list[float] = []
+    durations: list[float] = []
+    try:
+        for i in range(rounds + 1):  # round 0 is a warm-up
+            after = await _last_id(client, stream)
+            started = time.perf_counter()
+            for path in profiles:
+                path.write_text(texts[i % 2])
+            events = await _reloaded(client, signer, stream, after, len(profiles))
+            if i:
+                latencies.append((time.perf_counter() - started) * 1000)
+                durations.extend(float(e["duration_ms"]) for e in events)
+            await asyncio.sleep(PAUSE)
+    finally:
+        await client.aclose()
+    return latencies, durations
+
+
+async def _last_id(client: Redis, stream: str) -> str:
+    entries: Any = await client.xrevrange(stream, count=1)
+    return entries[0][0].decode() if entries else "0-0"
+
+
+async def _reloaded(client: Redis, signer: Signer, stream: str, after: str, count: int) -> list[Mapping[str, Any]]:
+    """The data of the next ``count`` verified, applied config.reloaded events after ``after``."""
+    found: list[Mapping[str, Any]] = []
+    deadline = time.monotonic() + ROUND_TIMEOUT
+    while len(found) < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"{len(found)}/{count} instances published config.reloaded within {ROUND_TIMEOUT:g} s")
+        reply: Any = await client.xread({stream: after}, block=max(1, int(left * 1000)))
+        for entry_id, fields in reply[0][1] if reply else []:
+            after = entry_id
+            envelope, _, why = signer.open_value(fields.get(b"e"), stream)
+            if envelope is None:
+                raise RuntimeError(f"entry {entry_id!r} on {stream}: {why}")
+            if envelope.data.get("outcome") == "applied":
+                found.append(envelope.data)
+    return found
+
+
+# --- ours: one fleet set ---
+
+
+async def fleet_rounds(run: Run, rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """``fleet set`` -> every ACK, in ms, per round; the instances' apply times (answers'
+    ``duration_ms``); the controller's check times."""
+    launch = ConfigSource(config_dir=run.folder("controller") / "conf", environ=run.env())
+    settings = _fleet(launch)  # as `integrate fleet set` reads its fleet from --config-dir
+    check, checks = _timed(functools.partial(_check, launch))
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    store = _store(settings)
+    latencies: list[float] = []
+    applies: list[float] = []
+    try:
+        controller = Controller(store, Channel(store, settings.signing_key or "", who), settings.history_size)
+        for i in range(rounds + 1):  # round 0 is a warm-up
+            change = _changer("set", [f"{INTERVAL}={FLEET_VALUES[i % 2]}"], settings)
+            started = time.perf_counter()
+            report = await controller.run(Plan(change, "set", who, timeout=ROUND_TIMEOUT), check)
+            elapsed = (time.perf_counter() - started) * 1000
+            _require_acks(report, i, len(run.processes))
+            if i:
+                latencies.append(elapsed)
+                applies.extend(a.duration_ms for a in report.answers.values())
+            await asyncio.sleep(PAUSE)
+    finally:
+        await store.aclose()
+    return latencies, applies, checks[1:]
+
+
+def _timed(check: Callable[[Mapping[str, Any]], frozenset[str]]) -> tuple[Callable[..., frozenset[str]], list[float]]:
+    """``check``, recording how long each call took (ms) in the list returned beside it."""
+    times: list[float] = []
+
+    def timed(values: Mapping[str, Any]) -> frozenset[str]:
+        started = time.perf_counter()
+        try:
+            return check(values)
+        finally:
+            times.append((time.perf_counter() - started) * 1000)
+
+    return timed, times
+
+
+def _require_acks(report: Report, round_: int, count: int) -> None:
+    acks = [a for a in report.answers.values() if a.outcome is Outcome.ACK]
+    if len(acks) != count or not report.ok:
+        others = {n: (a.outcome.value, a.reasons) for n, a in report.answers.items() if a.outcome is not Outcome.ACK}
+        raise RuntimeError(f"fleet round {round_}: {len(acks)}/{count} ACKs; no answer: {report.missing}; others: {others}")
+
+
+# --- the run ---
+
+
+def figures(count: int, rounds: int, files: tuple[list[float], list[float]],
+            fleet: tuple[list[float], list[float], list[float]]) -> dict[str, Any]:
+    (file_ms, file_reload_ms), (fleet_ms, apply_ms, check_ms) = files, fleet
+    result: dict[str, Any] = {
+        "bench": "fleet",
+        "instances": count,
+        "rounds": rounds,
+        "fleet_p50_ms": round(statistics.median(fleet_ms), 1),
+        "fleet_p99_ms": round(percentile(fleet_ms, 99), 1),
+        "files_p50_ms": round(statistics.median(file_ms), 1),
+        "files_p99_ms": round(percentile(file_ms, 99), 1),
+        "instance_apply_median_ms": round(statistics.median(apply_ms), 1),
+        "instance_file_reload_median_ms": round(statistics.median(file_reload_ms), 1),
+        "controller_check_median_ms": round(statistics.median(check_ms), 1),
+    }
+    result["fleet_vs_files_p50"] = round(result["fleet_p50_ms"] / result["files_p50_ms"], 2)
+    result["goal_p99_ms"] = GOAL_P99_MS
+    result["goal_met"] = result["fleet_p99_ms"] < GOAL_P99_MS and result["fleet_vs_files_p50"] <= 1.0
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    return "\n".join([
+        f"{result['instances']} instances, {result['rounds']} rounds (ms)              p50      p99",
+        f"  fleet set -> every ACK                     {result['fleet_p50_ms']:8.1f} {result['fleet_p99_ms']:8.1f}",
+        f"  file edits -> every config.reloaded        {result['files_p50_ms']:8.1f} {result['files_p99_ms']:8.1f}",
+        f"  fleet / files (p50)                        {result['fleet_vs_files_p50']:8.2f}x",
+        f"  instance: apply an overlay (median)        {result['instance_apply_median_ms']:8.1f}",
+        f"  instance: reload edited files (median)     {result['instance_file_reload_median_ms']:8.1f}",
+        f"  controller: check the values (median)      {result['controller_check_median_ms']:8.1f}",
+        f"  goal: fleet p99 < {GOAL_P99_MS:g} ms and no slower than files: {'met' if result['goal_met'] else 'missed'}",
+    ])
+
+
+async def measure(run: Run, rounds: int) -> tuple[tuple[list[float], list[float]], tuple[list[float], list[float], list[float]]]:
+    await asyncio.sleep(2)  # the bus's consumer groups rebalance after the last joined
+    files = await file_rounds(run, rounds)
+    fleet = await fleet_rounds(run, rounds)
+    return files, fleet
+
+
+def main(count: int, rounds: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        run = Run(Path(tmp))
+        try:
+            started = time.perf_counter()
+            start(run, count)
+            print(f"{count} instances joined fleet '{run.name}' in {time.perf_counter() - started:.1f} s", flush=True)
+            files, fleet = asyncio.run(measure(run, rounds))
+        finally:
+            stop(run)
+            delete_keys(run)
+    return figures(count, rounds, files, fleet)
+
+
+if __name__ == "__main__":
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    result = main(int(sys.argv[1]) if len(sys.argv) > 1 else 20, int(sys.argv[2]) if len(sys.argv) > 2 else 20)
+    print(table(result))
+    print(json.dumps(result))
