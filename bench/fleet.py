@@ -58,9 +58,12 @@ URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 INTERVAL = "components.feed.config.interval"
 FILE_VALUES, FLEET_VALUES = (0.25, 0.3), (0.2, 0.35)  # never equal: each round is a change
 BATCH = 4  # instances started at once: 20 start-ups together starve 2 cores
-PAUSE = 0.3  # seconds between rounds, for heartbeats and background publishes to settle
+QUIET_MARGIN = 0.25  # cores above the idle load that still count as quiet between rounds
+QUIET_MAX = 15.0  # seconds a round waits at most for the instances to be quiet
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROUND_TIMEOUT = 30.0
 GOAL_P99_MS = 500.0
+HEARTBEAT, TTL = "1.0", "5.0"  # the fleet section's defaults: what a user runs
 
 
 @dataclass
@@ -80,8 +83,8 @@ class Run:
             "MARKET__FLEET__NAME": self.name,
             "MARKET__FLEET__URL": URL,
             "MARKET__FLEET__SIGNING_KEY": self.fleet_key,
-            "MARKET__FLEET__HEARTBEAT": "0.2",
-            "MARKET__FLEET__TTL": "2",
+            "MARKET__FLEET__HEARTBEAT": HEARTBEAT,
+            "MARKET__FLEET__TTL": TTL,
             "MARKET_BUS_KEY": self.bus_key,
         }
         if instance:
@@ -179,33 +182,71 @@ def delete_keys(run: Run) -> int:
     return deleted
 
 
+# --- between rounds: wait until the instances are idle again ---
+
+
+def cpu_seconds(run: Run) -> float:
+    """User + system CPU time the instances have used so far (Linux: /proc)."""
+    total = 0
+    for process in run.processes.values():
+        try:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+async def cpu_rate(run: Run, seconds: float) -> float:
+    """Cores the instances keep busy over the next ``seconds``."""
+    before = cpu_seconds(run)
+    await asyncio.sleep(seconds)
+    return (cpu_seconds(run) - before) / seconds
+
+
+async def settle(run: Run, idle: float) -> None:
+    """Wait until the instances use no more CPU than at idle (the running app's own work), so
+    each round starts from the same quiet state whatever the last one left running."""
+    deadline = time.monotonic() + QUIET_MAX
+    while await cpu_rate(run, 0.5) > idle + QUIET_MARGIN and time.monotonic() < deadline:
+        pass
+
+
+@dataclass
+class Sample:
+    """One path's figures over its rounds, in ms."""
+
+    latencies: list[float] = field(default_factory=list)  # per round: the start -> every instance done
+    instance_ms: list[float] = field(default_factory=list)  # the instances' own reload durations
+    check_ms: list[float] = field(default_factory=list)  # the controller's check (fleet only)
+    catch_ups: list[float] = field(default_factory=list)  # heartbeat catch-up reloads (fleet only)
+
+
 # --- the peer: one file per instance ---
 
 
-async def file_rounds(run: Run, rounds: int) -> tuple[list[float], list[float]]:
-    """Write -> every instance's config.reloaded, in ms, per round; and the instances' reload
-    durations (``duration_ms`` of the events)."""
+async def file_rounds(run: Run, rounds: int, idle: float) -> Sample:
+    """Rewrite every instance's profile, wait for every config.reloaded; ``rounds`` times."""
     profiles = [run.folder(name) / "conf" / "profile" / "default.yaml" for name in run.processes]
     original = profiles[0].read_text()
     texts = [re.sub(r"interval: [0-9.]+", f"interval: {value}", original) for value in FILE_VALUES]
     client = Redis.from_url(URL)
     stream, signer = f"{run.name}:config.reloaded", Signer(run.bus_key)
-    latencies: list[float] = []
-    durations: list[float] = []
+    sample = Sample()
     try:
         for i in range(rounds + 1):  # round 0 is a warm-up
+            await settle(run, idle)
             after = await _last_id(client, stream)
             started = time.perf_counter()
             for path in profiles:
                 path.write_text(texts[i % 2])
             events = await _reloaded(client, signer, stream, after, len(profiles))
             if i:
-                latencies.append((time.perf_counter() - started) * 1000)
-                durations.extend(float(e["duration_ms"]) for e in events)
-            await asyncio.sleep(PAUSE)
+                sample.latencies.append((time.perf_counter() - started) * 1000)
+                sample.instance_ms.extend(float(e["duration_ms"]) for e in events)
     finally:
         await client.aclose()
-    return latencies, durations
+    return sample
 
 
 async def _last_id(client: Redis, stream: str) -> str:
@@ -224,47 +265,64 @@ async def _reloaded(client: Redis, signer: Signer, stream: str, after: str, coun
         reply: Any = await client.xread({stream: after}, block=max(1, int(left * 1000)))
         for entry_id, fields in reply[0][1] if reply else []:
             after = entry_id
-            envelope, _, why = signer.open_value(fields.get(b"e"), stream)
-            if envelope is None:
-                raise RuntimeError(f"entry {entry_id!r} on {stream}: {why}")
-            if envelope.data.get("outcome") == "applied":
-                found.append(envelope.data)
+            data = _opened(signer, stream, entry_id, fields)
+            if data.get("outcome") == "applied":
+                found.append(data)
     return found
+
+
+def _opened(signer: Signer, stream: str, entry_id: Any, fields: Mapping[bytes, bytes]) -> Mapping[str, Any]:
+    envelope, _, why = signer.open_value(fields.get(b"e"), stream)
+    if envelope is None:
+        raise RuntimeError(f"entry {entry_id!r} on {stream}: {why}")
+    return dict(envelope.data)
+
+
+async def catch_ups(run: Run, after: str) -> list[float]:
+    """The durations of the reloads the instances' heartbeats ran to catch up since ``after``."""
+    client = Redis.from_url(URL)
+    stream, signer = f"{run.name}:config.reloaded", Signer(run.bus_key)
+    try:
+        entries: Any = await client.xrange(stream, min=f"({after}" if after != "0-0" else "-")
+    finally:
+        await client.aclose()
+    opened = [_opened(signer, stream, entry_id, fields) for entry_id, fields in entries]
+    return [float(d["duration_ms"]) for d in opened if d.get("trigger") == "fleet catch-up"]
 
 
 # --- ours: one fleet set ---
 
 
-async def fleet_rounds(run: Run, rounds: int) -> tuple[list[float], list[float], list[float]]:
-    """``fleet set`` -> every ACK, in ms, per round; the instances' apply times (answers'
-    ``duration_ms``); the controller's check times."""
+async def fleet_rounds(run: Run, rounds: int, idle: float) -> Sample:
+    """``fleet set`` as the CLI runs it, to every ACK; ``rounds`` times."""
     launch = ConfigSource(config_dir=run.folder("controller") / "conf", environ=run.env())
     settings = _fleet(launch)  # as `integrate fleet set` reads its fleet from --config-dir
-    check, checks = _timed(functools.partial(_check, launch))
+    sample = Sample()
+    check = _timed(functools.partial(_check, launch), sample.check_ms)
     who = f"{getpass.getuser()}@{socket.gethostname()}"
     store = _store(settings)
-    latencies: list[float] = []
-    applies: list[float] = []
     try:
         controller = Controller(store, Channel(store, settings.signing_key or "", who), settings.history_size)
         for i in range(rounds + 1):  # round 0 is a warm-up
+            await settle(run, idle)
             change = _changer("set", [f"{INTERVAL}={FLEET_VALUES[i % 2]}"], settings)
             started = time.perf_counter()
             report = await controller.run(Plan(change, "set", who, timeout=ROUND_TIMEOUT), check)
             elapsed = (time.perf_counter() - started) * 1000
             _require_acks(report, i, len(run.processes))
             if i:
-                latencies.append(elapsed)
-                applies.extend(a.duration_ms for a in report.answers.values())
-            await asyncio.sleep(PAUSE)
+                sample.latencies.append(elapsed)
+                sample.instance_ms.extend(a.duration_ms for a in report.answers.values())
+            else:
+                sample.check_ms.clear()
+        await settle(run, idle)
     finally:
         await store.aclose()
-    return latencies, applies, checks[1:]
+    return sample
 
 
-def _timed(check: Callable[[Mapping[str, Any]], frozenset[str]]) -> tuple[Callable[..., frozenset[str]], list[float]]:
-    """``check``, recording how long each call took (ms) in the list returned beside it."""
-    times: list[float] = []
+def _timed(check: Callable[[Mapping[str, Any]], frozenset[str]], times: list[float]) -> Callable[..., frozenset[str]]:
+    """``check``, appending how long each call took (ms) to ``times``."""
 
     def timed(values: Mapping[str, Any]) -> frozenset[str]:
         started = time.perf_counter()
@@ -273,10 +331,11 @@ def _timed(check: Callable[[Mapping[str, Any]], frozenset[str]]) -> tuple[Callab
         finally:
             times.append((time.perf_counter() - started) * 1000)
 
-    return timed, times
+    return timed
 
 
 def _require_acks(report: Report, round_: int, count: int) -> None:
+    """Every instance ACKed: a member missing from the fleet's list counts as a failure too."""
     acks = [a for a in report.answers.values() if a.outcome is Outcome.ACK]
     if len(acks) != count or not report.ok:
         others = {n: (a.outcome.value, a.reasons) for n, a in report.answers.items() if a.outcome is not Outcome.ACK}
@@ -286,20 +345,22 @@ def _require_acks(report: Report, round_: int, count: int) -> None:
 # --- the run ---
 
 
-def figures(count: int, rounds: int, files: tuple[list[float], list[float]],
-            fleet: tuple[list[float], list[float], list[float]]) -> dict[str, Any]:
-    (file_ms, file_reload_ms), (fleet_ms, apply_ms, check_ms) = files, fleet
+def figures(count: int, rounds: int, files: Sample, fleet: Sample, idle: float) -> dict[str, Any]:
     result: dict[str, Any] = {
         "bench": "fleet",
         "instances": count,
         "rounds": rounds,
-        "fleet_p50_ms": round(statistics.median(fleet_ms), 1),
-        "fleet_p99_ms": round(percentile(fleet_ms, 99), 1),
-        "files_p50_ms": round(statistics.median(file_ms), 1),
-        "files_p99_ms": round(percentile(file_ms, 99), 1),
-        "instance_apply_median_ms": round(statistics.median(apply_ms), 1),
-        "instance_file_reload_median_ms": round(statistics.median(file_reload_ms), 1),
-        "controller_check_median_ms": round(statistics.median(check_ms), 1),
+        "fleet_p50_ms": round(statistics.median(fleet.latencies), 1),
+        "fleet_p99_ms": round(percentile(fleet.latencies, 99), 1),
+        "files_p50_ms": round(statistics.median(files.latencies), 1),
+        "files_p99_ms": round(percentile(files.latencies, 99), 1),
+        "instance_apply_median_ms": round(statistics.median(fleet.instance_ms), 1),
+        "instance_apply_max_ms": round(max(fleet.instance_ms), 1),
+        "instance_file_reload_median_ms": round(statistics.median(files.instance_ms), 1),
+        "controller_check_median_ms": round(statistics.median(fleet.check_ms), 1),
+        "catch_up_reloads": len(fleet.catch_ups),
+        "catch_up_median_ms": round(statistics.median(fleet.catch_ups), 1) if fleet.catch_ups else None,
+        "idle_cores": round(idle, 2),
     }
     result["fleet_vs_files_p50"] = round(result["fleet_p50_ms"] / result["files_p50_ms"], 2)
     result["goal_p99_ms"] = GOAL_P99_MS
@@ -308,23 +369,35 @@ def figures(count: int, rounds: int, files: tuple[list[float], list[float]],
 
 
 def table(result: dict[str, Any]) -> str:
+    catch_up = str(result["catch_up_reloads"])
+    if result["catch_up_median_ms"] is not None:
+        catch_up += f" (median {result['catch_up_median_ms']} ms each)"
     return "\n".join([
-        f"{result['instances']} instances, {result['rounds']} rounds (ms)              p50      p99",
-        f"  fleet set -> every ACK                     {result['fleet_p50_ms']:8.1f} {result['fleet_p99_ms']:8.1f}",
-        f"  file edits -> every config.reloaded        {result['files_p50_ms']:8.1f} {result['files_p99_ms']:8.1f}",
-        f"  fleet / files (p50)                        {result['fleet_vs_files_p50']:8.2f}x",
-        f"  instance: apply an overlay (median)        {result['instance_apply_median_ms']:8.1f}",
-        f"  instance: reload edited files (median)     {result['instance_file_reload_median_ms']:8.1f}",
-        f"  controller: check the values (median)      {result['controller_check_median_ms']:8.1f}",
+        f"{result['instances']} instances, {result['rounds']} rounds (ms)           p50      p99",
+        f"  fleet set -> every ACK                  {result['fleet_p50_ms']:8.1f} {result['fleet_p99_ms']:8.1f}",
+        f"  file edits -> every config.reloaded     {result['files_p50_ms']:8.1f} {result['files_p99_ms']:8.1f}",
+        f"  fleet / files (p50)                     {result['fleet_vs_files_p50']:8.2f}x",
+        f"  instance: apply an overlay (median/max) {result['instance_apply_median_ms']:8.1f} {result['instance_apply_max_ms']:8.1f}",
+        f"  instance: reload edited files (median)  {result['instance_file_reload_median_ms']:8.1f}",
+        f"  controller: check the values (median)   {result['controller_check_median_ms']:8.1f}",
+        f"  heartbeat catch-up reloads after rounds: {catch_up}",
+        f"  instances at idle: {result['idle_cores']} cores busy of {os.cpu_count()}",
         f"  goal: fleet p99 < {GOAL_P99_MS:g} ms and no slower than files: {'met' if result['goal_met'] else 'missed'}",
     ])
 
 
-async def measure(run: Run, rounds: int) -> tuple[tuple[list[float], list[float]], tuple[list[float], list[float], list[float]]]:
+async def measure(run: Run, count: int, rounds: int) -> dict[str, Any]:
     await asyncio.sleep(2)  # the bus's consumer groups rebalance after the last joined
-    files = await file_rounds(run, rounds)
-    fleet = await fleet_rounds(run, rounds)
-    return files, fleet
+    idle = await cpu_rate(run, 3.0)
+    files = await file_rounds(run, rounds, idle)
+    client = Redis.from_url(URL)
+    try:
+        mark = await _last_id(client, f"{run.name}:config.reloaded")
+    finally:
+        await client.aclose()
+    fleet = await fleet_rounds(run, rounds, idle)
+    fleet.catch_ups = await catch_ups(run, mark)
+    return figures(count, rounds, files, fleet, idle)
 
 
 def main(count: int, rounds: int) -> dict[str, Any]:
@@ -334,11 +407,10 @@ def main(count: int, rounds: int) -> dict[str, Any]:
             started = time.perf_counter()
             start(run, count)
             print(f"{count} instances joined fleet '{run.name}' in {time.perf_counter() - started:.1f} s", flush=True)
-            files, fleet = asyncio.run(measure(run, rounds))
+            return asyncio.run(measure(run, count, rounds))
         finally:
             stop(run)
             delete_keys(run)
-    return figures(count, rounds, files, fleet)
 
 
 if __name__ == "__main__":
