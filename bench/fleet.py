@@ -204,12 +204,35 @@ async def cpu_rate(run: Run, seconds: float) -> float:
     return (cpu_seconds(run) - before) / seconds
 
 
-async def settle(run: Run, idle: float) -> None:
-    """Wait until the instances use no more CPU than at idle (the running app's own work), so
-    each round starts from the same quiet state whatever the last one left running."""
-    deadline = time.monotonic() + QUIET_MAX
-    while await cpu_rate(run, 0.5) > idle + QUIET_MARGIN and time.monotonic() < deadline:
-        pass
+class Meter:
+    """Between rounds: waits until the instances are quiet again, and says what a round cost."""
+
+    def __init__(self, run: Run, idle: float) -> None:
+        self.run, self.idle = run, idle  # idle: cores the running apps keep busy on their own
+        self.dropouts = 0  # instances missing from the fleet's member list after a round
+        self._cpu, self._began = 0.0, 0.0
+
+    async def quiet(self) -> None:
+        """Wait until the instances use no more CPU than at idle and all are fleet members, so
+        each round starts from the same state whatever the last one left running."""
+        deadline = time.monotonic() + QUIET_MAX
+        while await cpu_rate(self.run, 0.5) > self.idle + QUIET_MARGIN and time.monotonic() < deadline:
+            pass
+        names = set(self.run.processes)
+        self.dropouts += len(names - set(members(self.run)))
+        while set(members(self.run)) != names:
+            if time.monotonic() > deadline + ROUND_TIMEOUT:
+                raise TimeoutError(f"instances {sorted(names - set(members(self.run)))} left the fleet")
+            await asyncio.sleep(0.1)
+
+    def begin(self) -> None:
+        self._cpu, self._began = cpu_seconds(self.run), time.monotonic()
+
+    async def end(self) -> float:
+        """Once quiet again: the CPU ms each instance spent on the round, beyond its idle work."""
+        await self.quiet()
+        spent = cpu_seconds(self.run) - self._cpu - self.idle * (time.monotonic() - self._began)
+        return spent / len(self.run.processes) * 1000
 
 
 @dataclass
@@ -218,6 +241,7 @@ class Sample:
 
     latencies: list[float] = field(default_factory=list)  # per round: the start -> every instance done
     instance_ms: list[float] = field(default_factory=list)  # the instances' own reload durations
+    cpu_ms: list[float] = field(default_factory=list)  # per round: CPU per instance, after-effects included
     check_ms: list[float] = field(default_factory=list)  # the controller's check (fleet only)
     catch_ups: list[float] = field(default_factory=list)  # heartbeat catch-up reloads (fleet only)
 
@@ -225,7 +249,7 @@ class Sample:
 # --- the peer: one file per instance ---
 
 
-async def file_rounds(run: Run, rounds: int, idle: float) -> Sample:
+async def file_rounds(run: Run, rounds: int, meter: Meter) -> Sample:
     """Rewrite every instance's profile, wait for every config.reloaded; ``rounds`` times."""
     profiles = [run.folder(name) / "conf" / "profile" / "default.yaml" for name in run.processes]
     original = profiles[0].read_text()
@@ -234,16 +258,20 @@ async def file_rounds(run: Run, rounds: int, idle: float) -> Sample:
     stream, signer = f"{run.name}:config.reloaded", Signer(run.bus_key)
     sample = Sample()
     try:
+        await meter.quiet()
         for i in range(rounds + 1):  # round 0 is a warm-up
-            await settle(run, idle)
             after = await _last_id(client, stream)
+            meter.begin()
             started = time.perf_counter()
             for path in profiles:
                 path.write_text(texts[i % 2])
             events = await _reloaded(client, signer, stream, after, len(profiles))
+            elapsed = (time.perf_counter() - started) * 1000
+            cpu_ms = await meter.end()
             if i:
-                sample.latencies.append((time.perf_counter() - started) * 1000)
+                sample.latencies.append(elapsed)
                 sample.instance_ms.extend(float(e["duration_ms"]) for e in events)
+                sample.cpu_ms.append(cpu_ms)
     finally:
         await client.aclose()
     return sample
@@ -293,7 +321,7 @@ async def catch_ups(run: Run, after: str) -> list[float]:
 # --- ours: one fleet set ---
 
 
-async def fleet_rounds(run: Run, rounds: int, idle: float) -> Sample:
+async def fleet_rounds(run: Run, rounds: int, meter: Meter) -> Sample:
     """``fleet set`` as the CLI runs it, to every ACK; ``rounds`` times."""
     launch = ConfigSource(config_dir=run.folder("controller") / "conf", environ=run.env())
     settings = _fleet(launch)  # as `integrate fleet set` reads its fleet from --config-dir
@@ -303,19 +331,21 @@ async def fleet_rounds(run: Run, rounds: int, idle: float) -> Sample:
     store = _store(settings)
     try:
         controller = Controller(store, Channel(store, settings.signing_key or "", who), settings.history_size)
+        await meter.quiet()
         for i in range(rounds + 1):  # round 0 is a warm-up
-            await settle(run, idle)
             change = _changer("set", [f"{INTERVAL}={FLEET_VALUES[i % 2]}"], settings)
+            meter.begin()
             started = time.perf_counter()
             report = await controller.run(Plan(change, "set", who, timeout=ROUND_TIMEOUT), check)
             elapsed = (time.perf_counter() - started) * 1000
             _require_acks(report, i, len(run.processes))
+            cpu_ms = await meter.end()
             if i:
                 sample.latencies.append(elapsed)
                 sample.instance_ms.extend(a.duration_ms for a in report.answers.values())
+                sample.cpu_ms.append(cpu_ms)
             else:
                 sample.check_ms.clear()
-        await settle(run, idle)
     finally:
         await store.aclose()
     return sample
@@ -345,7 +375,7 @@ def _require_acks(report: Report, round_: int, count: int) -> None:
 # --- the run ---
 
 
-def figures(count: int, rounds: int, files: Sample, fleet: Sample, idle: float) -> dict[str, Any]:
+def figures(count: int, rounds: int, files: Sample, fleet: Sample, meter: Meter) -> dict[str, Any]:
     result: dict[str, Any] = {
         "bench": "fleet",
         "instances": count,
@@ -357,10 +387,13 @@ def figures(count: int, rounds: int, files: Sample, fleet: Sample, idle: float) 
         "instance_apply_median_ms": round(statistics.median(fleet.instance_ms), 1),
         "instance_apply_max_ms": round(max(fleet.instance_ms), 1),
         "instance_file_reload_median_ms": round(statistics.median(files.instance_ms), 1),
+        "instance_cpu_fleet_ms": round(statistics.median(fleet.cpu_ms), 1),
+        "instance_cpu_files_ms": round(statistics.median(files.cpu_ms), 1),
         "controller_check_median_ms": round(statistics.median(fleet.check_ms), 1),
         "catch_up_reloads": len(fleet.catch_ups),
         "catch_up_median_ms": round(statistics.median(fleet.catch_ups), 1) if fleet.catch_ups else None,
-        "idle_cores": round(idle, 2),
+        "member_dropouts": meter.dropouts,
+        "idle_cores": round(meter.idle, 2),
     }
     result["fleet_vs_files_p50"] = round(result["fleet_p50_ms"] / result["files_p50_ms"], 2)
     result["goal_p99_ms"] = GOAL_P99_MS
@@ -379,8 +412,10 @@ def table(result: dict[str, Any]) -> str:
         f"  fleet / files (p50)                     {result['fleet_vs_files_p50']:8.2f}x",
         f"  instance: apply an overlay (median/max) {result['instance_apply_median_ms']:8.1f} {result['instance_apply_max_ms']:8.1f}",
         f"  instance: reload edited files (median)  {result['instance_file_reload_median_ms']:8.1f}",
+        f"  instance CPU per change (median): fleet {result['instance_cpu_fleet_ms']:.1f}, files {result['instance_cpu_files_ms']:.1f}",
         f"  controller: check the values (median)   {result['controller_check_median_ms']:8.1f}",
         f"  heartbeat catch-up reloads after rounds: {catch_up}",
+        f"  instances that dropped out of the member list between rounds: {result['member_dropouts']}",
         f"  instances at idle: {result['idle_cores']} cores busy of {os.cpu_count()}",
         f"  goal: fleet p99 < {GOAL_P99_MS:g} ms and no slower than files: {'met' if result['goal_met'] else 'missed'}",
     ])
@@ -388,16 +423,16 @@ def table(result: dict[str, Any]) -> str:
 
 async def measure(run: Run, count: int, rounds: int) -> dict[str, Any]:
     await asyncio.sleep(2)  # the bus's consumer groups rebalance after the last joined
-    idle = await cpu_rate(run, 3.0)
-    files = await file_rounds(run, rounds, idle)
+    meter = Meter(run, await cpu_rate(run, 3.0))
+    files = await file_rounds(run, rounds, meter)
     client = Redis.from_url(URL)
     try:
         mark = await _last_id(client, f"{run.name}:config.reloaded")
     finally:
         await client.aclose()
-    fleet = await fleet_rounds(run, rounds, idle)
+    fleet = await fleet_rounds(run, rounds, meter)
     fleet.catch_ups = await catch_ups(run, mark)
-    return figures(count, rounds, files, fleet, idle)
+    return figures(count, rounds, files, fleet, meter)
 
 
 def main(count: int, rounds: int) -> dict[str, Any]:
