@@ -1,23 +1,31 @@
 """Fleet rollout latency: one `fleet set` to every instance's ACK, beside the same change made
 the old way, file by file.
 
-    python bench/fleet.py [INSTANCES] [ROUNDS]     (defaults 20 and 20; Redis: BENCH_REDIS_URL)
+    python bench/fleet.py [INSTANCES] [ROUNDS]     (defaults 20 and 20; needs Redis, Linux /proc)
 
-INSTANCES shipped-app processes (`integrate run` in folders of their own, each with a copy of
-`conf/` and `components/`, the admin API off, the Redis bus under a stream prefix of this run)
-join one fleet, a few at a time. Then, on the same instances with the same bus:
+Redis: BENCH_REDIS_URL (default 127.0.0.1:6379). INSTANCES shipped-app processes (`integrate run`
+in folders of their own, each with a copy of `conf/` and `components/`, the admin API off, the
+Redis bus under a stream prefix of this run, the fleet's default heartbeat of 1 s unless
+BENCH_FLEET_HEARTBEAT says otherwise) join one fleet, BATCH at a time. Then, on the same
+instances with the same bus:
 - files (the peer): each round rewrites `components.feed.config.interval` in every instance's
   `conf/profile/default.yaml`; the time runs from the first write until every instance has
   published `config.reloaded` (read with XREAD from the bus's stream, entries verified).
 - fleet: each round is one `fleet set components.feed.config.interval=...`, in-process but built
   as the CLI builds it (the same check, which composes the config with the proposed overlay,
-  and the same Controller); the time runs from `Controller.run` until it returns with every ACK.
-  The instances' own apply times (their answers' `duration_ms`) and the check's are reported too.
+  and the same Controller); the time runs from `Controller.run` until it returns with an ACK
+  from every instance. Reported beside it: the instances' own apply times (their answers'
+  `duration_ms`), the controller's check, and the reloads the instances' heartbeats ran after a
+  round to "catch up" with the version the order had already applied.
 The file rounds run first (once the overlay holds the key, it wins over the files); each path
-starts with one untimed round, and the values alternate so every round changes something.
-Goal (the issue): fleet p99 under 500 ms for 20 instances on a 2-core machine, and the fleet path
-no slower (p50) than the files. The last line is JSON. The instances are stopped with SIGTERM,
-their folders removed, and every key of the run's fleet and bus prefix deleted.
+starts with one untimed round, and the values alternate so every round changes something. Each
+round starts once the instances' CPU use is back to its idle level (the apps' own work, taken
+before the first round) and every instance is a fleet member again; the CPU each instance spent
+on a round beyond that idle level, after-effects included, is reported too (about +-10 ms of
+noise: the idle level wanders). Goal (the issue): fleet p99 under 500 ms for 20 instances on a
+2-core machine, and the fleet path no slower (p50) than the files. The last line is JSON. The
+instances are stopped with SIGTERM, their folders removed, and every key of the run's fleet and
+bus prefix deleted.
 """
 
 from __future__ import annotations
@@ -63,7 +71,8 @@ QUIET_MAX = 15.0  # seconds a round waits at most for the instances to be quiet
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROUND_TIMEOUT = 30.0
 GOAL_P99_MS = 500.0
-HEARTBEAT, TTL = "1.0", "5.0"  # the fleet section's defaults: what a user runs
+HEARTBEAT = float(os.environ.get("BENCH_FLEET_HEARTBEAT", "1.0"))  # the fleet section's default
+TTL = max(5.0, 2.5 * HEARTBEAT)  # 5.0 is the default; it must exceed twice the heartbeat
 
 
 @dataclass
@@ -83,8 +92,8 @@ class Run:
             "MARKET__FLEET__NAME": self.name,
             "MARKET__FLEET__URL": URL,
             "MARKET__FLEET__SIGNING_KEY": self.fleet_key,
-            "MARKET__FLEET__HEARTBEAT": HEARTBEAT,
-            "MARKET__FLEET__TTL": TTL,
+            "MARKET__FLEET__HEARTBEAT": str(HEARTBEAT),
+            "MARKET__FLEET__TTL": str(TTL),
             "MARKET_BUS_KEY": self.bus_key,
         }
         if instance:
@@ -124,8 +133,12 @@ def start(run: Run, count: int) -> None:
                     cwd=folder, env=run.env(name), stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL, stderr=log,
                 )
-        _wait(lambda b=batch: all(_started(run, n) for n in b), f"instances {batch} to start", 90)
+        _wait(functools.partial(_all_started, run, batch), f"instances {batch} to start", 90)
     _wait(lambda: set(members(run)) == set(names), f"all {count} instances to be fleet members", 30)
+
+
+def _all_started(run: Run, names: list[str]) -> bool:
+    return all(_started(run, name) for name in names)
 
 
 def _started(run: Run, name: str) -> bool:
@@ -148,7 +161,8 @@ def members(run: Run) -> dict[str, dict[str, Any]]:
     """The live members as the fleet's store holds them (``fleet:{name}:members`` and each key)."""
     client = redis.Redis.from_url(URL)
     try:
-        names = [n.decode() for n in client.zrange(f"fleet:{{{run.name}}}:members", 0, -1)]
+        found: Any = client.zrange(f"fleet:{{{run.name}}}:members", 0, -1)
+        names = [n.decode() for n in found]
         texts = client.mget([f"fleet:{{{run.name}}}:member:{n}" for n in names]) if names else []
     finally:
         client.close()
