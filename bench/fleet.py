@@ -57,7 +57,7 @@ from redis.asyncio import Redis
 from framework.config.compose import ConfigSource
 from framework.events.signing import Signer
 from framework.fleet.channel import Channel
-from framework.fleet.commands import _changer, _check, _fleet, _store
+from framework.fleet.commands import changer, check_overlay, fleet_of, open_store
 from framework.fleet.records import Outcome
 from framework.fleet.rollout import Controller, Plan, Report
 
@@ -338,16 +338,16 @@ async def catch_ups(run: Run, after: str) -> list[float]:
 async def fleet_rounds(run: Run, rounds: int, meter: Meter) -> Sample:
     """``fleet set`` as the CLI runs it, to every ACK; ``rounds`` times."""
     launch = ConfigSource(config_dir=run.folder("controller") / "conf", environ=run.env())
-    settings = _fleet(launch)  # as `integrate fleet set` reads its fleet from --config-dir
+    settings, base = fleet_of(launch)  # as `integrate fleet set` reads its fleet from --config-dir
     sample = Sample()
-    check = _timed(functools.partial(_check, launch), sample.check_ms)
+    check = _timed(functools.partial(check_overlay, launch, base), sample.check_ms)
     who = f"{getpass.getuser()}@{socket.gethostname()}"
-    store = _store(settings)
+    store = open_store(settings)
     try:
         controller = Controller(store, Channel(store, settings.signing_key or "", who), settings.history_size)
         await meter.quiet()
         for i in range(rounds + 1):  # round 0 is a warm-up
-            change = _changer("set", [f"{INTERVAL}={FLEET_VALUES[i % 2]}"], settings)
+            change = changer("set", [f"{INTERVAL}={FLEET_VALUES[i % 2]}"])
             meter.begin()
             started = time.perf_counter()
             report = await controller.run(Plan(change, "set", who, timeout=ROUND_TIMEOUT), check)

@@ -25,7 +25,7 @@ from framework.config.compose import ConfigSource
 from framework.config.fleet_section import FleetSettings
 from framework.config.overlay import Overlay, refused_key
 from framework.config.schema import Reload
-from framework.config.snapshot import split_key
+from framework.config.snapshot import Snapshot, split_key
 from framework.errors import ConfigError, OverlayError
 from framework.fleet.channel import Channel
 from framework.fleet.member import fleet_view
@@ -63,23 +63,26 @@ def add_verbs(verbs: Any, common: argparse.ArgumentParser, source: Source) -> No
         verb.set_defaults(handler=functools.partial(_change, source=source, action=name))
 
 
-def _fleet(source: ConfigSource) -> FleetSettings:
+def fleet_of(source: ConfigSource) -> tuple[FleetSettings, Snapshot]:
+    """The fleet the config in ``source`` names, and that config (without any overlay)."""
     snapshot = load_config(source)
     masker.update(snapshot.secret_values())
     settings = FleetSettings.from_section(snapshot.section("fleet"), snapshot.section("app")["name"])
     if not settings.signing_key:
-        raise ConfigError("fleet.signing_key: not set; the fleet commands sign what they write with it")
-    return settings
+        where = snapshot.provenance.where(("fleet", "signing_key"))
+        raise ConfigError(f"fleet.signing_key: not set [{where}]; the fleet commands sign what they write with it,"
+                          " and it must be the instances' key")
+    return settings, snapshot
 
 
-def _store(settings: FleetSettings) -> FleetStore:
+def open_store(settings: FleetSettings) -> FleetStore:
     client = connect(settings.url, cluster=settings.cluster, connect_timeout=settings.connect_timeout, name="fleet-cli")
     return FleetStore(client, settings.name)
 
 
 def _run(settings: FleetSettings, work: Callable[[FleetStore], Any]) -> Any:
     async def main() -> Any:
-        store = _store(settings)
+        store = open_store(settings)
         try:
             return await work(store)
         finally:
@@ -94,7 +97,7 @@ def _run(settings: FleetSettings, work: Callable[[FleetStore], Any]) -> Any:
 
 
 def _status(args: argparse.Namespace, source: Source) -> int:
-    settings = _fleet(source(args))
+    settings, _ = fleet_of(source(args))
     try:
         view = _run(settings, fleet_view)
     except RolloutError as exc:
@@ -108,7 +111,7 @@ def _status(args: argparse.Namespace, source: Source) -> int:
 
 
 def _history(args: argparse.Namespace, source: Source) -> int:
-    settings = _fleet(source(args))
+    settings, _ = fleet_of(source(args))
     try:
         versions, current, abandoned = _run(settings, lambda store: _all(store.history(), store.current_version(), store.abandoned()))
     except RolloutError as exc:
@@ -125,12 +128,12 @@ async def _all(*reads: Any) -> tuple[Any, ...]:
 
 def _change(args: argparse.Namespace, source: Source, action: str) -> int:
     launch = source(args)
-    settings = _fleet(launch)
-    change = _changer(action, args.items, settings)
+    settings, base = fleet_of(launch)
+    change = changer(action, args.items)
     who = f"{getpass.getuser()}@{socket.gethostname()}"
     note = action if action != "rollback" else f"rollback to v{args.items[0]}"
     plan = Plan(change, note, who, args.timeout, max(0, args.canary), max(0.0, args.bake), args.dry_run)
-    check = functools.partial(_check, launch)
+    check = functools.partial(check_overlay, launch, base)
 
     async def work(store: FleetStore) -> Report:
         if action == "rollback":
@@ -150,7 +153,7 @@ def _change(args: argparse.Namespace, source: Source, action: str) -> int:
     return 0 if report.ok else EXIT_RUNTIME
 
 
-def _changer(action: str, items: list[str], settings: FleetSettings) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Change]]]:
+def changer(action: str, items: list[str]) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Change]]]:
     if action == "set":
         wanted = dict(_parsed_item(item) for item in items)
 
@@ -201,14 +204,15 @@ def _parsed_item(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def _check(launch: ConfigSource, values: Mapping[str, Any]) -> frozenset[str]:
+def check_overlay(launch: ConfigSource, base: Snapshot, values: Mapping[str, Any]) -> frozenset[str]:
     """Compose the launch config with ``values`` as the overlay, as an instance would; the
-    secret keys among them. OverlayError/ValidationError/ComponentsError name what is wrong."""
+    secret keys among them. OverlayError/ValidationError/ComponentsError name what is wrong.
+    ``base``: the launch config composed already; the overlay is laid on its merged files."""
     for key in values:
         reason = refused_key(key, launch.config_dir)
         if reason:
             raise OverlayError(f"fleet overlay key '{key}': refused, {reason}")
-    snapshot = load_config(dataclasses.replace(launch, overlay=Overlay(0, dict(values))))
+    snapshot = load_config(dataclasses.replace(launch, overlay=Overlay(0, dict(values))), previous=base)
     never = [k for k in sorted(values) if snapshot.policy(split_key(k)) is Reload.NEVER]
     if never:
         raise OverlayError("\n".join(
