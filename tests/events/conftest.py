@@ -1,5 +1,6 @@
-"""Event bus fixtures: a real Redis on 127.0.0.1:6379 and a real RabbitMQ on 127.0.0.1:5672
-(each skipped when absent, a failure on CI)."""
+"""Event bus fixtures: a real Redis on 127.0.0.1:6379, a real RabbitMQ on 127.0.0.1:5672 and a
+Redis Cluster of six local ``redis-server`` processes started for the session (each skipped when
+absent, a failure on CI)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 import redis
 
 from framework.events.settings import Backend, BusSettings
+from tests.cluster import PORTS, LocalCluster, missing_tools
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"  # the defaults, spelled out
@@ -100,21 +102,49 @@ def redis_settings(prefix: str, redis_url: str) -> Callable[..., BusSettings]:
 
     Top-level keys go as they are; ``redis={...}`` overrides keys of the redis sub-section.
     """
+    return lambda **changes: bus_settings(redis_url, prefix, **changes)
 
-    def build(**changes: Any) -> BusSettings:
-        redis_changes = {
-            "url": redis_url,
-            "stream_prefix": prefix,
-            "signing_key": SIGNING_KEY,
-            "block_ms": 50,
-            "claim_idle_ms": 400,
-            "refresh_ms": 50,
-            **changes.pop("redis", {}),
-        }
-        base = BusSettings(backend=Backend.REDIS, max_retries=0)
-        return base.with_changes(redis=redis_changes, **changes)
 
-    return build
+def bus_settings(url: str, prefix: str, *, cluster: bool = False, **changes: Any) -> BusSettings:
+    """Redis bus settings quick to notice a dead consumer, for a test's prefix (``redis_settings``)."""
+    redis_changes = {
+        "url": url,
+        "cluster": cluster,
+        "stream_prefix": prefix,
+        "signing_key": SIGNING_KEY,
+        "block_ms": 50,
+        "claim_idle_ms": 400,
+        "refresh_ms": 50,
+        **changes.pop("redis", {}),
+    }
+    base = BusSettings(backend=Backend.REDIS, max_retries=0)
+    return base.with_changes(redis=redis_changes, **changes)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(worker_id: str) -> Iterator[str]:
+    """The URL of a Redis Cluster (3 masters, 3 replicas) on 127.0.0.1:7101-7106, started for the
+    session and killed after it; skips without redis-server, fails when CI=true.
+
+    Each pytest-xdist worker that needs one starts its own, ten ports further up (gw1: 7111-7116):
+    two sessions cannot share processes the first one kills when it ends.
+    """
+    require_server(missing_tools(), "a local Redis Cluster (redis-server, redis-cli)")
+    offset = 10 * int(worker_id[2:]) if worker_id.startswith("gw") else 0
+    with LocalCluster(tuple(port + offset for port in PORTS)) as url:
+        yield url
+
+
+@pytest.fixture
+def cluster_prefix(redis_cluster: str) -> str:
+    """A stream prefix unique to the test, on the session's cluster (which goes with its keys)."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def cluster_settings(cluster_prefix: str, redis_cluster: str) -> Callable[..., BusSettings]:
+    """``redis_settings`` for the session's Redis Cluster (``redis.cluster`` on)."""
+    return lambda **changes: bus_settings(redis_cluster, cluster_prefix, cluster=True, **changes)
 
 
 @pytest.fixture

@@ -18,17 +18,23 @@ from collections.abc import Iterator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-# KEYS: the topic registry, then the stream of each entry. ARGV: MAXLEN, the number of topics
-# new to the registry, those topics, then the value of each entry (its single field 'e').
+# KEYS: the topic registry if topics are new to it, then the stream of each entry. ARGV:
+# MAXLEN, the number of topics new to the registry, those topics, then the value of each entry
+# (its single field 'e'). On a cluster the registry lives in a slot of its own: the caller
+# registers new topics with an SADD first and sends none here.
 XADD_LUA = """
 local new = tonumber(ARGV[2])
-if new > 0 then redis.call('SADD', KEYS[1], unpack(ARGV, 3, 2 + new)) end
-local first = 1 + new
-for i = 2, #KEYS do
-  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[first + i])
+local first = 1
+if new > 0 then
+  redis.call('SADD', KEYS[1], unpack(ARGV, 3, 2 + new))
+  first = 2
 end
-return #KEYS - 1
+for i = first, #KEYS do
+  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3 + new + i - first])
+end
+return #KEYS - first + 1
 """
 # A non-blocking XREADGROUP whose reply redis-py parses cheaply: per stream, its name, one
 # string of entries, each "<id> <length> <value of 'e'>" (length -1 and no value for an entry
@@ -254,7 +260,7 @@ class Scripts:
 
     __slots__ = ("xadd", "read", "record", "beat", "acquire", "release", "leave", "fenced_ack")
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis | RedisCluster) -> None:
         self.xadd: Any = client.register_script(XADD_LUA)
         self.read: Any = client.register_script(READ_LUA)
         self.record: Any = client.register_script(RECORD_LUA)
