@@ -1,11 +1,10 @@
-"""Event bus fixtures: a real Redis on 127.0.0.1:6379, a real RabbitMQ on 127.0.0.1:5672 and a
-Redis Cluster of six local ``redis-server`` processes started for the session (each skipped when
-absent, a failure on CI)."""
+"""Event bus fixtures: a real Redis on 127.0.0.1:6379, a real RabbitMQ on 127.0.0.1:5672 (each
+skipped when absent, a failure on CI), and settings for the session's Redis Cluster
+(``redis_cluster``, in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 import redis
 
 from framework.events.settings import Backend, BusSettings
-from tests.cluster import PORTS, LocalCluster, missing_tools
+from tests.conftest import require_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"  # the defaults, spelled out
@@ -64,15 +63,6 @@ def _ping() -> str | None:
     finally:
         client.close()
     return None
-
-
-def require_server(error: str | None, server: str) -> None:
-    """Skip the test when a server it needs is down (``error`` says why); fail it when CI=true."""
-    if error is not None:
-        message = f"{server} not reachable: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -119,20 +109,6 @@ def bus_settings(url: str, prefix: str, *, cluster: bool = False, **changes: Any
     }
     base = BusSettings(backend=Backend.REDIS, max_retries=0)
     return base.with_changes(redis=redis_changes, **changes)
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(worker_id: str) -> Iterator[str]:
-    """The URL of a Redis Cluster (3 masters, 3 replicas) on 127.0.0.1:7101-7106, started for the
-    session and killed after it; skips without redis-server, fails when CI=true.
-
-    Each pytest-xdist worker that needs one starts its own, ten ports further up (gw1: 7111-7116):
-    two sessions cannot share processes the first one kills when it ends.
-    """
-    require_server(missing_tools(), "a local Redis Cluster (redis-server, redis-cli)")
-    offset = 10 * int(worker_id[2:]) if worker_id.startswith("gw") else 0
-    with LocalCluster(tuple(port + offset for port in PORTS)) as url:
-        yield url
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 A reader is the subscriber's consumer group on every stream its pattern matches. It blocks in
 XREADGROUP while the streams are quiet and, after a read that filled a batch (a backlog), reads
 with ``READ_LUA`` without blocking. On a Redis Cluster one command reads one hash slot, so a
-subscription whose topics live in several slots keeps a read in flight per slot. Every entry read passes the replay guard (``replays``)
-before its handler sees it. Between reads it looks for new matching topics, keeps the entries
-it holds from being claimed by others, and claims what dead consumers left pending,
-dead-lettering entries delivered too often. An entry is acknowledged once its handler took it.
+subscription whose topics live in several slots keeps a read in flight per slot. Every entry
+read passes the replay guard (``replays``) before its handler sees it. Between reads it looks
+for new matching topics, keeps the entries it holds from being claimed by others, and claims
+what dead consumers left pending, dead-lettering entries delivered too often. An entry is
+acknowledged once its handler took it.
 """
 
 from __future__ import annotations
