@@ -50,6 +50,9 @@ class LocalCluster:
             self._wait(lambda client: client.ping(), "answer PING")
             self._create()
             self._wait(_cluster_ok, "report cluster_state:ok")
+            # A replica that never finished its first sync would not take over from a master
+            # that dies: ready means every replica has its link to its master up.
+            self._wait(_replica_linked, "have its replication link up")
         except BaseException:
             self.stop()
             raise
@@ -66,6 +69,12 @@ class LocalCluster:
         if self._directory is not None:
             self._directory.cleanup()
             self._directory = None
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on ``port``, as a crash would (its replica takes over its slots)."""
+        process = self._processes[self.ports.index(port)]
+        process.kill()
+        process.wait(10)
 
     def __enter__(self) -> str:
         return self.start()
@@ -127,6 +136,11 @@ class LocalCluster:
                 log = Path(self._directory.name if self._directory else ".") / f"{port}.log"
                 text = log.read_text() if log.exists() else ""
                 raise RuntimeError(f"redis-server on port {port} exited ({process.returncode}):\n{text[-2000:]}")
+
+
+def _replica_linked(client: redis.Redis) -> bool:
+    info = client.info("replication")
+    return info.get("role") != "slave" or info.get("master_link_status") == "up"
 
 
 def _cluster_ok(client: redis.Redis) -> bool:

@@ -19,6 +19,8 @@ from framework.events.redis.bus import RedisBus
 from framework.events.redis.client import redis_client
 from framework.events.redis.connection import Keys, tag
 from framework.events.settings import BusSettings
+from tests.cluster import PORTS, LocalCluster, missing_tools
+from tests.conftest import require_server
 from tests.events.conftest import bus_settings, run, until
 
 pytestmark = [pytest.mark.redis_cluster, pytest.mark.timeout(60)]
@@ -147,6 +149,44 @@ def test_dead_letters_from_topics_on_several_nodes_share_one_stream(
     assert sorted(dead) == sorted(topics)
     assert healed == dead[:1] and remaining == 2
     assert raw_cluster.xlen(f"{cluster_prefix}:@dead") == 2
+
+
+def test_a_killed_master_s_replica_takes_over_and_no_event_is_lost_or_handled_twice(worker_id: str) -> None:
+    """SIGKILL the master holding a topic: publishing raises BusConnectionError until its replica
+    is promoted (seconds), then goes on; the subscriber reconnects and handles every event once.
+
+    A cluster of its own (50 ports above the session's): the kill would degrade the shared one.
+    """
+    require_server(missing_tools(), "a local Redis Cluster (redis-server, redis-cli)")
+    offset = 50 + (10 * int(worker_id[2:]) if worker_id.startswith("gw") else 0)
+    cluster = LocalCluster(tuple(port + offset for port in PORTS))
+
+    async def scenario(url: str) -> tuple[list[int], int]:
+        got: list[int] = []
+        with redis.RedisCluster.from_url(url) as raw:
+            master = raw.get_node_from_key("failover:{jobs.run}").port
+        async with RedisBus(bus_settings(url, "failover", cluster=True)) as bus:
+            await bus.subscribe("jobs.run", lambda e: got.append(e.data), subscriber="workers")
+            for n in range(10):
+                await bus.publish("jobs.run", n)
+            await until(lambda: len(got) == 10, 5, "the events before the kill")
+            await asyncio.sleep(0.5)  # the acks reach the replica (replication is asynchronous)
+            cluster.kill(master)
+            refused, n = 0, 10
+            while n < 20:
+                try:
+                    await bus.publish("jobs.run", n)
+                    n += 1
+                except BusConnectionError:
+                    refused += 1
+                    await asyncio.sleep(0.2)
+            await until(lambda: len(got) == 20, 20, "the events after the failover")
+            await asyncio.sleep(0.5)  # a duplicate would show up by now
+        return got, refused
+
+    with cluster as url:
+        got, refused = run(scenario(url), timeout=50)
+    assert sorted(got) == list(range(20)) and refused > 0
 
 
 def test_an_unreachable_cluster_node_is_a_clear_connection_error() -> None:

@@ -225,10 +225,10 @@ class RedisBus(BusCore):
         try:
             await reader.prepare()
             await partitioned.prepare()
+        except CONNECTION_ERRORS as exc:  # first: a cluster's CLUSTERDOWN is a ResponseError too
+            raise self._connection.unreachable(exc) from exc
         except ResponseError as exc:
             raise StreamError(f"Redis refused to set up '{worker.pattern}': {exc}") from exc
-        except CONNECTION_ERRORS as exc:
-            raise self._connection.unreachable(exc) from exc
         worker.on_success = reader.delivered
         self._readers[worker] = reader
         self._partitioned[worker] = partitioned

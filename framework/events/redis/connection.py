@@ -9,6 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
+from redis.exceptions import (
+    ClusterDownError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -17,8 +23,19 @@ from framework.events.redis.client import Client, connect
 from framework.events.redis.scripts import Scripts
 from framework.events.settings import RedisSettings
 
-CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-"""Errors that mean Redis is out of reach for now: loops back off and try again."""
+CONNECTION_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    # A cluster that cannot serve a slot for now (a master died and its replica is not yet
+    # promoted, a slot is moving): as out of reach as a server that is down.
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    RedisClusterUnreachableError,
+)
+"""Errors that mean Redis is out of reach for now: loops back off and try again. Some are
+ResponseErrors: catch these before ResponseError."""
 MAX_BACKOFF = 2.0  # seconds: the longest wait between retries while Redis stays out of reach
 
 

@@ -123,6 +123,14 @@ class StreamReader:
                 if failing:
                     log.info(f"subscriber '{self.group}' reconnected to Redis")
                 backoff, failing = 0.05, False
+            except CONNECTION_ERRORS as exc:  # first: a cluster's CLUSTERDOWN is a ResponseError too
+                if not failing:
+                    log.warning(
+                        f"subscriber '{self.group}' lost Redis at {self.settings.address}"
+                        f" ({exc}); reconnecting with backoff"
+                    )
+                failing = True
+                backoff = await pause(backoff)
             except ResponseError as exc:
                 if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):
                     # The stream or group is gone (Redis restarted empty, or a DEL): recreate.
@@ -130,14 +138,6 @@ class StreamReader:
                     self._connection.registered.clear()  # and let publishers re-register topics
                     continue
                 log.warning(f"subscriber '{self.group}': Redis refused a command: {exc}")
-                backoff = await pause(backoff)
-            except CONNECTION_ERRORS as exc:
-                if not failing:
-                    log.warning(
-                        f"subscriber '{self.group}' lost Redis at {self.settings.address}"
-                        f" ({exc}); reconnecting with backoff"
-                    )
-                failing = True
                 backoff = await pause(backoff)
             except Exception as exc:  # never let one bad entry end the subscription
                 log.error(f"subscriber '{self.group}': {type(exc).__name__}: {exc}")
