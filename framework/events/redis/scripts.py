@@ -7,6 +7,10 @@ Reading a backlog also checks the replay records in the same call. A script cann
 a blocking read is an XREADGROUP with ``DELIVERED_LUA`` right behind it in one pipeline: the
 records are checked as soon as the read returns, without a round trip of their own.
 
+On a Redis Cluster a script touches one hash slot: every KEYS of a call share a hash tag (the
+topic's), and the replay records READ_LUA and DELIVERED_LUA write, named from ARGV, carry that
+tag too (``Keys.seen``), so they are in the slot of the streams read.
+
 The partition leases (``leases``) are scripts too, because each step must read and write
 atomically: a heartbeat (register, prune, renew, read every owner, in one call), acquiring
 and releasing leases, a member leaving, and the XACK fenced by a lease's token.
