@@ -40,7 +40,15 @@ def _key(kind: str, default: Any, reload: str, description: str, **rules: Any) -
 
 
 _REDIS_SCHEMA: Schema = {
-    "url": _key("string", "redis://127.0.0.1:6379/0", "restart", "Redis server URL", empty=False),
+    "url": _key(
+        "string", "redis://127.0.0.1:6379/0", "restart",
+        "Redis server URL; with cluster: true, any one node of the cluster", empty=False,
+    ),
+    "cluster": _key(
+        "boolean", False, "restart",
+        "Connect to a Redis Cluster (the client finds every node from the one in url); topic"
+        " streams are then named {prefix}:{<topic>}, so each topic's keys share one hash slot",
+    ),
     "stream_prefix": _key(
         "string", "events", "restart", "Prefix of every stream name: {prefix}:{topic}",
         regex=r"[A-Za-z0-9_.-]+",
@@ -197,6 +205,7 @@ class RedisSettings:
     """The ``event_bus.redis`` sub-section; the signing key never shows in its repr."""
 
     url: str = "redis://127.0.0.1:6379/0"
+    cluster: bool = False
     stream_prefix: str = "events"
     maxlen: int = 100_000
     claim_idle_ms: int = 30_000
@@ -213,13 +222,18 @@ class RedisSettings:
     @property
     def address(self) -> str:
         """host:port of the URL, never its password."""
-        parts = urlsplit(self.url)
-        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+        return address(self.url, 6379)
 
     @property
     def consumer_name(self) -> str:
         """The configured consumer, or '<host>-<pid>' resolved now (after any fork)."""
         return self.consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def address(url: str, default_port: int) -> str:
+    """host:port of a URL, never its user or password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or '127.0.0.1'}:{parts.port or default_port}"
 
 
 def safe_url(url: str) -> str:
@@ -249,8 +263,7 @@ class RabbitSettings:
     @property
     def address(self) -> str:
         """host:port of the URL, never its user or password."""
-        parts = urlsplit(self.url)
-        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}"
+        return address(self.url, 5672)
 
 
 @dataclass(frozen=True, slots=True)

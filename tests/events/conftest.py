@@ -1,10 +1,10 @@
-"""Event bus fixtures: a real Redis on 127.0.0.1:6379 and a real RabbitMQ on 127.0.0.1:5672
-(each skipped when absent, a failure on CI)."""
+"""Event bus fixtures: a real Redis on 127.0.0.1:6379, a real RabbitMQ on 127.0.0.1:5672 (each
+skipped when absent, a failure on CI), and settings for the session's Redis Cluster
+(``redis_cluster``, in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from framework.events.settings import Backend, BusSettings
+from tests.conftest import require_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"  # the defaults, spelled out
@@ -64,15 +65,6 @@ def _ping() -> str | None:
     return None
 
 
-def require_server(error: str | None, server: str) -> None:
-    """Skip the test when a server it needs is down (``error`` says why); fail it when CI=true."""
-    if error is not None:
-        message = f"{server} not reachable: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """The test Redis URL; skips the test when Redis is down, fails it when CI=true."""
@@ -100,21 +92,35 @@ def redis_settings(prefix: str, redis_url: str) -> Callable[..., BusSettings]:
 
     Top-level keys go as they are; ``redis={...}`` overrides keys of the redis sub-section.
     """
+    return lambda **changes: bus_settings(redis_url, prefix, **changes)
 
-    def build(**changes: Any) -> BusSettings:
-        redis_changes = {
-            "url": redis_url,
-            "stream_prefix": prefix,
-            "signing_key": SIGNING_KEY,
-            "block_ms": 50,
-            "claim_idle_ms": 400,
-            "refresh_ms": 50,
-            **changes.pop("redis", {}),
-        }
-        base = BusSettings(backend=Backend.REDIS, max_retries=0)
-        return base.with_changes(redis=redis_changes, **changes)
 
-    return build
+def bus_settings(url: str, prefix: str, *, cluster: bool = False, **changes: Any) -> BusSettings:
+    """Redis bus settings quick to notice a dead consumer, for a test's prefix (``redis_settings``)."""
+    redis_changes = {
+        "url": url,
+        "cluster": cluster,
+        "stream_prefix": prefix,
+        "signing_key": SIGNING_KEY,
+        "block_ms": 50,
+        "claim_idle_ms": 400,
+        "refresh_ms": 50,
+        **changes.pop("redis", {}),
+    }
+    base = BusSettings(backend=Backend.REDIS, max_retries=0)
+    return base.with_changes(redis=redis_changes, **changes)
+
+
+@pytest.fixture
+def cluster_prefix(redis_cluster: str) -> str:
+    """A stream prefix unique to the test, on the session's cluster (which goes with its keys)."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def cluster_settings(cluster_prefix: str, redis_cluster: str) -> Callable[..., BusSettings]:
+    """``redis_settings`` for the session's Redis Cluster (``redis.cluster`` on)."""
+    return lambda **changes: bus_settings(redis_cluster, cluster_prefix, cluster=True, **changes)
 
 
 @pytest.fixture

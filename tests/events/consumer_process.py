@@ -2,7 +2,7 @@
 
 Usage: python consumer_process.py BACKEND URL NAMESPACE CONSUMER SIGNING_KEY HANDLER_SECONDS RECORDS
 
-BACKEND is redis or rabbitmq; NAMESPACE is the Redis stream prefix or the RabbitMQ exchange.
+BACKEND is redis, redis-cluster (URL: one node of a Redis Cluster) or rabbitmq; NAMESPACE is the Redis stream prefix or the RabbitMQ exchange.
 Each handler appends "<consumer> <event id>" to the file RECORDS/started, sleeps, then appends
 it to RECORDS/handled; the bus acknowledges the event once the handler has returned. (One
 short write to a file opened for appending lands whole, whichever process writes.)
@@ -23,12 +23,14 @@ from framework.events.settings import Backend, BusSettings
 
 def settings(backend: str, url: str, namespace: str, consumer: str, key: str) -> BusSettings:
     """Small queues and fast failure detection, so a test sees a kill's effects in seconds."""
-    base = BusSettings(backend=Backend(backend), queue_size=4, max_retries=0)
+    cluster = backend == "redis-cluster"
+    base = BusSettings(backend=Backend.REDIS if cluster else Backend(backend), queue_size=4, max_retries=0)
     if backend == Backend.RABBITMQ:
         return base.with_changes(rabbitmq={"url": url, "exchange": namespace, "signing_key": key})
     return base.with_changes(
         redis={
             "url": url,
+            "cluster": cluster,
             "stream_prefix": namespace,
             "consumer": consumer,
             "signing_key": key,

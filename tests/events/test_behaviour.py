@@ -1,4 +1,5 @@
-"""One behavioural suite, run against every backend: memory, Redis Streams and RabbitMQ.
+"""One behavioural suite, run against every backend: memory, Redis Streams (one server, and a
+Redis Cluster of local processes) and RabbitMQ.
 
 Each test states what a user may rely on whatever carries the events. A backend that cannot
 show a behaviour (the in-memory bus has one process, and nothing to sign) skips it, saying why.
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from framework.events.bus import EventBus
 from framework.events.envelope import Envelope
@@ -103,13 +105,19 @@ class Harness:
             self._names.queues.add(Names(self.namespace, "").queue(subscriber, pattern))
 
     def address(self, topic: str) -> str:
-        """What an event of ``topic`` is signed for on this backend."""
-        return f"{self.namespace}:{topic}" if self.name == "redis" else f"{self.namespace}/{topic}"
+        """What an event of ``topic`` is signed for on this backend: its stream or routing key."""
+        return _address(self.name, self.namespace, topic)
 
     async def inject(self, topic: str, value: bytes) -> None:
         """Put a raw value where events of ``topic`` travel, as any client of the server could."""
         assert self._inject is not None
         await self._inject(topic, value)
+
+
+def _address(backend: str, namespace: str, topic: str) -> str:
+    if backend == "redis-cluster":  # the topic is the stream's hash tag
+        return f"{namespace}:{{{topic}}}"
+    return f"{namespace}:{topic}" if backend == "redis" else f"{namespace}/{topic}"
 
 
 def _rabbit_inject(url: str, exchange: str) -> Callable[[str, bytes], Awaitable[None]]:
@@ -125,9 +133,9 @@ def _rabbit_inject(url: str, exchange: str) -> Callable[[str, bytes], Awaitable[
     return inject
 
 
-def _redis_inject(raw: Any, prefix: str) -> Callable[[str, bytes], Awaitable[None]]:
+def _redis_inject(raw: Any, backend: str, prefix: str) -> Callable[[str, bytes], Awaitable[None]]:
     async def inject(topic: str, value: bytes) -> None:
-        raw.xadd(f"{prefix}:{topic}", {b"e": value})
+        raw.xadd(_address(backend, prefix, topic), {b"e": value})
 
     return inject
 
@@ -136,6 +144,7 @@ def _redis_inject(raw: Any, prefix: str) -> Callable[[str, bytes], Awaitable[Non
     params=[
         "memory",
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis_cluster),
         pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
     ]
 )
@@ -147,7 +156,12 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Harness]:
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("prefix")
         raw = request.getfixturevalue("raw_redis")
         settings = request.getfixturevalue("redis_settings")
-        yield Harness("redis", settings, url, prefix, _redis_inject(raw, prefix))
+        yield Harness("redis", settings, url, prefix, _redis_inject(raw, "redis", prefix))
+    elif request.param == "redis-cluster":
+        url, prefix = request.getfixturevalue("redis_cluster"), request.getfixturevalue("cluster_prefix")
+        settings = request.getfixturevalue("cluster_settings")
+        with redis.RedisCluster.from_url(url) as raw:
+            yield Harness("redis-cluster", settings, url, prefix, _redis_inject(raw, "redis-cluster", prefix))
     else:
         url, names = request.getfixturevalue("rabbitmq_url"), request.getfixturevalue("exchange")
         yield Harness("rabbitmq", names.settings, url, names.exchange, _rabbit_inject(url, names.exchange), names)

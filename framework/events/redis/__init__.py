@@ -28,8 +28,15 @@ before released) and acks fenced by the token. ``partitioned`` reads the partiti
 subscription owns, one entry at a time per partition. Every key of a topic carries the hash
 tag ``{<topic>}``: one Cluster slot.
 
-Modules, lowest first: ``scripts`` (the Lua scripts), ``signing`` (an entry's signed value),
-``connection`` (the client, key names, lost-connection errors), ``outbox`` (publishing by
+On a Redis Cluster (``event_bus.redis.cluster``) a script, transaction or multi-key command
+may touch one hash slot only, so every key of a topic carries the topic as its hash tag: the
+stream is ``{prefix}:{<topic>}`` and the replay records ``{prefix}:{<topic>}:@seen:<...>``.
+A burst to several topics goes as one script call per topic, and a subscription over several
+slots keeps a read in flight per slot. On one server the names are unchanged.
+
+Modules, lowest first: ``client`` (the redis-py client of a server or a cluster, and the error
+when it cannot be reached), ``scripts`` (the Lua scripts), ``signing`` (an entry's signed value),
+``connection`` (the bus's client, key names, lost-connection errors), ``outbox`` (publishing by
 group commit), ``acks`` (gathered XACKs), ``deadletters`` (the ``@dead`` stream), ``replays``
 (the replay guard), ``replies`` (request/reply streams), ``leases`` (partition leases and
 fencing tokens), ``coordinator`` (one member's partitions: join, rebalance, hand over),

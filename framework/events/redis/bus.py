@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from loguru import logger
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from framework.config.schema import Schema
@@ -29,6 +28,7 @@ from framework.events.errors import (
 from framework.events.partitioning import partition_of
 from framework.events.records import DeadLetter, DeadLetterReason, PartitionStatus
 from framework.events.redis.acks import Acknowledger
+from framework.events.redis.client import Client
 from framework.events.redis.connection import CONNECTION_ERRORS, Connection
 from framework.events.redis.deadletters import DeadLetterStream
 from framework.events.redis.keyed import PartitionedReader
@@ -92,8 +92,8 @@ class RedisBus(BusCore):
     # connection
 
     @property
-    def client(self) -> Redis:
-        """The redis-py client (after ``start``)."""
+    def client(self) -> Client:
+        """The redis-py client (after ``start``): a ``RedisCluster`` with ``redis.cluster``."""
         return self._connection.client
 
     async def health(self) -> dict[str, Any]:
@@ -225,10 +225,10 @@ class RedisBus(BusCore):
         try:
             await reader.prepare()
             await partitioned.prepare()
+        except CONNECTION_ERRORS as exc:  # first: a cluster's CLUSTERDOWN is a ResponseError too
+            raise self._connection.unreachable(exc) from exc
         except ResponseError as exc:
             raise StreamError(f"Redis refused to set up '{worker.pattern}': {exc}") from exc
-        except CONNECTION_ERRORS as exc:
-            raise self._connection.unreachable(exc) from exc
         worker.on_success = reader.delivered
         self._readers[worker] = reader
         self._partitioned[worker] = partitioned

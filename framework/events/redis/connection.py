@@ -7,41 +7,81 @@ talks to Redis through the bus's ``Connection``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from framework.events.errors import BusConnectionError
+from framework.events.redis.client import Client, connect
 from framework.events.redis.scripts import Scripts
-from framework.events.settings import RedisSettings, safe_url
+from framework.events.settings import RedisSettings
 
-CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-"""Errors that mean Redis is out of reach for now: loops back off and try again."""
+CONNECTION_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    # A cluster that cannot serve a slot for now (a master died and its replica is not yet
+    # promoted, a slot is moving): as out of reach as a server that is down.
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    RedisClusterUnreachableError,
+)
+"""Errors that mean Redis is out of reach for now: loops back off and try again. Some are
+ResponseErrors: catch these before ResponseError."""
 MAX_BACKOFF = 2.0  # seconds: the longest wait between retries while Redis stays out of reach
 
 
 class Keys:
-    """The names the bus uses in Redis: ``{prefix}:{topic}`` streams, and ``@`` keys of its own."""
+    """The names the bus uses in Redis: a stream per topic, and ``@`` keys of its own.
 
-    __slots__ = ("prefix", "registry", "keyed", "dead", "seen", "replies")
+    On one server a topic's stream is ``{prefix}:<topic>``. On a Redis Cluster (``cluster``) it
+    is ``{prefix}:{<topic>}``: every key one script or multi-key command touches must live in
+    one hash slot, and the braces make the topic the hash tag, so a topic's stream, its
+    partitions, their leases and its replay records share a slot while topics spread over the
+    nodes. The single-server names stay as they were, so an upgrade keeps existing streams,
+    their consumer groups and pending entries.
+    """
 
-    def __init__(self, prefix: str, node: str) -> None:
-        self.prefix = prefix
-        # '@' cannot occur in a topic, so these never collide with a topic stream.
+    __slots__ = ("prefix", "cluster", "registry", "keyed", "dead", "replies")
+
+    def __init__(self, prefix: str, node: str, *, cluster: bool = False) -> None:
+        self.prefix, self.cluster = prefix, cluster
+        # '@' cannot occur in a topic, so these never collide with a topic stream. Each is
+        # one key, touched alone, so on a cluster it may live in any slot.
         self.registry = f"{prefix}:@topics"  # the set of every topic published to
         self.keyed = f"{prefix}:@keyed"  # a hash: keyed topic -> its partition count
         self.dead = f"{prefix}:@dead"
-        self.seen = f"{prefix}:@seen:"  # + a signature's first 32 hex digits: a replay record
         self.replies = self.replies_of(node)  # where replies to this bus instance arrive
+
+    def seen(self, stream: str) -> str:
+        """The prefix of the replay records of a stream's entries: + a signature's first 32 hex
+        digits. Scripts reading a stream write its records, so on a cluster they carry its tag
+        (a record is only ever compared within its stream: a signature covers the stream)."""
+        if self.cluster:
+            return f"{self.prefix}:{{{tag(stream)}}}:@seen:"
+        return f"{self.prefix}:@seen:"
+
+    def together(self, streams: Iterable[str]) -> list[list[str]]:
+        """The streams cut into the groups one command or script may touch together: all of
+        them on one server; on a cluster, those of one hash tag (one slot)."""
+        if not self.cluster:
+            return [list(streams)]
+        groups: dict[str, list[str]] = {}
+        for stream in streams:
+            groups.setdefault(tag(stream), []).append(stream)
+        return list(groups.values())
 
     def stream(self, topic: str) -> str:
         """The stream of a topic."""
-        return f"{self.prefix}:{topic}"
+        return f"{self.prefix}:{{{topic}}}" if self.cluster else f"{self.prefix}:{topic}"
 
     def replies_of(self, node: str) -> str:
         """The reply stream of the bus instance ``node``."""
@@ -77,6 +117,14 @@ class Keys:
         return f"{self.prefix}:{{{topic}}}:@tokens:{group}"
 
 
+def tag(key: str) -> str:
+    """The hash tag of a key, as Redis Cluster takes it: between the first '{' and the next '}'
+    (the whole key when there is none, or nothing between them)."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return key[start + 1 : end] if end > start + 1 else key
+
+
 class Connection:
     """The client (between ``open`` and ``close``) and what the bus knows of the server.
 
@@ -89,17 +137,17 @@ class Connection:
     ) -> None:
         self.settings = settings
         self.consumer = settings.consumer_name
-        self.keys = Keys(settings.stream_prefix, node)
+        self.keys = Keys(settings.stream_prefix, node, cluster=settings.cluster)
         self.registered: set[str] = set()  # topics known to be in the registry set
         self.keyed: set[str] = set()  # topics known to be in the keyed hash
         self.closing = False  # loops end when set, even if a cancellation went missing
         self._require_running = require_running
-        self._client: Redis | None = None
+        self._client: Client | None = None
         self._scripts: Scripts | None = None
 
     @property
-    def client(self) -> Redis:
-        """The redis-py client (after ``open``)."""
+    def client(self) -> Client:
+        """The redis-py client (after ``open``): a ``RedisCluster`` when ``cluster`` is set."""
         if self._client is None:
             self._require_running("use Redis")
         return self._client  # type: ignore[return-value]
@@ -123,23 +171,12 @@ class Connection:
     async def open(self) -> None:
         """Connect and check that Redis answers; BusConnectionError (URL without password) if not."""
         settings = self.settings
-        client = Redis.from_url(
+        client = await connect(
             settings.url,
-            socket_connect_timeout=settings.connect_timeout,
-            # No socket_timeout: redis-py then wraps each send in asyncio.wait_for, which on
-            # Python 3.11 can swallow a cancellation and leave a reader running after stop().
-            socket_keepalive=True,
-            retry=Retry(NoBackoff(), 1),  # one immediate retry replaces a stale pooled connection
+            cluster=settings.cluster,
+            connect_timeout=settings.connect_timeout,
             client_name=f"event-bus:{self.consumer}",
         )
-        try:
-            await client.ping()
-        except (RedisError, OSError) as exc:
-            await client.aclose()
-            raise BusConnectionError(
-                f"Redis at {settings.address} unreachable: {exc} "
-                f"(event_bus.redis.url = {safe_url(settings.url)})"
-            ) from exc
         self._client = client
         self._scripts = Scripts(client)
 

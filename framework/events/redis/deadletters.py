@@ -91,10 +91,10 @@ class DeadLetterStream:
         entries: Any
         try:
             entries = await self._connection.client.xrange(self.key, dead_letter_id, dead_letter_id)
+        except CONNECTION_ERRORS as exc:  # first: a cluster's CLUSTERDOWN is a ResponseError too
+            raise self._connection.unreachable(exc) from exc
         except ResponseError as exc:
             raise DeadLetterNotFoundError(f"{dead_letter_id!r} is not a dead letter id: {exc}") from exc
-        except CONNECTION_ERRORS as exc:
-            raise self._connection.unreachable(exc) from exc
         if not entries:
             raise DeadLetterNotFoundError(
                 f"no dead letter with id {dead_letter_id!r} in stream '{self.key}'"

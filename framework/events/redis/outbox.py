@@ -3,7 +3,8 @@
 Each publish call queues its signed entries with one future; one task drains the queue with
 one EVALSHA of ``XADD_LUA`` per chunk of entries (the script also registers topics new to the
 registry set), then settles the futures. Packing and parsing a command in redis-py costs far
-more than the XADD itself, so a burst pays it once.
+more than the XADD itself, so a burst pays it once. On a Redis Cluster a script may touch one
+hash slot only, so a chunk goes as one call per topic (its hash tag), sent concurrently.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from framework.events.errors import StreamError
-from framework.events.redis.connection import CONNECTION_ERRORS, Connection
+from framework.events.redis.connection import CONNECTION_ERRORS, Connection, tag
 
 SCRIPT_CHUNK = 1000  # entries per EVALSHA: bounds how long one call holds Redis
 
@@ -73,22 +74,48 @@ class Outbox:
         connection = self._connection
         topics = {topic for pending in chunk for topic, _, _ in pending.entries}
         new = sorted(topics - connection.registered)
-        keys = [connection.keys.registry]
-        values: list[bytes | str | int] = [connection.settings.maxlen, len(new), *new]
-        for pending in chunk:
-            for _, stream, value in pending.entries:
-                keys.append(stream)
-                values.append(value)
+        entries = [(stream, value) for pending in chunk for _, stream, value in pending.entries]
         error: Exception | None = None
         try:
-            await connection.scripts.xadd(keys=keys, args=values)
+            if connection.keys.cluster:
+                await self._write_spread(new, entries)
+            else:
+                await self._xadd(new, entries)
         except CONNECTION_ERRORS as exc:
             error = connection.unreachable(exc)
         except Exception as exc:  # a refusal (wrong key type, OOM): fail these publishes only
-            error = StreamError(f"Redis refused XADD to '{keys[1]}' (or the entries after it): {exc}")
+            error = StreamError(f"Redis refused XADD to '{entries[0][0]}' (or the entries after it): {exc}")
         else:
             connection.registered.update(new)
         _settle(chunk, error)
+
+    async def _xadd(self, new: list[str], entries: list[tuple[str, bytes]]) -> None:
+        """One ``XADD_LUA`` call: registers the ``new`` topics and appends the entries."""
+        connection = self._connection
+        keys = [connection.keys.registry] if new else []
+        values: list[bytes | str | int] = [connection.settings.maxlen, len(new), *new]
+        for stream, value in entries:
+            keys.append(stream)
+            values.append(value)
+        await connection.scripts.xadd(keys=keys, args=values)
+
+    async def _write_spread(self, new: list[str], entries: list[tuple[str, bytes]]) -> None:
+        """On a cluster: register new topics with an SADD of their own (the registry lives in
+        another slot), then one script call per hash tag, all at once (each to its node)."""
+        if new:
+            await self._connection.client.sadd(self._connection.keys.registry, *new)
+        groups: dict[str, list[tuple[str, bytes]]] = {}
+        for stream, value in entries:
+            groups.setdefault(tag(stream), []).append((stream, value))
+        if len(groups) == 1:
+            await self._xadd([], entries)
+            return
+        # Every call settles before an error is raised: the futures must not resolve while
+        # some XADDs of the chunk are still in flight.
+        results = await asyncio.gather(*(self._xadd([], g) for g in groups.values()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 def _chunks(batch: list[_Pending]) -> list[list[_Pending]]:

@@ -402,7 +402,9 @@ class KeyedTopicReader:
         stream reader does for a backlog: redis-py parses its reply far more cheaply."""
         guard, client = self.reader._guard, self.connection.client
         reply: Any = await self.connection.scripts.read(
-            keys=list(readable), args=[self.group, self.consumer, READ_AHEAD, guard.prefix, guard.lifetime]
+            # A topic's partitions share its hash tag: one script may read them all on a cluster.
+            keys=list(readable),
+            args=[self.group, self.consumer, READ_AHEAD, guard.prefix(next(iter(readable))), guard.lifetime],
         )
         taken = 0
         for position in range(0, len(reply), 3):

@@ -2,10 +2,12 @@
 
 A reader is the subscriber's consumer group on every stream its pattern matches. It blocks in
 XREADGROUP while the streams are quiet and, after a read that filled a batch (a backlog), reads
-with ``READ_LUA`` without blocking. Every entry read passes the replay guard (``replays``)
-before its handler sees it. Between reads it looks for new matching topics, keeps the entries
-it holds from being claimed by others, and claims what dead consumers left pending,
-dead-lettering entries delivered too often. An entry is acknowledged once its handler took it.
+with ``READ_LUA`` without blocking. On a Redis Cluster one command reads one hash slot, so a
+subscription whose topics live in several slots keeps a read in flight per slot. Every entry
+read passes the replay guard (``replays``) before its handler sees it. Between reads it looks
+for new matching topics, keeps the entries it holds from being claimed by others, and claims
+what dead consumers left pending, dead-lettering entries delivered too often. An entry is
+acknowledged once its handler took it.
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ class StreamReader:
         self.routes: dict[str, Callable[[str], None]] = {}
         # Read ahead at most one batch: a consumer hoarding entries starves its group's others.
         self.batch = max(1, min(worker.options.queue_size, 100))
-        self.backlog = False  # the last read filled a batch: more entries are likely waiting
+        # The groups of streams (by their first) whose last read filled a batch: more entries
+        # are likely waiting.
+        self.backlog: set[str] = set()
+        self._reads: dict[str, asyncio.Task[None]] = {}  # on a cluster: a read in flight per slot
         self.plain = worker.filter is None
         self.start_id = "$"
         self.task: asyncio.Task[None] | None = None
@@ -104,6 +109,12 @@ class StreamReader:
     # the loop
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            self._stop_reads()
+
+    async def _loop(self) -> None:
         backoff, failing = 0.05, False
         while not self.closed:
             try:
@@ -112,6 +123,14 @@ class StreamReader:
                 if failing:
                     log.info(f"subscriber '{self.group}' reconnected to Redis")
                 backoff, failing = 0.05, False
+            except CONNECTION_ERRORS as exc:  # first: a cluster's CLUSTERDOWN is a ResponseError too
+                if not failing:
+                    log.warning(
+                        f"subscriber '{self.group}' lost Redis at {self.settings.address}"
+                        f" ({exc}); reconnecting with backoff"
+                    )
+                failing = True
+                backoff = await pause(backoff)
             except ResponseError as exc:
                 if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):
                     # The stream or group is gone (Redis restarted empty, or a DEL): recreate.
@@ -119,14 +138,6 @@ class StreamReader:
                     self._connection.registered.clear()  # and let publishers re-register topics
                     continue
                 log.warning(f"subscriber '{self.group}': Redis refused a command: {exc}")
-                backoff = await pause(backoff)
-            except CONNECTION_ERRORS as exc:
-                if not failing:
-                    log.warning(
-                        f"subscriber '{self.group}' lost Redis at {self.settings.address}"
-                        f" ({exc}); reconnecting with backoff"
-                    )
-                failing = True
                 backoff = await pause(backoff)
             except Exception as exc:  # never let one bad entry end the subscription
                 log.error(f"subscriber '{self.group}': {type(exc).__name__}: {exc}")
@@ -154,15 +165,52 @@ class StreamReader:
         if self.worker.mailbox.size > self.batch // 2:  # the worker is behind
             await self._wait_for_worker()
             return
-        if self.backlog:  # entries are waiting: take them without blocking, cheap to parse
-            taken = await self._read_packed()
-            self.backlog = taken >= self.batch
+        groups = self._connection.keys.together(self.streams)
+        if len(groups) == 1 and not self._reads:  # always so on one server
+            await self._read_group(groups[0])
+        else:
+            await self._read_spread(groups)
+
+    async def _read_group(self, streams: list[str]) -> None:
+        """One read of streams one command may touch together (see ``Keys.together``)."""
+        first = streams[0]  # names the group: a group's first stream stays first
+        if first in self.backlog:  # entries are waiting: take them without blocking, cheap to parse
+            taken = await self._read_packed(streams)
+            if taken >= self.batch:
+                return
+            self.backlog.discard(first)
             if taken:
                 return
-        taken = await self._read_blocking()
-        self.backlog = taken >= self.batch
+        taken = await self._read_blocking(streams)
+        if taken >= self.batch:
+            self.backlog.add(first)
         if taken:  # let the worker run the handlers before the next read is sent
             await asyncio.sleep(0)
+
+    async def _read_spread(self, groups: list[list[str]]) -> None:
+        """Streams in several hash slots of a cluster: keep a read in flight per slot, each
+        blocking on its own node, and wait for the first to end (or ``block_ms``, so that
+        maintenance still runs). A read still in flight carries on into the next call."""
+        loop = asyncio.get_running_loop()
+        for streams in groups:
+            if streams[0] not in self._reads:
+                self._reads[streams[0]] = loop.create_task(self._read_group(streams))
+        done, _ = await asyncio.wait(
+            self._reads.values(), timeout=self.block_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+        )
+        for first, task in list(self._reads.items()):
+            if task in done:
+                del self._reads[first]
+        errors = [error for task in done if (error := task.exception()) is not None]
+        if errors:
+            raise errors[0]
+
+    def _stop_reads(self) -> None:
+        """Cancel the reads in flight (the reader is ending)."""
+        for task in self._reads.values():
+            task.cancel()
+            task.add_done_callback(_retrieve)
+        self._reads.clear()
 
     async def _wait_for_worker(self) -> None:
         """Wait for room in the mailbox, but not so long that maintenance falls behind."""
@@ -172,12 +220,12 @@ class StreamReader:
         except TimeoutError:
             pass
 
-    async def _read_blocking(self) -> int:
+    async def _read_blocking(self, streams: list[str]) -> int:
         """Read with XREADGROUP, blocking while the streams are quiet; return how many came.
 
         The replay records of what it delivers are checked by a script pipelined behind it.
         """
-        connection, guard, streams = self._connection, self._guard, list(self.streams)
+        connection, guard = self._connection, self._guard
         async with connection.client.pipeline(transaction=False) as pipe:
             pipe.xreadgroup(
                 self.group,
@@ -206,12 +254,12 @@ class StreamReader:
             await self._accept(name, entry_id, fields, opened, 1, owner)
         return len(read)
 
-    async def _read_packed(self) -> int:
+    async def _read_packed(self, streams: list[str]) -> int:
         """Read with ``READ_LUA`` (no blocking); return how many entries came."""
         connection, guard = self._connection, self._guard
         reply: Any = await connection.scripts.read(
-            keys=list(self.streams),
-            args=[self.group, connection.consumer, self.batch, guard.prefix, guard.lifetime],
+            keys=streams,
+            args=[self.group, connection.consumer, self.batch, guard.prefix(streams[0]), guard.lifetime],
         )
         now, (oldest, newest) = asyncio.get_running_loop().time(), guard.bounds()
         taken = 0
@@ -423,6 +471,12 @@ class StreamReader:
             raw=None if envelope else fields,
         )
         self.release(stream, entry_id)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a cancelled read's outcome as seen: the reader that wanted it has ended."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _is_topic(member: bytes) -> bool:

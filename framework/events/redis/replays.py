@@ -7,7 +7,8 @@ dead-letter reason in brackets):
 - freshness: an envelope signed more than ``replay_window`` seconds ago, by this host's clock,
   is [expired], and so is one signed more than ``CLOCK_SKEW_S`` ahead of it. A dead letter
   replayed on purpose is signed anew: its ``replayed_at`` counts, not the event's time.
-- records: ``{prefix}:@seen:<first 32 hex digits of the signature>`` names the stream entry
+- records: ``{prefix}:@seen:<first 32 hex digits of the signature>`` (on a cluster
+  ``{prefix}:{<topic>}:@seen:<...>``, beside the stream) names the stream entry
   that carries a signed value, for the window plus twice ``CLOCK_SKEW_S``. Another entry
   with the same signed value (a copy XADDed back, in any process, before or after a restart)
   is [replayed]. The recorded entry itself may be read again, as when it is claimed after its
@@ -43,7 +44,7 @@ class ReplayGuard:
         self._connection = connection
         self.window = window
         self.lifetime = window + 2 * CLOCK_SKEW_S  # of a record, in seconds
-        self.prefix = connection.keys.seen
+        self.prefix = connection.keys.seen  # stream -> the prefix of its records' keys
 
     def bounds(self) -> tuple[float, float]:
         """The signing times accepted now: (oldest, newest), as UNIX times."""
@@ -52,30 +53,35 @@ class ReplayGuard:
     async def record(self, entries: Sequence[ReadEntry]) -> dict[tuple[str, str], str]:
         """Record each signed entry as the one carrying its signed value, unless another is.
 
-        Returns the copies: (stream, entry id) -> the entry id the record names.
+        Returns the copies: (stream, entry id) -> the entry id the record names. One script
+        call per prefix of record keys: one in all on a server, one per hash tag on a cluster.
         """
-        keys: list[bytes] = []
-        where: list[tuple[str, str]] = []
-        prefix = self.prefix.encode()
+        calls: dict[str, tuple[list[bytes], list[tuple[str, str]]]] = {}
         for stream, entry_id, fields in entries:
             mark = fingerprint(fields.get(FIELD) if fields else None)
             if mark is not None:
-                keys.append(prefix + mark)
+                prefix = self.prefix(stream)
+                keys, where = calls.setdefault(prefix, ([], []))
+                keys.append(prefix.encode() + mark)
                 where.append((stream, entry_id))
-        if not keys:
-            return {}
-        reply = await self._connection.scripts.record(
-            keys=keys, args=[self.lifetime, *(entry_id for _, entry_id in where)]
-        )
-        return {where[i - 1]: owner.decode() for i, owner in zip(reply[::2], reply[1::2], strict=True)}
+        copies: dict[tuple[str, str], str] = {}
+        for keys, where in calls.values():
+            reply = await self._connection.scripts.record(
+                keys=keys, args=[self.lifetime, *(entry_id for _, entry_id in where)]
+            )
+            copies.update(
+                {where[i - 1]: owner.decode() for i, owner in zip(reply[::2], reply[1::2], strict=True)}
+            )
+        return copies
 
     def check_delivered(self, pipe: Any, streams: list[str], group: str, consumer: str, count: int) -> None:
         """Queue ``DELIVERED_LUA`` in a pipeline, behind the read whose entries it checks.
 
         ``count``: how many pending entries per stream to look at (what the read may deliver,
-        plus the entries held).
+        plus the entries held). ``streams`` must be ones a script may touch together (see
+        ``Keys.together``).
         """
-        args = (group, consumer, count, self.prefix, self.lifetime)
+        args = (group, consumer, count, self.prefix(streams[0]), self.lifetime)
         pipe.eval(DELIVERED_LUA, len(streams), *streams, *args)
 
     async def copies_delivered(self, read: Sequence[ReadEntry], reply: Any) -> dict[tuple[str, str], str]:

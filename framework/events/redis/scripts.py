@@ -7,6 +7,10 @@ Reading a backlog also checks the replay records in the same call. A script cann
 a blocking read is an XREADGROUP with ``DELIVERED_LUA`` right behind it in one pipeline: the
 records are checked as soon as the read returns, without a round trip of their own.
 
+On a Redis Cluster a script touches one hash slot: every KEYS of a call share a hash tag (the
+topic's), and the replay records READ_LUA and DELIVERED_LUA write, named from ARGV, carry that
+tag too (``Keys.seen``), so they are in the slot of the streams read.
+
 The partition leases (``leases``) are scripts too, because each step must read and write
 atomically: a heartbeat (register, prune, renew, read every owner, in one call), acquiring
 and releasing leases, a member leaving, and the XACK fenced by a lease's token.
@@ -18,17 +22,23 @@ from collections.abc import Iterator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-# KEYS: the topic registry, then the stream of each entry. ARGV: MAXLEN, the number of topics
-# new to the registry, those topics, then the value of each entry (its single field 'e').
+# KEYS: the topic registry if topics are new to it, then the stream of each entry. ARGV:
+# MAXLEN, the number of topics new to the registry, those topics, then the value of each entry
+# (its single field 'e'). On a cluster the registry lives in a slot of its own: the caller
+# registers new topics with an SADD first and sends none here.
 XADD_LUA = """
 local new = tonumber(ARGV[2])
-if new > 0 then redis.call('SADD', KEYS[1], unpack(ARGV, 3, 2 + new)) end
-local first = 1 + new
-for i = 2, #KEYS do
-  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[first + i])
+local first = 1
+if new > 0 then
+  redis.call('SADD', KEYS[1], unpack(ARGV, 3, 2 + new))
+  first = 2
 end
-return #KEYS - 1
+for i = first, #KEYS do
+  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3 + new + i - first])
+end
+return #KEYS - first + 1
 """
 # A non-blocking XREADGROUP whose reply redis-py parses cheaply: per stream, its name, one
 # string of entries, each "<id> <length> <value of 'e'>" (length -1 and no value for an entry
@@ -254,7 +264,7 @@ class Scripts:
 
     __slots__ = ("xadd", "read", "record", "beat", "acquire", "release", "leave", "fenced_ack")
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis | RedisCluster) -> None:
         self.xadd: Any = client.register_script(XADD_LUA)
         self.read: Any = client.register_script(READ_LUA)
         self.record: Any = client.register_script(RECORD_LUA)
