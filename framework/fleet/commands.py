@@ -27,11 +27,12 @@ from framework.config.overlay import Overlay, refused_key
 from framework.config.schema import Reload
 from framework.config.snapshot import Snapshot, split_key
 from framework.errors import ConfigError, OverlayError
+from framework.events.redis.client import redis_client
 from framework.fleet.channel import Channel
 from framework.fleet.member import fleet_view
 from framework.fleet.records import Change
 from framework.fleet.rollout import Controller, Plan, Report, RolloutError
-from framework.fleet.store import CONNECTION_ERRORS, FleetStore, StaleWriterError, connect
+from framework.fleet.store import CONNECTION_ERRORS, FleetStore, StaleWriterError
 from framework.fleet.table import answers_table, history_rows, members_table
 from framework.secrets import mask_url, masker
 from framework.terminal import EXIT_RUNTIME, fail
@@ -76,7 +77,7 @@ def fleet_of(source: ConfigSource) -> tuple[FleetSettings, Snapshot]:
 
 
 def open_store(settings: FleetSettings) -> FleetStore:
-    client = connect(settings.url, cluster=settings.cluster, connect_timeout=settings.connect_timeout, name="fleet-cli")
+    client = redis_client(settings.url, cluster=settings.cluster, connect_timeout=settings.connect_timeout, client_name="fleet-cli")
     return FleetStore(client, settings.name)
 
 

@@ -27,11 +27,12 @@ from framework._version import __version__
 from framework.config.fleet_section import FleetSettings
 from framework.config.overlay import Overlay
 from framework.config.snapshot import Snapshot
+from framework.events.redis.client import redis_client
 from framework.fleet.channel import Channel
 from framework.fleet.drift import drifted, fleet_digest
 from framework.fleet.launch import Joined
 from framework.fleet.records import Answer, Member, Op, Order, Outcome, OverlayVersion
-from framework.fleet.store import CONNECTION_ERRORS, FleetStore, connect
+from framework.fleet.store import CONNECTION_ERRORS, FleetStore
 from framework.reload.outcome import ReloadOutcome, ReloadStatus
 
 log = logger.bind(component="fleet")
@@ -262,8 +263,8 @@ async def fleet_view(store: FleetStore) -> dict[str, Any]:
 def member_of(joined: Joined, host: Host, apply: Apply, admin_url: str | None) -> FleetMember:
     """The member an app that joined its fleet runs, on a client of its own."""
     settings = joined.settings
-    client = connect(settings.url, cluster=settings.cluster, connect_timeout=settings.connect_timeout,
-                     name=f"fleet:{settings.instance}")
+    client = redis_client(settings.url, cluster=settings.cluster, connect_timeout=settings.connect_timeout,
+                          client_name=f"fleet:{settings.instance}")
     keys = tuple(sorted({_key_of(text) for text in joined.source.overrides}))
     identity = Identity(admin_url, time.time(), keys)
     return FleetMember(

@@ -14,19 +14,17 @@ import secrets
 import time
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
+from framework.events.redis.client import Client
 from framework.fleet.records import Member, OverlayVersion
 
 ANSWERS_MAXLEN = 10_000  # approximate: answers older than this many are trimmed
 ORDERS_MAXLEN = 1_000
 DEAD_MAXLEN = 1_000
 
-Client = Redis | RedisCluster
-CONNECTION_ERRORS = (RedisError, OSError)
-"""What a loop outlives: Redis gone, restarting, failing over, or refusing for now."""
+CONNECTION_ERRORS = (RedisError, RedisClusterException, OSError)
+"""What a loop outlives: Redis gone, restarting, a cluster failing over, or refusing for now."""
 
 _WRITE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
@@ -57,14 +55,6 @@ return redis.call('DEL', KEYS[1])
 
 class StaleWriterError(RuntimeError):
     """The lock moved to another writer (this one stalled past its lease): nothing was written."""
-
-
-def connect(url: str, *, cluster: bool, connect_timeout: float, name: str) -> Client:
-    """A client of one node, or of the cluster that node belongs to (not yet connected)."""
-    options: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_keepalive": True}
-    if cluster:
-        return RedisCluster.from_url(url, **options)
-    return Redis.from_url(url, client_name=name, **options)
 
 
 class FleetKeys:

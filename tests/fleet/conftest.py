@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from framework.testing import RunningApp, run_app
 from tests.events.conftest import redis_url  # noqa: F401  (a fixture)
@@ -38,6 +39,7 @@ class Fleet:
         self.root, self.url = root, url
         self.name = f"t{uuid.uuid4().hex[:10]}"
         self.instances: dict[str, RunningApp] = {}
+        self.cluster = False  # the URL names a node of a Redis Cluster
         self._copying = threading.Lock()  # two `fleet set` threads may ask for one folder
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -87,7 +89,7 @@ class Fleet:
 
     def members(self) -> dict[str, dict[str, Any]]:
         """The live members as the store holds them (read directly: quicker than the CLI)."""
-        client = redis.Redis.from_url(self.url)
+        client = self.client()
         try:
             names = [n.decode() for n in client.zrange(f"fleet:{{{self.name}}}:members", 0, -1)]
             texts = [client.get(f"fleet:{{{self.name}}}:member:{n}") for n in names]
@@ -102,15 +104,20 @@ class Fleet:
 
         return wait_for(exactly, timeout, f"fleet members to be exactly {sorted(names)}")
 
+    def client(self) -> redis.Redis | RedisCluster:
+        options = {"socket_connect_timeout": 1}
+        return RedisCluster.from_url(self.url, **options) if self.cluster else redis.Redis.from_url(self.url, **options)
+
     def close(self) -> None:
         for app in self.instances.values():
             app.stop()
         self.instances.clear()
         try:
-            client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-            keys = list(client.scan_iter(match=f"fleet:{{{self.name}}}:*"))
-            if keys:
-                client.delete(*keys)
+            client = self.client()
+            keys = list(client.scan_iter(match=f"fleet:{{{self.name}}}:*", target_nodes=RedisCluster.PRIMARIES)
+                        if self.cluster else client.scan_iter(match=f"fleet:{{{self.name}}}:*"))
+            for key in keys:
+                client.delete(key)
             client.close()
         except (redis.RedisError, OSError):
             pass  # a test's own server, gone already
