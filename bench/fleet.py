@@ -3,6 +3,9 @@ the old way, file by file.
 
     python bench/fleet.py [INSTANCES] [ROUNDS]     (defaults 20 and 20; needs Redis, Linux /proc)
 
+Last, as the issue asks, the bus's publish and consume rates on a local Redis Cluster (started
+here, as bench/cluster.py does) beside one Redis server, in the same run.
+
 Redis: BENCH_REDIS_URL (default 127.0.0.1:6379). INSTANCES shipped-app processes (`integrate run`
 in folders of their own, each with a copy of `conf/` and `components/`, the admin API off, the
 Redis bus under a stream prefix of this run, the fleet's default heartbeat of 1 s unless
@@ -462,9 +465,27 @@ def main(count: int, rounds: int) -> dict[str, Any]:
             delete_keys(run)
 
 
+def cluster_bench_table(figures: dict[str, Any]) -> list[str]:
+    import cluster as cluster_bench
+
+    return list(cluster_bench.table(figures))
+
+
+async def bus_on_cluster(events: int) -> dict[str, Any]:
+    """The bus's publish and consume rates on a local Redis Cluster beside one Redis server
+    (``bench/cluster.py``'s figures, measured in this run)."""
+    import cluster as cluster_bench  # bench/cluster.py, beside this file
+
+    with cluster_bench.LocalCluster() as url:
+        return await cluster_bench.figures(url, events)
+
+
 if __name__ == "__main__":
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     result = main(int(sys.argv[1]) if len(sys.argv) > 1 else 20, int(sys.argv[2]) if len(sys.argv) > 2 else 20)
     print(table(result))
+    result["bus_on_cluster"] = asyncio.run(bus_on_cluster(10_000))
+    print("The bus on a local Redis Cluster (3 masters, 3 replicas) beside one Redis server (events/s):")
+    print("\n".join(f"  {line}" for line in cluster_bench_table(result["bus_on_cluster"])))
     print(json.dumps(result))

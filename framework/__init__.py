@@ -38,11 +38,13 @@ if TYPE_CHECKING:
     from framework.errors import ContractViolationError as ContractViolationError
     from framework.errors import DependencyCycleError as DependencyCycleError
     from framework.errors import EnvOverrideError as EnvOverrideError
+    from framework.errors import FleetUnreachableError as FleetUnreachableError
     from framework.errors import InterpolationError as InterpolationError
     from framework.errors import MetricError as MetricError
     from framework.errors import MissingDependencyError as MissingDependencyError
     from framework.errors import NotAComponentError as NotAComponentError
     from framework.errors import OrderConflictError as OrderConflictError
+    from framework.errors import OverlayError as OverlayError
     from framework.errors import PayloadDeclarationError as PayloadDeclarationError
     from framework.errors import PayloadMismatchError as PayloadMismatchError
     from framework.errors import ReservedNameError as ReservedNameError
@@ -140,11 +142,13 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "ContractViolationError",
         "DependencyCycleError",
         "EnvOverrideError",
+        "FleetUnreachableError",
         "InterpolationError",
         "MetricError",
         "MissingDependencyError",
         "NotAComponentError",
         "OrderConflictError",
+        "OverlayError",
         "PayloadDeclarationError",
         "PayloadMismatchError",
         "ReservedNameError",

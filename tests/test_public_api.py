@@ -104,6 +104,8 @@ INTERNAL_EXCEPTIONS = {
     "framework.config.watch.DirReplacedError",  # ends one watch; the reloader logs it and watches anew
     "framework.config.bounded_yaml.YamlLimitError",  # turned into a located CompositionError / EnvOverrideError
     "framework.reload.apply.StepFailed",  # turned into a rejected ReloadOutcome
+    "framework.fleet.rollout.RolloutError",  # `integrate fleet` prints it and exits 1
+    "framework.fleet.store.StaleWriterError",  # turned into a RolloutError by `integrate fleet`
 }
 
 
