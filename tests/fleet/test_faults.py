@@ -204,3 +204,47 @@ def test_redis_killed_mid_canary_the_set_reports_it_and_the_canary_returns_once_
     assert fleet.members()["b"]["overlay_version"] == 0
     result = fleet.cli("set", f"{INTERVAL}=0.4")  # the lock of the dead rollout expired
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+PROBE = '''
+"""A component whose health its config says: what a bad setting looks like once applied."""
+
+
+class Probe:
+    config_schema = {"healthy": {"type": "boolean", "default": True, "reload": "live"}}
+
+    def __init__(self, config):
+        self.healthy = config["healthy"]
+
+    def on_config_change(self, config, changed):
+        self.healthy = config["healthy"]
+
+    async def start(self):
+        pass
+
+    async def stop(self):
+        pass
+
+    def health(self):
+        return {"status": "healthy" if self.healthy else "unhealthy", "reason": "probe.healthy is false"}
+'''
+
+
+def test_a_canary_that_turns_unhealthy_during_the_bake_is_rolled_back(fleet: Fleet) -> None:
+    for name in ("a", "b", "controller"):
+        folder = fleet.folder(name)
+        (folder / "components/probe.py").write_text(PROBE)
+        (folder / "conf/components/probe.yaml").write_text("class: components.probe.Probe\n")
+        config = folder / "conf/config.yaml"
+        config.write_text(config.read_text().replace("  - components/admin\n", "  - components/admin\n  - components/probe\n"))
+    for name in ("a", "b"):
+        fleet.start(name, MARKET__HEALTH__INTERVAL="0.2")
+    fleet.wait_members("a", "b")
+    wait_for(lambda: all(m["health"] == "healthy" for m in fleet.members().values()), 10, "both healthy")
+    result = fleet.cli("set", "components.probe.config.healthy=false", "--canary", "1", "--bake", "5")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _rows(result.stdout)["a"][1] == "ACK"  # it applied...
+    assert "canary unhealthy during the bake: a is unhealthy (was healthy)" in result.stdout  # ...then failed
+    assert "rolled back: the overlay stays v0; a returned to it" in result.stdout
+    members = wait_for(lambda: (m := fleet.members())["a"]["health"] == "healthy" and m, 10, "a healthy again")
+    assert {n: m["overlay_version"] for n, m in members.items()} == {"a": 0, "b": 0}
