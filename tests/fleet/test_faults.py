@@ -233,10 +233,12 @@ class Probe:
 def test_a_canary_that_turns_unhealthy_during_the_bake_is_rolled_back(fleet: Fleet) -> None:
     for name in ("a", "b", "controller"):
         folder = fleet.folder(name)
-        (folder / "components/probe.py").write_text(PROBE)
-        (folder / "conf/components/probe.yaml").write_text("class: components.probe.Probe\n")
+        (folder / "probes").mkdir()
+        (folder / "probes/__init__.py").write_text(PROBE)  # `python -m framework` imports from its folder
+        (folder / "conf/components/probe.yaml").write_text("# @package components.probe\nclass: probes.Probe\n")
         config = folder / "conf/config.yaml"
-        config.write_text(config.read_text().replace("  - components/admin\n", "  - components/admin\n  - components/probe\n"))
+        text = config.read_text().replace("  - components/admin\n", "  - components/admin\n  - components/probe\n")
+        config.write_text(text.replace("allowed_packages: [components]", "allowed_packages: [components, probes]"))
     for name in ("a", "b"):
         fleet.start(name, MARKET__HEALTH__INTERVAL="0.2")
     fleet.wait_members("a", "b")
