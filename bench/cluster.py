@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,13 +33,15 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.cluster
 
+from _rates import BURST, publish_and_drain  # noqa: E402  (bench/, first on the path)
+
 from framework.events.factory import create_bus  # noqa: E402
 from framework.events.redis.client import redis_client  # noqa: E402
 from framework.events.settings import Backend, BusSettings  # noqa: E402
 from tests.cluster import LocalCluster  # noqa: E402
 
 SINGLE_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-BURST, ROUNDS, TOPIC_COUNTS = 500, 3, (1, 8)
+ROUNDS, TOPIC_COUNTS = 3, (1, 8)
 DATA = {"symbol": "BTC-USD", "price": 64123.5, "size": 0.25}
 
 
@@ -58,25 +59,8 @@ async def rates(url: str, cluster: bool, topics: int, events: int) -> tuple[floa
             for name in names:  # exact subscriptions: every group exists before the publishes
                 await first.subscribe(name, lambda event: None, subscriber=f"warm-{name}")
             await first.subscribe("bench.*", lambda event: None, subscriber="bench")
-        async with create_bus(settings(url, cluster, prefix)) as publisher:
-            data = [(names[n % topics], DATA) for n in range(events)]
-            began = time.perf_counter()
-            for start in range(0, events, BURST):
-                await publisher.publish_many(data[start : start + BURST])
-            published = events / (time.perf_counter() - began)
-        seen, done = 0, asyncio.Event()
-
-        def handle(event: Any) -> None:
-            nonlocal seen
-            seen += 1
-            if seen == events:
-                done.set()
-
-        async with create_bus(settings(url, cluster, prefix)) as subscriber:
-            began = time.perf_counter()
-            await subscriber.subscribe("bench.*", handle, subscriber="bench")
-            await asyncio.wait_for(done.wait(), 300)
-            return published, events / (time.perf_counter() - began)
+        data = [(names[n % topics], DATA) for n in range(events)]
+        return await publish_and_drain(lambda: create_bus(settings(url, cluster, prefix)), data, "bench.*")
     finally:
         await _delete(url, cluster, prefix)
 

@@ -24,11 +24,11 @@ import asyncio
 import json
 import os
 import sys
-import time
 import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
+from _rates import publish_and_drain  # bench/, first on the path
 from loguru import logger
 
 from framework.events.factory import create_bus
@@ -36,7 +36,6 @@ from framework.events.settings import Backend, BusSettings, RedisSettings, Topic
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 KEYS = [f"key-{n}" for n in range(100)]
-BURST = 500
 ROUNDS = 5  # runs of each case; the best counts (other load on the machine skews less)
 PARTITION_COUNTS = (1, 8, 32)
 
@@ -53,25 +52,8 @@ async def rates(topic: str, partitions: int, events: int) -> tuple[float, float]
     try:
         async with create_bus(settings(prefix, partitions)) as first:
             await _join(first, topic, partitions, lambda event: None)
-        async with create_bus(settings(prefix, partitions)) as publisher:
-            data = [(topic, {"k": KEYS[n % len(KEYS)], "n": n}) for n in range(events)]
-            began = time.perf_counter()
-            for start in range(0, events, BURST):
-                await publisher.publish_many(data[start : start + BURST])
-            published = events / (time.perf_counter() - began)
-        seen, done = 0, asyncio.Event()
-
-        def handle(event: Any) -> None:
-            nonlocal seen
-            seen += 1
-            if seen == events:
-                done.set()
-
-        async with create_bus(settings(prefix, partitions)) as subscriber:
-            began = time.perf_counter()
-            await subscriber.subscribe(topic, handle, subscriber="bench")
-            await asyncio.wait_for(done.wait(), 300)
-            return published, events / (time.perf_counter() - began)
+        data = [(topic, {"k": KEYS[n % len(KEYS)], "n": n}) for n in range(events)]
+        return await publish_and_drain(lambda: create_bus(settings(prefix, partitions)), data, topic)
     finally:
         await _delete(prefix)
 

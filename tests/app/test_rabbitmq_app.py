@@ -10,7 +10,7 @@ import pytest
 from framework.events.rabbitmq.connection import Names
 from framework.testing import run_app
 from tests.events.conftest import RabbitNames
-from tests.readme import README
+from tests.readme import section_command
 
 REPO = Path(__file__).resolve().parents[2]
 # The queues the shipped app's components declare (component, pattern): deleted after the test.
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.rabbitmq
 
 
 def readme_rabbitmq_command() -> str:
-    section = README.read_text().split("### Over RabbitMQ", 1)[1].split("\n## ", 1)[0]
-    [command] = re.findall(r"^(MARKET_BUS_KEY=\S+ integrate run .+)$", section, re.MULTILINE)
-    return command
+    return section_command("### Over RabbitMQ", r"MARKET_BUS_KEY=\S+ integrate run .+")
 
 
 def test_the_readme_command_runs_the_pipeline_through_rabbitmq(tmp_path: Path, exchange: RabbitNames) -> None:

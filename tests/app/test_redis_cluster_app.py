@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from framework.testing import run_app
-from tests.readme import README
+from tests.readme import section_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,9 +17,7 @@ pytestmark = pytest.mark.redis_cluster
 
 
 def readme_cluster_command() -> str:
-    section = README.read_text().split("### Running on a Redis Cluster", 1)[1].split("\n### ", 1)[0]
-    [command] = re.findall(r"^(MARKET_BUS_KEY=\S+ integrate run .+)$", section, re.MULTILINE)
-    return command
+    return section_command("### Running on a Redis Cluster", r"MARKET_BUS_KEY=\S+ integrate run .+")
 
 
 def test_the_readme_command_runs_the_pipeline_on_a_cluster(tmp_path: Path, redis_cluster: str) -> None:

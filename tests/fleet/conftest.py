@@ -50,7 +50,7 @@ class Fleet:
             "MARKET__FLEET__URL": self.url,
             "MARKET__FLEET__SIGNING_KEY": SIGNING_KEY,
             "MARKET__FLEET__HEARTBEAT": "0.2",
-            "MARKET__FLEET__TTL": "1.5",
+            "MARKET__FLEET__TTL": "4",  # ample for a heartbeat of 0.2 s on a loaded machine
             **extra,
         }
 
