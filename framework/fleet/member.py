@@ -63,6 +63,8 @@ class Identity:
 
 
 class FleetMember:
+    """One running instance's membership of its fleet (started by the App once it runs)."""
+
     def __init__(
         self, settings: FleetSettings, store: FleetStore, host: Host, apply: Apply, identity: Identity,
         *, overlay_version: int, degraded: str | None, rejected_version: int | None,
@@ -114,7 +116,6 @@ class FleetMember:
             override_keys=self.identity.override_keys, degraded=self.degraded,
             rejected_version=self.rejected_version, heartbeat_at=time.time(),
         )
-
 
     def health(self) -> dict[str, Any]:
         """The app's ``fleet`` check: degraded while it runs without (or behind) its overlay, or

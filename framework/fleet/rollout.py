@@ -65,6 +65,8 @@ class Report:
 
 
 class Controller:
+    """Runs one rollout at a time on a fleet's store: ``fleet set``'s side of the protocol."""
+
     def __init__(self, store: FleetStore, channel: Channel, history_size: int) -> None:
         self.store, self.channel, self.history_size = store, channel, history_size
 
