@@ -25,7 +25,7 @@ from framework.config.plain import leaves
 from framework.config.reference import reference_markdown, reference_rows
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentBuildError, ComponentStartError, ConfigError
-from framework.fleet.commands import add_verbs as add_fleet_verbs
+from framework.fleet.verbs import add_verbs as add_fleet_verbs
 from framework.graph import render
 from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from framework.assembly import Assembly
 from framework.config.snapshot import Snapshot
 from framework.control import ComponentControl
 from framework.events.bus import EventBus
-from framework.fleet.member import FleetMember
 from framework.health import HealthMonitor
 from framework.lifecycle import Lifecycle
 from framework.metrics import AppMetrics
 from framework.reload.outcome import ReloadOutcome
 from framework.resilience import Resilience
+
+if TYPE_CHECKING:  # the fleet's modules import redis-py: only an app in a fleet loads them
+    from framework.fleet.member import FleetMember
 
 
 class AdminView(Protocol):

@@ -1,4 +1,6 @@
-"""``integrate fleet status|set|unset|history|rollback``: the fleet's controller, from a terminal.
+"""What ``integrate fleet status|set|unset|history|rollback`` do: the fleet's controller.
+
+The verbs are declared in ``verbs``, which imports this module only when one of them runs.
 
 The fleet (Redis URL, name, signing key) is read from the config in --config-dir, as an
 instance reads it. Every value is checked before anything is written, by composing that config
@@ -37,31 +39,7 @@ from framework.fleet.table import answers_table, history_rows, members_table
 from framework.secrets import mask_url, masker
 from framework.terminal import EXIT_RUNTIME, fail
 
-Source = Callable[[argparse.Namespace], ConfigSource]
-
-
-def add_verbs(verbs: Any, common: argparse.ArgumentParser, source: Source) -> None:
-    fleet = verbs.add_parser("fleet", help="one config for many instances: status, set, unset, history, rollback")
-    actions = fleet.add_subparsers(dest="fleet_verb", required=True, metavar="ACTION")
-    status = actions.add_parser("status", parents=[common], help="every live instance, and drift")
-    status.add_argument("--format", choices=["text", "json"], default="text")
-    status.set_defaults(handler=functools.partial(_status, source=source))
-    history = actions.add_parser("history", parents=[common], help="the overlay's versions: who, when, what")
-    history.add_argument("--format", choices=["text", "json"], default="text")
-    history.set_defaults(handler=functools.partial(_history, source=source))
-    for name, help_text, nargs in (
-        ("set", "set overlay values (KEY=VALUE ...) and roll them out", "+"),
-        ("unset", "remove keys from the overlay (KEY ...) and roll that out", "+"),
-        ("rollback", "make an earlier version's values current again (VERSION)", 1),
-    ):
-        verb = actions.add_parser(name, parents=[common], help=help_text)
-        verb.add_argument("items", nargs=nargs, metavar="KEY=VALUE" if name == "set" else "KEY" if name == "unset" else "VERSION")
-        verb.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answers (default 10)")
-        verb.add_argument("--canary", type=int, default=0, help="apply to N instances first")
-        verb.add_argument("--bake", type=float, default=0.0, help="seconds the canaries must stay healthy")
-        verb.add_argument("--dry-run", action="store_true", help="ask every instance for its plan; change nothing")
-        verb.add_argument("--format", choices=["text", "json"], default="text")
-        verb.set_defaults(handler=functools.partial(_change, source=source, action=name))
+Source = Callable[[argparse.Namespace], ConfigSource]  # the launch source a verb's arguments name
 
 
 def fleet_of(source: ConfigSource) -> tuple[FleetSettings, Snapshot]:
@@ -97,7 +75,7 @@ def _run(settings: FleetSettings, work: Callable[[FleetStore], Any]) -> Any:
         raise RolloutError(str(exc)) from None
 
 
-def _status(args: argparse.Namespace, source: Source) -> int:
+def status(args: argparse.Namespace, source: Source) -> int:
     settings, _ = fleet_of(source(args))
     try:
         view = _run(settings, fleet_view)
@@ -111,7 +89,7 @@ def _status(args: argparse.Namespace, source: Source) -> int:
     return 0
 
 
-def _history(args: argparse.Namespace, source: Source) -> int:
+def history(args: argparse.Namespace, source: Source) -> int:
     settings, _ = fleet_of(source(args))
     try:
         versions, current, abandoned = _run(settings, lambda store: _all(store.history(), store.current_version(), store.abandoned()))
@@ -127,7 +105,7 @@ async def _all(*reads: Any) -> tuple[Any, ...]:
     return tuple([await read for read in reads])
 
 
-def _change(args: argparse.Namespace, source: Source, action: str) -> int:
+def change(args: argparse.Namespace, source: Source, action: str) -> int:
     launch = source(args)
     settings, base = fleet_of(launch)
     change = changer(action, args.items)

@@ -126,8 +126,11 @@ class FleetMember:
         return {"status": "healthy", "overlay_version": self.overlay_version}
 
     async def view(self) -> dict[str, Any]:
-        """The fleet as this instance sees it (``GET /fleet``)."""
-        return {**await fleet_view(self.store), "instance": self.name}
+        """The fleet as this instance sees it (``GET /fleet``); ConnectionError without Redis."""
+        try:
+            return {**await fleet_view(self.store), "instance": self.name}
+        except CONNECTION_ERRORS as exc:
+            raise ConnectionError(f"the fleet's Redis is out of reach: {exc}") from exc
 
     # the loops
 

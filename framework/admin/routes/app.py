@@ -9,7 +9,6 @@ from framework.admin.context import AppMetrics, View
 from framework.admin.responses import json_response, masked_response
 from framework.admin.views import component_rows, info_view
 from framework.asyncapi import asyncapi_document
-from framework.fleet.store import CONNECTION_ERRORS
 
 router = APIRouter(tags=["app"])
 
@@ -46,6 +45,6 @@ async def fleet(app: View) -> Response:
         return json_response({"detail": "this app is not part of a fleet (fleet.enabled is false)"}, 404)
     try:
         view = await member.view()
-    except CONNECTION_ERRORS as exc:
-        return json_response({"detail": f"the fleet's Redis is out of reach: {exc}"}, 503)
+    except ConnectionError as exc:  # the fleet's Redis is out of reach
+        return json_response({"detail": str(exc)}, 503)
     return masked_response(app.snapshot, view)
