@@ -1,28 +1,28 @@
 """Starting with the fleet's overlay: fetch the version this instance should run, compose with it.
 
-Runs once, before anything is built, with a blocking client (the app may be made outside an
-event loop). Redis out of reach: refuse to start, or start on the files alone, degraded, as
+Runs once, before anything is built, on an event loop of its own in a thread (the app may be
+made inside or outside a running loop). Redis out of reach: refuse to start, or start on the files alone, degraded, as
 ``fleet.required`` says. An overlay the local files cannot take (a conflict only this instance
 has) starts it on the files alone too, degraded, with that version marked as rejected here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import redis
 from loguru import logger
-from redis.cluster import RedisCluster
 
 from framework.assembly import load_config
 from framework.config.compose import ConfigSource
 from framework.config.fleet_section import FleetSettings
 from framework.config.snapshot import Snapshot
 from framework.errors import ConfigError, FleetUnreachableError
+from framework.events.redis.client import redis_client
 from framework.fleet.records import OverlayVersion
-from framework.fleet.store import FleetKeys
+from framework.fleet.store import CONNECTION_ERRORS, FleetStore
 from framework.secrets import mask_url
 
 log = logger.bind(component="fleet")
@@ -48,7 +48,7 @@ def join(source: ConfigSource, snapshot: Snapshot) -> Joined | None:
     settings = FleetSettings.from_section(section, snapshot.section("app")["name"])
     try:
         record = _fetch(settings)
-    except (redis.RedisError, OSError) as exc:
+    except CONNECTION_ERRORS as exc:
         where = f"fleet '{settings.name}': Redis at {mask_url(settings.url)} unreachable ({exc})"
         if settings.required:
             origin = snapshot.provenance.where(("fleet", "required"))
@@ -62,7 +62,7 @@ def join(source: ConfigSource, snapshot: Snapshot) -> Joined | None:
         return Joined(settings, source, snapshot, 0)
     joined = dataclasses.replace(source, overlay=record.overlay())
     try:
-        with_overlay = load_config(joined)
+        with_overlay = load_config(joined, previous=snapshot)  # laid on the files already merged
     except ConfigError as exc:
         reason = f"overlay v{record.version} rejected here: {exc}"
         log.bind(event="fleet.degraded").warning(f"{reason}; starting on the files alone (degraded)")
@@ -72,17 +72,16 @@ def join(source: ConfigSource, snapshot: Snapshot) -> Joined | None:
 
 def _fetch(settings: FleetSettings) -> OverlayVersion | None:
     """The overlay version this instance should run now, or None when none was ever set."""
-    keys = FleetKeys(settings.name)
-    options = {"socket_connect_timeout": settings.connect_timeout, "socket_timeout": settings.connect_timeout}
-    client: redis.Redis | RedisCluster = (
-        RedisCluster.from_url(settings.url, **options) if settings.cluster else redis.Redis.from_url(settings.url, **options)
-    )
-    try:
-        current, canary = client.mget([keys.current_key, keys.canary_key])
-        version = int(current or 0)
-        if canary and settings.instance in json.loads(canary)["targets"]:
-            version = int(json.loads(canary)["version"])
-        text = client.hget(keys.versions_key, str(version)) if version else None
-    finally:
-        client.close()
-    return OverlayVersion.from_json(text) if text else None
+
+    async def fetch() -> OverlayVersion | None:
+        client = redis_client(settings.url, cluster=settings.cluster, connect_timeout=settings.connect_timeout,
+                              client_name=f"fleet:{settings.instance}")
+        store = FleetStore(client, settings.name)
+        try:
+            return await store.version(await store.desired_version(settings.instance))
+        finally:
+            await store.aclose()
+
+    # A thread of its own: the app may be made inside a running event loop.
+    with ThreadPoolExecutor(1, thread_name_prefix="fleet-join") as pool:
+        return pool.submit(asyncio.run, fetch()).result()

@@ -57,10 +57,11 @@ class StaleWriterError(RuntimeError):
     """The lock moved to another writer (this one stalled past its lease): nothing was written."""
 
 
-class FleetKeys:
-    """The names of one fleet's keys; ``{<fleet>}`` is their hash tag."""
+class FleetStore:
+    """One fleet's keys, and the operations on them (async). ``{<fleet>}`` is the keys' hash tag."""
 
-    def __init__(self, fleet: str) -> None:
+    def __init__(self, client: Client, fleet: str) -> None:
+        self.client, self.fleet = client, fleet
         prefix = f"fleet:{{{fleet}}}"
         self.lock_key, self.fence_key = f"{prefix}:lock", f"{prefix}:fence"
         self.seq_key, self.versions_key, self.current_key = f"{prefix}:seq", f"{prefix}:versions", f"{prefix}:current"
@@ -69,14 +70,6 @@ class FleetKeys:
         self.orders, self.answers, self.dead = f"{prefix}:orders", f"{prefix}:answers", f"{prefix}:dead"
         self.draft_prefix = f"{prefix}:draft:"
         self.abandoned_key = f"{prefix}:abandoned"  # version -> why it never became current
-
-
-class FleetStore(FleetKeys):
-    """One fleet's keys, and the operations on them (async)."""
-
-    def __init__(self, client: Client, fleet: str) -> None:
-        super().__init__(fleet)
-        self.client, self.fleet = client, fleet
         self._write = client.register_script(_WRITE)
         self._promote = client.register_script(_PROMOTE)
         self._renew = client.register_script(_RENEW)
