@@ -50,6 +50,7 @@ class OverlayOverride:
     """One overlay key as a Hydra override (a ``DataOverride``, as an env var is)."""
 
     origin: str
+    key: str  # dotted
     text: str
     value: Any
 
@@ -88,7 +89,7 @@ def overlay_overrides(
             text = hydra_literal(value)
         except ValueError as exc:
             raise OverlayError(f"{overlay.origin} sets '{key}': {exc}") from None
-        result.append(OverlayOverride(overlay.origin, f"{'' if exists else '++'}{key}={text}", value))
+        result.append(OverlayOverride(overlay.origin, key, f"{'' if exists else '++'}{key}={text}", value))
     return result
 
 

@@ -101,7 +101,7 @@ def _overlaid(
         return previous.overrides, previous.sent
     stale = len(previous.overlay.values) if previous.overlay else 0
     fresh = overlay_overrides(source.overlay, config, known_key, source.config_dir.expanduser().resolve()) if source.overlay else []
-    described = tuple(Override(o.origin, o.text.split("=", 1)[0].lstrip("+"), o.value, False, False) for o in fresh)
+    described = tuple(Override(o.origin, o.key, o.value, False, False) for o in fresh)
     return described + previous.overrides[stale:], tuple(o.text for o in fresh) + previous.sent[stale:]
 
 

@@ -32,7 +32,6 @@ from framework.errors import ConfigError, OverlayError
 from framework.events.redis.client import redis_client
 from framework.fleet.channel import Channel
 from framework.fleet.member import fleet_view
-from framework.fleet.records import Change
 from framework.fleet.rollout import Controller, Plan, Report, RolloutError
 from framework.fleet.store import CONNECTION_ERRORS, FleetStore, StaleWriterError
 from framework.fleet.table import answers_table, history_rows, members_table
@@ -108,15 +107,16 @@ async def _all(*reads: Any) -> tuple[Any, ...]:
 def change(args: argparse.Namespace, source: Source, action: str) -> int:
     launch = source(args)
     settings, base = fleet_of(launch)
-    change = changer(action, args.items)
+    number = _version_number(args.items[0]) if action == "rollback" else None
+    change = changer(action, args.items) if number is None else None
     who = f"{getpass.getuser()}@{socket.gethostname()}"
-    note = action if action != "rollback" else f"rollback to v{args.items[0]}"
-    plan = Plan(change, note, who, args.timeout, max(0, args.canary), max(0.0, args.bake), args.dry_run)
+    note = action if number is None else f"rollback to v{number}"
     check = functools.partial(check_overlay, launch, base)
 
     async def work(store: FleetStore) -> Report:
-        if action == "rollback":
-            plan.change = await _rollback_changer(store, int(args.items[0]))
+        how = change if number is None else await _rollback_to(store, number)
+        assert how is not None
+        plan = Plan(how, note, who, args.timeout, max(0, args.canary), max(0.0, args.bake), args.dry_run)
         controller = Controller(store, Channel(store, settings.signing_key or "", who), settings.history_size)
         return await controller.run(plan, check)
 
@@ -132,44 +132,37 @@ def change(args: argparse.Namespace, source: Source, action: str) -> int:
     return 0 if report.ok else EXIT_RUNTIME
 
 
-def changer(action: str, items: list[str]) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Change]]]:
+Changer = Callable[[Mapping[str, Any]], dict[str, Any]]  # the overlay's values -> the new ones
+
+
+def changer(action: str, items: list[str]) -> Changer:
+    """What ``fleet set`` or ``fleet unset`` of ``items`` does to the overlay's values."""
     if action == "set":
         wanted = dict(_parsed_item(item) for item in items)
+        return lambda base: {**base, **wanted}
 
-        def set_values(base: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
-            changes = [Change(k, base.get(k), v, added=k not in base) for k, v in wanted.items() if base.get(k, _NONE) != v]
-            return {**base, **wanted}, changes
+    def unset_values(base: Mapping[str, Any]) -> dict[str, Any]:
+        missing = [k for k in items if k not in base]
+        if missing:
+            raise OverlayError(f"fleet unset {', '.join(missing)}: not in the overlay (it holds: {', '.join(sorted(base)) or 'nothing'})")
+        return {k: v for k, v in base.items() if k not in items}
 
-        return set_values
-    if action == "unset":
-
-        def unset_values(base: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
-            missing = [k for k in items if k not in base]
-            if missing:
-                raise OverlayError(f"fleet unset {', '.join(missing)}: not in the overlay (it holds: {', '.join(sorted(base)) or 'nothing'})")
-            return {k: v for k, v in base.items() if k not in items}, [Change(k, base[k], removed=True) for k in items]
-
-        return unset_values
-    if not items[0].isdigit() or int(items[0]) < 1:
-        raise OverlayError(f"fleet rollback {items[0]}: a version is a positive number (see `integrate fleet history`)")
-    return lambda base: (dict(base), [])  # replaced once the store is open
+    return unset_values
 
 
-_NONE = object()
+def _version_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise OverlayError(f"fleet rollback {text}: a version is a positive number (see `integrate fleet history`)")
+    return int(text)
 
 
-async def _rollback_changer(store: FleetStore, number: int) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Change]]]:
+async def _rollback_to(store: FleetStore, number: int) -> Changer:
+    """``fleet rollback``: the values of version ``number``, whatever the overlay holds now."""
     record = await store.version(number)
     if record is None:
         raise OverlayError(f"fleet rollback {number}: no such version in the history (kept: the last ones, see `integrate fleet history`)")
     target = dict(record.values)
-
-    def back(base: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
-        keys = sorted(set(base) | set(target))
-        return target, [Change(k, base.get(k), target.get(k), added=k not in base, removed=k not in target)
-                        for k in keys if base.get(k, _NONE) != target.get(k, _NONE)]
-
-    return back
+    return lambda base: dict(target)
 
 
 def _parsed_item(item: str) -> tuple[str, Any]:

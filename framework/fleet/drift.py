@@ -17,14 +17,10 @@ from framework.config.snapshot import Snapshot, digest
 from framework.fleet.records import Member
 
 _SHARED = (Layer.FILE, Layer.FLEET)  # the layers every instance of a fleet should agree on
-_cache: dict[int, tuple[Snapshot, str]] = {}
 
 
 def fleet_digest(snapshot: Snapshot) -> str:
     """The digest of what the files and the overlay set, the fleet section left out."""
-    hit = _cache.get(id(snapshot))
-    if hit is not None and hit[0] is snapshot:
-        return hit[1]
     shared = []
     for path in snapshot.provenance.paths():
         if path[:1] == (FLEET_SECTION,):
@@ -32,10 +28,7 @@ def fleet_digest(snapshot: Snapshot) -> str:
         origins = [o for o in snapshot.provenance.history(path) if o.layer in _SHARED]
         if origins:
             shared.append((".".join(path), origins[-1].value))
-    value = digest(sorted(shared, key=lambda item: item[0]))
-    _cache.clear()  # one snapshot runs at a time: keep only the last
-    _cache[id(snapshot)] = (snapshot, value)
-    return value
+    return digest(sorted(shared, key=lambda item: item[0]))
 
 
 def drifted(members: Sequence[Member]) -> set[str]:

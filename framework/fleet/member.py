@@ -78,6 +78,7 @@ class FleetMember:
         self._after = "$"
         self._config_version = host.snapshot.version  # as of our last overlay change
         self._taken: tuple[int, ReloadOutcome] | None = None  # the last version applied, and how
+        self._digest: tuple[Snapshot, str] | None = None  # the running snapshot's fleet digest
 
     @property
     def name(self) -> str:
@@ -109,13 +110,19 @@ class FleetMember:
         state, health = self.host.fleet_health()
         return Member(
             instance=self.name, app=snapshot.section("app")["name"], framework_version=__version__,
-            config_version=snapshot.version, digest=snapshot.digest, fleet_digest=fleet_digest(snapshot),
+            config_version=snapshot.version, digest=snapshot.digest, fleet_digest=self._fleet_digest(snapshot),
             overlay_version=self.overlay_version, state=state,
             health="degraded" if self.degraded and health == "healthy" else health,
             admin_url=self.identity.admin_url, started_at=self.identity.started_at,
             override_keys=self.identity.override_keys, degraded=self.degraded,
             rejected_version=self.rejected_version, heartbeat_at=time.time(),
         )
+
+    def _fleet_digest(self, snapshot: Snapshot) -> str:
+        """``fleet_digest`` of the running snapshot, computed once per snapshot (not per heartbeat)."""
+        if self._digest is None or self._digest[0] is not snapshot:
+            self._digest = snapshot, fleet_digest(snapshot)
+        return self._digest[1]
 
     def health(self) -> dict[str, Any]:
         """The app's ``fleet`` check: degraded while it runs without (or behind) its overlay, or

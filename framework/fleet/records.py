@@ -34,6 +34,18 @@ class Change:
     removed: bool = False
 
 
+_ABSENT = object()
+
+
+def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Change, ...]:
+    """What turns overlay values ``old`` into ``new``, key by key, sorted."""
+    return tuple(
+        Change(key, old.get(key), new.get(key), added=key not in old, removed=key not in new)
+        for key in sorted(set(old) | set(new))
+        if old.get(key, _ABSENT) != new.get(key, _ABSENT)
+    )
+
+
 @dataclass(frozen=True)
 class OverlayVersion:
     """One version of the overlay, immutable once written."""

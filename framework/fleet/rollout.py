@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.fleet.channel import Channel
-from framework.fleet.records import Answer, Change, Op, Order, Outcome, OverlayVersion
+from framework.fleet.records import Answer, Op, Order, Outcome, OverlayVersion, changes_between
 from framework.fleet.store import CONNECTION_ERRORS, FleetStore
 
 Check = Callable[[Mapping[str, Any]], frozenset[str]]  # raises ConfigError; returns the secret keys
@@ -39,7 +39,7 @@ class RolloutError(RuntimeError):
 class Plan:
     """What one ``fleet set``/``unset``/``rollback`` asks for."""
 
-    change: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[Change]]]  # base -> new values
+    change: Callable[[Mapping[str, Any]], dict[str, Any]]  # the current values -> the new ones
     note: str
     by: str
     timeout: float = 10.0
@@ -91,9 +91,11 @@ class Controller:
 
     async def _locked(self, plan: Plan, check: Check, token: str) -> Report:
         base = await self.store.current()
-        values, changes = plan.change(base.values if base else {})
+        values = plan.change(base.values if base else {})
+        changes = changes_between(base.values if base else {}, values)
         secret_keys = check(values)
-        members = [m.instance for m in await self.store.members()]
+        live = await self.store.members()
+        members = [m.instance for m in live]
         report = Report()
         if not members:
             report.notes.append("no live instance: the version is written for the ones that start")
@@ -101,13 +103,14 @@ class Controller:
             draft = await self.store.put_draft(values, plan.timeout + 30)
             await self._order(report, Order(_rollout(), Op.PLAN, (base.version if base else 0) + 1, (), draft), members, plan.timeout)
             return report
-        record = OverlayVersion(0, values, time.time(), plan.by, plan.note, tuple(changes), secret_keys)
+        record = OverlayVersion(0, values, time.time(), plan.by, plan.note, changes, secret_keys)
         canaries = members[: plan.canary] if plan.canary else []
         version = await self.store.write(record, token, current=not canaries, keep=self.history_size)
         report.version = version
         rollout = _rollout()
         if canaries:
-            ok = await self._canary(report, rollout, version, canaries, plan)
+            health = {m.instance: m.health for m in live}
+            ok = await self._canary(report, rollout, version, canaries, plan, health)
             if not ok:
                 await self.store.abandon(version, report.notes[-1])
                 await self._revert(report, rollout, base.version if base else 0, canaries, plan.timeout)
@@ -119,8 +122,9 @@ class Controller:
             await self._order(report, Order(rollout, Op.APPLY, version, tuple(rest)), rest, plan.timeout)
         return report
 
-    async def _canary(self, report: Report, rollout: str, version: int, canaries: list[str], plan: Plan) -> bool:
-        before = {m.instance: m.health for m in await self.store.members()}
+    async def _canary(
+        self, report: Report, rollout: str, version: int, canaries: list[str], plan: Plan, before: Mapping[str, str]
+    ) -> bool:
         await self.store.pin_canary(version, canaries, LEASE_S)
         await self._order(report, Order(rollout, Op.APPLY, version, tuple(canaries)), canaries, plan.timeout)
         if not report.ok:
