@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.config.snapshot import Snapshot
-from framework.terminal import EXIT_RUNTIME, fail
+from framework.terminal import EXIT_RUNTIME, columns, fail
 
 ADMIN_URL = "http://127.0.0.1:8765"
 # Composes the config a verb names (--config-dir and overrides), as `run` would.
@@ -123,9 +123,7 @@ def status(args: argparse.Namespace) -> int:
                 str(note)[:60],
             )
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for r in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
+    print(columns(table))
     for row in partitions if isinstance(partitions, list) else []:
         owned = ", ".join(f"{p} (lag {row['lag'].get(str(p), 0)})" for p in row["owned"]) or "none"
         print(f"partitions of {row['topic']} for {row['subscriber']}: {owned}; {row['rebalances']} rebalance(s)")

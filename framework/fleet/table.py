@@ -9,12 +9,7 @@ from typing import Any
 
 from framework.fleet.records import Outcome, OverlayVersion, utc_minute
 from framework.fleet.rollout import Report
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    return "\n".join(lines)
+from framework.terminal import columns
 
 
 def members_table(view: Mapping[str, Any]) -> str:
@@ -34,7 +29,7 @@ def members_table(view: Mapping[str, Any]) -> str:
     header = ("INSTANCE", "OVERLAY", "DIGEST", "DRIFT", "STATE", "HEALTH", "CONFIG", "UP", "ADMIN", "NOTE")
     drifted = sum(1 for m in members if m["drift"])
     summary = f"fleet {fleet}: overlay v{current}, {len(members)} instance(s), {drifted} drifted"
-    return summary + "\n" + _table(header, rows)
+    return summary + "\n" + columns([header, *rows])
 
 
 def answers_table(report: Report, dry_run: bool) -> str:
@@ -49,7 +44,7 @@ def answers_table(report: Report, dry_run: bool) -> str:
         lines.append(f"overlay v{report.version} written")
     elif dry_run:
         lines.append("dry run: nothing written")
-    lines.append(_table(("INSTANCE", "ANSWER", "OVERLAY", "DIGEST", "MS", "DETAIL"), rows) if rows else "no instance answered")
+    lines.append(columns([("INSTANCE", "ANSWER", "OVERLAY", "DIGEST", "MS", "DETAIL"), *rows]) if rows else "no instance answered")
     lines += report.notes
     acked = sum(1 for a in report.answers.values() if a.outcome in (Outcome.ACK, Outcome.PLANNED))
     total = len(report.answers) + len(report.missing)
