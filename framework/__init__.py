@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from framework.errors import DependencyCycleError as DependencyCycleError
     from framework.errors import EnvOverrideError as EnvOverrideError
     from framework.errors import FleetUnreachableError as FleetUnreachableError
+    from framework.errors import InstallationError as InstallationError
     from framework.errors import InterpolationError as InterpolationError
     from framework.errors import MetricError as MetricError
     from framework.errors import MissingDependencyError as MissingDependencyError
@@ -86,6 +87,11 @@ if TYPE_CHECKING:
     from framework.lifecycle import ComponentState as ComponentState
     from framework.metrics import ComponentMetrics as ComponentMetrics
     from framework.metrics import Labelled as Labelled
+    from framework.modules.package import PackageRefusedError as PackageRefusedError
+    from framework.modules.package import WheelInfo as WheelInfo
+    from framework.modules.package import check_manifest as check_manifest
+    from framework.modules.package import inspect_wheel as inspect_wheel
+    from framework.modules.package import sha256_of as sha256_of
     from framework.reload.outcome import ActionKind as ActionKind
     from framework.reload.outcome import ConfigChange as ConfigChange
     from framework.reload.outcome import ReloadAction as ReloadAction
@@ -143,6 +149,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "DependencyCycleError",
         "EnvOverrideError",
         "FleetUnreachableError",
+        "InstallationError",
         "InterpolationError",
         "MetricError",
         "MissingDependencyError",
@@ -189,6 +196,13 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "framework.health_records": ("HealthReport", "HealthStatus"),
     "framework.lifecycle": ("ComponentState",),
     "framework.metrics": ("ComponentMetrics", "Labelled"),
+    "framework.modules.package": (
+        "PackageRefusedError",
+        "WheelInfo",
+        "check_manifest",
+        "inspect_wheel",
+        "sha256_of",
+    ),
     "framework.reload.outcome": (
         "ActionKind",
         "ConfigChange",

@@ -10,8 +10,9 @@ import asyncio
 import dataclasses
 import os
 import signal
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,12 +39,14 @@ from framework.secrets import masker
 
 if TYPE_CHECKING:
     from framework.alerts.router import AlertRouter
+    from framework.config.installed import Installation
     from framework.config.overlay import Overlay
     from framework.control import ComponentControl
     from framework.fleet.launch import Joined
     from framework.fleet.member import FleetMember
     from framework.health import HealthMonitor
     from framework.metrics import AppMetrics
+    from framework.modules.sync import ModuleSync
     from framework.reload.outcome import ReloadOutcome
     from framework.reload.reloader import Reloader
     from framework.resilience import Resilience
@@ -60,6 +63,7 @@ class App:
         snapshot = load_config(source)
         self._joined: Joined | None = None
         self.fleet: FleetMember | None = None  # this instance's part in its fleet, once started
+        self.modules: ModuleSync | None = None  # the registry's installations, once started
         if snapshot.section("fleet")["enabled"]:  # compose again with the overlay it should run
             from framework.fleet.launch import join
 
@@ -282,6 +286,34 @@ class App:
         await self.supervisor.start()
         if self._joined is not None:
             await self._join_fleet(self._joined)
+        if self.snapshot.section("modules")["enabled"]:
+            await self._install_modules()
+
+    async def _install_modules(self) -> None:
+        """Run the modules the registry installed for this app's company, and keep them in step."""
+        from framework.config.modules_section import ModulesSettings
+        from framework.modules.sync import ModuleHost, ModuleSync
+
+        def apply(installed: tuple[Installation, ...]) -> Awaitable[ReloadOutcome]:
+            source = dataclasses.replace(self.reloader.source, installed=installed)
+            return self.reloader.reload(trigger="modules", source=source)
+
+        host = ModuleHost(apply, lambda: self.reloader.source.installed, self._component_health)
+        instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.modules = ModuleSync(ModulesSettings.from_section(self.snapshot.section("modules")), host, instance)
+        await self.modules.start()
+        self.health.add_check("modules", self.modules.health)
+
+    def _component_health(self, name: str) -> tuple[str, str]:
+        """(healthy or unhealthy, why) of one component, as a module registry is told it."""
+        state = self.lifecycle.states.get(name)
+        if state is not ComponentState.RUNNING:
+            return "unhealthy", f"{name} is {state.value if state else 'not running'}"
+        record = self.health.records.get(name) if self._built("health") else None
+        details = record.as_dict() if record is not None else {}
+        if details.get("status") == "unhealthy":
+            return "unhealthy", str(details.get("reason") or details.get("error") or "its health check failed")
+        return "healthy", "running"
 
     async def _join_fleet(self, joined: Joined) -> None:
         from framework.fleet.member import member_of
@@ -303,6 +335,9 @@ class App:
 
     async def stop(self) -> None:
         """Stop components in reverse order, then deliver what is still queued and close the bus."""
+        if self.modules is not None:
+            await self.modules.stop()
+            self.modules = None
         if self.fleet is not None:
             await self.fleet.stop()  # leaves the fleet first: no order reaches a stopping app
             self.fleet = None

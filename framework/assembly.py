@@ -18,6 +18,8 @@ from framework.config.compose import ConfigSource
 from framework.config.cross_field import ConfigCheck
 from framework.config.fleet_section import FLEET_SCHEMA
 from framework.config.fleet_section import section_problems as fleet_problems
+from framework.config.modules_section import MODULES_SCHEMA
+from framework.config.modules_section import section_problems as modules_problems
 from framework.config.schema import Schema, trust
 from framework.config.sections import (
     APP_SCHEMA,
@@ -89,6 +91,7 @@ def framework_sections() -> dict[str, Schema]:
         "http": HTTP_SCHEMA,
         "alerts": ALERTS_SCHEMA,
         "fleet": FLEET_SCHEMA,
+        "modules": MODULES_SCHEMA,
     }
     return {name: trust(schema) for name, schema in sections.items()}
 
@@ -146,6 +149,7 @@ def assemble(snapshot: Snapshot) -> Assembly:
     problems.extend(payload_problems)
     problems.extend(sink_problems(snapshot.section("alerts"), classes, snapshot.provenance.where))
     problems.extend(fleet_problems(snapshot.section("fleet"), snapshot.provenance.where))
+    problems.extend(modules_problems(snapshot.section("modules"), snapshot.provenance.where))
     if problems:
         raise ComponentsError(list(problems))
     return Assembly(specs, classes, graph, payloads)

@@ -51,6 +51,14 @@ class OverlayError(ConfigError):
     """Raised when the fleet overlay sets a key the config does not have, or may not set."""
 
 
+class InstallationError(ConfigError):
+    """Raised when a module registry's installation cannot become a component of this app."""
+
+    def __init__(self, installation_id: int, message: str) -> None:
+        super().__init__(message)
+        self.installation_id = installation_id
+
+
 class FleetUnreachableError(ConfigError):
     """Raised at start when the fleet's Redis is out of reach and ``fleet.required`` is true."""
 

@@ -63,6 +63,8 @@ class Registry:
 
     def resolve(self, ref: str, owner: str) -> type:
         """The class for `ref` (an entry point name or a dotted path), or a clear error."""
+        if ref.replace(":", ".").split(".")[0] in _INSTALLED:
+            return self._resolve(ref, owner)  # another version may replace it: never cached
         if ref not in self._cache:
             self._cache[ref] = self._resolve(ref, owner)
         return self._cache[ref]
@@ -146,7 +148,7 @@ class Registry:
 
     def _is_allowed(self, module_name: str) -> bool:
         parts = module_name.split(".")
-        return any(".".join(parts[:n]) in self._allowed for n in range(1, len(parts) + 1))
+        return parts[0] in _INSTALLED or any(".".join(parts[:n]) in self._allowed for n in range(1, len(parts) + 1))
 
 
 @lru_cache(maxsize=8)
@@ -229,11 +231,47 @@ def _found_elsewhere(name: str, path: Path) -> str | None:
     return None if path in (Path(origin), Path(origin).parent) else origin
 
 
+_INSTALLED: dict[str, Path] = {}  # an installed module's top-level package -> the folder it is unpacked in
+
+
+def install_package(package: str, folder: Path) -> None:
+    """Let classes be imported from ``package``, unpacked in ``folder`` from a verified wheel.
+
+    A module registry installed it, so it is trusted like an installed distribution, but it is
+    found only in ``folder``: an installed package or standard module of that name would hide
+    it, and is refused. Another folder for the same package (a new version) forgets the modules
+    imported from the old one, so the next import reads the new code."""
+    if _INSTALLED.get(package) == folder:
+        return
+    if package not in _INSTALLED:
+        elsewhere = _found_elsewhere(package, folder / package)
+        if elsewhere is not None:
+            raise ComponentImportError(
+                f"installed module package '{package}' is hidden by another module of that name ({elsewhere})"
+            )
+    uninstall_package(package)
+    _INSTALLED[package] = folder
+    _FINDER.folders[package] = [str(folder)]
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.append(_FINDER)
+
+
+def uninstall_package(package: str) -> None:
+    """Forget ``package`` and every module imported from it."""
+    if _INSTALLED.pop(package, None) is None:
+        return
+    _FINDER.folders.pop(package, None)
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
 def reset() -> None:
     """Forget the classes resolved, the entry points read and the project folders (tests)."""
     _registry.cache_clear()
     _entry_points.cache_clear()
     _FINDER.folders.clear()
+    _INSTALLED.clear()
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
 

@@ -30,7 +30,7 @@ LAYERS: list[list[str]] = [
     ["framework.health_records", "framework.health"],
     ["framework.supervisor"],
     ["framework.reload"],
-    ["framework.fleet"],
+    ["framework.fleet", "framework.modules"],
     ["framework.admin"],
     ["framework.app"],
     ["framework.remote"],

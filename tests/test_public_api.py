@@ -106,6 +106,7 @@ INTERNAL_EXCEPTIONS = {
     "framework.reload.apply.StepFailed",  # turned into a rejected ReloadOutcome
     "framework.fleet.rollout.RolloutError",  # `integrate fleet` prints it and exits 1
     "framework.fleet.store.StaleWriterError",  # turned into a RolloutError by `integrate fleet`
+    "framework.modules.client.RegistryUnavailableError",  # the modules check goes degraded; logged
 }
 
 

@@ -8,10 +8,10 @@ from framework._version import __version__
 from framework.admin.body_limit import BodyLimit
 from framework.admin.hosts import TrustedHosts
 from framework.admin.metrics import Metrics
-from framework.admin.routes import app, config, control, events, health
+from framework.admin.routes import app, config, control, events, health, modules
 from framework.admin.types import AdminView
 
-ROUTERS = (health.router, app.router, control.router, config.router, events.router)
+ROUTERS = (health.router, app.router, control.router, config.router, events.router, modules.router)
 
 
 def create_admin_api(view: AdminView, serving: str | None = None) -> FastAPI:

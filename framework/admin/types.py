@@ -16,6 +16,7 @@ from framework.resilience import Resilience
 
 if TYPE_CHECKING:  # the fleet's modules import redis-py: only an app in a fleet loads them
     from framework.fleet.member import FleetMember
+    from framework.modules.sync import ModuleSync
 
 
 class AdminView(Protocol):
@@ -53,6 +54,11 @@ class AdminView(Protocol):
     @property
     def fleet(self) -> FleetMember | None:
         """This instance's part in its fleet; None when it has none (or has not started)."""
+        ...
+
+    @property
+    def modules(self) -> ModuleSync | None:
+        """The installed modules kept in step with a registry; None without a ``modules`` section."""
         ...
 
     @property

@@ -30,6 +30,7 @@ from framework.config.env import DataOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.groups import check_group_options
 from framework.config.hydra_files import defaults_list_message, read_files_safely
+from framework.config.installed import Installation, installed_overrides
 from framework.config.overlay import Overlay, overlay_overrides
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
 from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
@@ -61,6 +62,7 @@ class ConfigSource:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # a larger config file is refused, never read
     overlay: Overlay | None = None  # the fleet overlay, between the files and the env layer
+    installed: tuple[Installation, ...] = ()  # modules a registry installed, below the overlay
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Composition:
     sent: tuple[str, ...] = ()  # the overrides as handed to Hydra (overlay, env, then CLI)
     resolved: dict[str, Any] | None = None  # plain values with nothing left to resolve
     overlay: Overlay | None = None  # the fleet overlay it was composed with
+    installed: tuple[Installation, ...] = ()  # the installed modules it was composed with
 
 
 def compose_config(
@@ -131,10 +134,11 @@ def compose_config(
     env = env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
     check_group_options([(e.origin, e.text) for e in env], config_dir)
     layered: list[DataOverride] = [
+        *installed_overrides(source.installed, config),
         *(overlay_overrides(source.overlay, config, known_key, config_dir) if source.overlay else []),
         *env,
     ]
-    if layered:  # the overlay and env sit below the CLI: compose again with them first
+    if layered:  # installations, the overlay and env sit below the CLI: compose again with them first
         origins.update({o.text: o.origin for o in layered})
         config, files = _hydra_compose(
             config_dir, source.config_name, [o.text for o in layered] + cli, limit, secret_paths, origins
@@ -144,7 +148,9 @@ def compose_config(
     )
     parsed = _describe_overrides(layered, list(source.overrides), cli, files)
     sent = tuple(o.text for o in layered) + tuple(cli)
-    return Composition(config, tuple(files), tuple(parsed), prefix, sent, overlay=source.overlay)
+    return Composition(
+        config, tuple(files), tuple(parsed), prefix, sent, overlay=source.overlay, installed=source.installed
+    )
 
 
 def merged_values(files: Sequence[MergedFile]) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ import yaml
 
 from framework.config.compose import Composition, MergedFile, Override
 from framework.config.env import quoted
+from framework.config.installed import ORIGIN as INSTALLED_ORIGIN
 from framework.config.overlay import ORIGIN as OVERLAY_ORIGIN
 from framework.config.plain import leaves
 from framework.secrets import mask
@@ -34,6 +35,7 @@ class Layer(StrEnum):
 
     DEFAULT = "schema default"
     FILE = "file"
+    MODULE = "module registry"
     FLEET = "fleet overlay"
     ENV = "env"
     CLI = "command line"
@@ -119,6 +121,8 @@ def trace(
 def _layer_of(origin: str) -> Layer:
     if origin.startswith("env "):
         return Layer.ENV
+    if origin.startswith(INSTALLED_ORIGIN):
+        return Layer.MODULE
     return Layer.FLEET if origin.startswith(OVERLAY_ORIGIN) else Layer.CLI
 
 

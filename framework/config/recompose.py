@@ -25,10 +25,11 @@ from framework.config.compose import (
 )
 from framework.config.files import read_text
 from framework.config.hydra_files import parse_config
-from framework.config.overlay import overlay_overrides
+from framework.config.installed import InstalledOverride, installed_overrides
+from framework.config.overlay import OverlayOverride, overlay_overrides
 from framework.config.plain import too_deep
 from framework.config.redaction import UNKNOWN
-from framework.errors import CompositionError, OverlayError
+from framework.errors import CompositionError, InstallationError, OverlayError
 
 
 def recompose(
@@ -45,7 +46,7 @@ def recompose(
     overlay is only new overrides: the files' merge is reused and the overrides laid anew.
     """
     files: list[MergedFile] = []
-    edited = previous.overlay != source.overlay
+    edited = previous.overlay != source.overlay or previous.installed != source.installed
     for merged in previous.files:
         if merged.path is None or merged.text is None:
             files.append(merged)
@@ -67,10 +68,11 @@ def recompose(
     tree = merged_values(files)
     if tree is None:
         return None
-    if not previous.sent and not source.overlay and not _needs_resolving(tree):
+    if not previous.sent and not source.overlay and not source.installed and not _needs_resolving(tree):
         # Nothing for OmegaConf to do: building its tree would be most of a reload.
         return Composition(
-            None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree, overlay=previous.overlay
+            None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree, overlay=previous.overlay,
+            installed=previous.installed,
         )
     try:
         config = OmegaConf.create(tree)
@@ -84,9 +86,11 @@ def recompose(
         ConfigLoaderImpl._apply_overrides_to_config(overrides, config)
         cli = list(sent[len(sent) - len(source.overrides) :])
         check_changed_keys_exist(source.overrides, cli, files, config, known_key, lambda: UNKNOWN)
-    except (HydraException, OmegaConfBaseException, CompositionError, OverlayError):
+    except (HydraException, OmegaConfBaseException, CompositionError, OverlayError, InstallationError):
         return None  # the full compose reports it with Hydra's own words, or names the overlay key
-    return Composition(config, tuple(files), described, previous.env_prefix, sent, overlay=source.overlay)
+    return Composition(
+        config, tuple(files), described, previous.env_prefix, sent, overlay=source.overlay, installed=source.installed
+    )
 
 
 def _overlaid(
@@ -95,12 +99,16 @@ def _overlaid(
     config: DictConfig,
     known_key: Callable[[str, DictConfig], bool] | None,
 ) -> tuple[tuple[Override, ...], tuple[str, ...]]:
-    """The overrides (described, and as sent to Hydra) with ``source``'s overlay in place of
-    ``previous``'s: the overlay's come first, then the env and CLI ones as they were."""
-    if previous.overlay == source.overlay:
+    """The overrides (described, and as sent to Hydra) with ``source``'s installations and overlay
+    in place of ``previous``'s: theirs come first, then the env and CLI ones as they were."""
+    if previous.overlay == source.overlay and previous.installed == source.installed:
         return previous.overrides, previous.sent
-    stale = len(previous.overlay.values) if previous.overlay else 0
-    fresh = overlay_overrides(source.overlay, config, known_key, source.config_dir.expanduser().resolve()) if source.overlay else []
+    stale = len(previous.installed) + (len(previous.overlay.values) if previous.overlay else 0)
+    config_dir = source.config_dir.expanduser().resolve()
+    fresh: list[InstalledOverride | OverlayOverride] = [
+        *installed_overrides(source.installed, config),
+        *(overlay_overrides(source.overlay, config, known_key, config_dir) if source.overlay else []),
+    ]
     described = tuple(Override(o.origin, o.key, o.value, False, False) for o in fresh)
     return described + previous.overrides[stale:], tuple(o.text for o in fresh) + previous.sent[stale:]
 

@@ -1,0 +1,58 @@
+"""An installation's package on this machine: downloaded, verified, unpacked, importable.
+
+A package is unpacked once per module, version and SHA-256 (``<dir>/<name>-<version>-<sha>``),
+so a restart or another round finds it in place; a folder is only ever made whole (see
+``unpack_wheel``), so one that exists passed every check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from framework.config.modules_section import ModulesSettings
+from framework.modules.client import InstallationRecord, RegistryClient
+from framework.modules.package import (
+    PackageRefusedError,
+    check_manifest,
+    inspect_wheel,
+    sha256_of,
+    unpack_wheel,
+)
+from framework.registry import install_package
+
+
+def folder_of(record: InstallationRecord, settings: ModulesSettings) -> Path:
+    return settings.dir / f"{canonicalize_name(record.module)}-{record.version}-{record.sha256[:16]}"
+
+
+def package_root(entry_point: str) -> str:
+    """The top-level package a ``pkg.mod:Class`` entry point imports from."""
+    return entry_point.partition(":")[0].split(".")[0]
+
+
+async def unpacked_package(client: RegistryClient, record: InstallationRecord, settings: ModulesSettings) -> Path:
+    """The installation's package folder, fetched and checked if not here yet, and made
+    importable; PackageRefusedError names the rule a package breaks."""
+    if not record.sha256:
+        raise PackageRefusedError("package", "the registry holds no package for this module version")
+    folder = folder_of(record, settings)
+    if not folder.is_dir():
+        data = await client.package(record.module_id, settings.max_package)
+        got = sha256_of(data)
+        if got != record.sha256:
+            raise PackageRefusedError(
+                "hash-match", f"downloaded SHA-256 {got[:16]}... differs from the registry's record {record.sha256[:16]}..."
+            )
+        handlers = [str(e.get("handler", "")) for e in record.endpoints if e.get("handler")]
+
+        def check_and_unpack() -> None:
+            info = inspect_wheel(data, settings.max_package)
+            check_manifest(info, record.module, record.version, [record.entry_point, *handlers])
+            unpack_wheel(data, info, folder)
+
+        await asyncio.to_thread(check_and_unpack)
+    install_package(package_root(record.entry_point), folder)
+    return folder
