@@ -147,14 +147,19 @@ def _source(args: argparse.Namespace) -> ConfigSource:
 
 
 def _load(args: argparse.Namespace) -> Snapshot:
-    """The config as an instance would run it: with its fleet's overlay, when it has a fleet."""
+    """The config as an instance would run it: with its fleet's overlay and its company's
+    installed modules, when it has them."""
     source = _source(args)
     snapshot = load_config(source)
     if snapshot.section("fleet")["enabled"]:
         from framework.fleet.launch import join
 
         joined = join(source, snapshot)
-        snapshot = joined.snapshot if joined else snapshot
+        source, snapshot = (joined.source, joined.snapshot) if joined else (source, snapshot)
+    if snapshot.section("modules")["enabled"]:
+        from framework.modules.launch import with_installations
+
+        snapshot = with_installations(source, snapshot)
     masker.update(snapshot.secret_values())  # the last pass over what the verb prints
     return snapshot
 
