@@ -3,6 +3,7 @@ packages, and the health it reports back. The token is the app's; it never appea
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,8 @@ from framework.secrets import mask_url
 
 API = "/api/v1"
 PAGE = 100
+# httpx logs each request at INFO: a poll every few seconds would fill the app's log
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RegistryUnavailableError(ConnectionError):

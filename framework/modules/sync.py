@@ -158,7 +158,7 @@ class ModuleSync:
                 )
                 return
             self._restore()
-            running = set(self.host.running())
+            running = self.host.running()
             blamed = [i for i in wanted if _named(i, outcome.reasons)] or [i for i in wanted if i not in running]
             reason = "; ".join(outcome.reasons)[:1500] or "the reload was rejected"
             by_id = {r.id: r for r in records}
