@@ -71,17 +71,20 @@ class Registry:
         return dict(answer.json())
 
 
+def start_registry(folder: Path, *overrides: str, env: dict[str, str] | None = None) -> Registry:
+    """A registry process in ``folder`` (its SQLite file and packages land there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    process = run_app(
+        "--config-dir", str(REPO / "module_registry" / "conf"), "components.api.config.port=0", *overrides,
+        cwd=folder, env={"REGISTRY_JWT_SECRET": SECRET, **(env or {})}, ready="registry.started", timeout=60,
+    )
+    return Registry(process, process.wait_for("registry.started", after=0)["url"], folder)
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Registry]:
-    folder = tmp_path / "registry"
-    folder.mkdir()
-    process = run_app(
-        "--config-dir", str(REPO / "module_registry" / "conf"), "components.api.config.port=0",
-        cwd=folder, env={"REGISTRY_JWT_SECRET": SECRET}, ready="registry.started", timeout=60,
-    )
-    started = process.wait_for("registry.started", after=0)
-    running = Registry(process, started["url"], folder)
-    with process, running.http:
+    running = start_registry(tmp_path / "registry")
+    with running.process, running.http:
         yield running
 
 
