@@ -16,10 +16,10 @@ from framework.config.compose import ConfigSource
 from framework.config.installed import Installation
 from framework.config.modules_section import ModulesSettings
 from framework.config.snapshot import Snapshot
-from framework.errors import ComponentImportError, ConfigError
+from framework.errors import ComponentImportError, ConfigError, InstallationError
 from framework.modules.client import RegistryClient, RegistryUnavailableError
 from framework.modules.package import PackageRefusedError
-from framework.modules.unpacked import unpacked_package
+from framework.modules.unpacked import ready_installation
 
 log = logger.bind(component="modules")
 
@@ -49,13 +49,9 @@ async def fetch_installed(settings: ModulesSettings) -> tuple[Installation, ...]
     try:
         for record in await client.installations():
             try:
-                await unpacked_package(client, record, settings)
-            except (PackageRefusedError, ComponentImportError, RegistryUnavailableError) as exc:
+                installed.append((await ready_installation(client, record, settings))[0])
+            except (PackageRefusedError, ComponentImportError, InstallationError, RegistryUnavailableError) as exc:
                 log.bind(event="modules.refused").warning(f"installation {record.id} ({record.module}) left out: {exc}")
-                continue
-            installed.append(Installation(
-                record.id, record.module, record.version, record.company, client.shown, record.entry_point, record.config
-            ))
     finally:
         await client.close()
     return tuple(sorted(installed, key=lambda i: i.component))

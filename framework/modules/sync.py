@@ -24,11 +24,11 @@ from loguru import logger
 
 from framework.config.installed import Installation
 from framework.config.modules_section import ModulesSettings
-from framework.errors import ComponentImportError
+from framework.errors import ComponentImportError, InstallationError
 from framework.modules.client import InstallationRecord, RegistryClient, RegistryUnavailableError
 from framework.modules.endpoints import ModuleEndpoints, ModuleRoute
 from framework.modules.package import PackageRefusedError
-from framework.modules.unpacked import package_root, unpacked_package
+from framework.modules.unpacked import package_root, ready_installation
 from framework.registry import install_package, uninstall_package
 from framework.reload.outcome import ReloadOutcome
 
@@ -129,22 +129,15 @@ class ModuleSync:
             key = fingerprint(record)
             if key in self._refused:
                 continue
-            installation = self._installation(record)
             try:
-                self._unpacked[record.id] = await unpacked_package(self.client, record, self.settings)
+                installation, self._unpacked[record.id] = await ready_installation(self.client, record, self.settings)
                 self._routes[record.id] = module_routes(installation, record)
-            except (PackageRefusedError, ComponentImportError, RegistryUnavailableError) as exc:
+            except (PackageRefusedError, ComponentImportError, InstallationError, RegistryUnavailableError) as exc:
                 self._set_aside(record, str(exc))
                 continue
             wanted.append(installation)
         self._refused = {k: v for k, v in self._refused.items() if k in {fingerprint(r) for r in records}}
         return tuple(sorted(wanted, key=lambda i: i.component))
-
-    def _installation(self, record: InstallationRecord) -> Installation:
-        return Installation(
-            record.id, record.module, record.version, record.company, self.client.shown,
-            record.entry_point, record.config,
-        )
 
     async def _apply(self, wanted: tuple[Installation, ...], records: list[InstallationRecord]) -> None:
         """Apply ``wanted``; when rejected, set aside the installations the reasons name (all

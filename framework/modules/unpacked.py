@@ -12,7 +12,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from framework.config.installed import Installation
 from framework.config.modules_section import ModulesSettings
+from framework.errors import InstallationError
 from framework.modules.client import InstallationRecord, RegistryClient
 from framework.modules.package import (
     PackageRefusedError,
@@ -22,6 +24,32 @@ from framework.modules.package import (
     unpack_wheel,
 )
 from framework.registry import install_package
+
+WITHHELD = "***"  # how the registry shows a writeOnly (secret) config value: it never sends it
+
+
+async def ready_installation(
+    client: RegistryClient, record: InstallationRecord, settings: ModulesSettings
+) -> tuple[Installation, Path]:
+    """The installation as this app runs it, its package verified and importable; raises
+    PackageRefusedError, InstallationError or RegistryUnavailableError saying why not."""
+    installation = Installation(
+        record.id, record.module, record.version, record.company, client.shown, record.entry_point, record.config
+    )
+    withheld = sorted(_withheld(record.config))
+    if withheld:
+        raise InstallationError(
+            record.id,
+            f"{installation.origin}: config {', '.join(withheld)} are secrets (writeOnly) the registry never"
+            " sends; a module that needs one must read it from its own environment",
+        )
+    return installation, await unpacked_package(client, record, settings)
+
+
+def _withheld(config: object, prefix: str = "") -> list[str]:
+    if isinstance(config, dict):
+        return [key for k, v in config.items() for key in _withheld(v, f"{prefix}{k}.")]
+    return [prefix.rstrip(".")] if config == WITHHELD else []
 
 
 def folder_of(record: InstallationRecord, settings: ModulesSettings) -> Path:

@@ -97,3 +97,20 @@ def test_a_module_that_fails_to_start_leaves_the_running_ones_alone(
         assert states.get("echo_module") == "running" and "boom_module" not in states
         assert not [line for line in acme.lines if line.get("event") == "echo.stopped"]
         assert registry.installation(echo, "acme")["health"]["status"] == "healthy"
+
+
+def test_a_secret_the_registry_never_sends_is_named_not_run_masked(
+    tmp_path: Path, registry: Registry, echo_wheel: bytes
+) -> None:
+    assert "\n    repeat:" in ECHO_MANIFEST
+    with_secret = ECHO_MANIFEST.replace(
+        "    repeat:", "    token: {type: string, writeOnly: true}\n    repeat:"
+    )
+    module_id = registry.publish(echo_wheel, manifest=with_secret)
+    installation = registry.install(module_id, "acme", {"greeting": "hi", "token": "s3cr3t-<&>-value"})
+    acme, admin = installing_app(tmp_path, registry, "acme")
+    with acme, admin:
+        reason = wait_for(lambda: _unhealthy(registry, installation), 20, "the registry to hear why")
+        assert "config token are secrets (writeOnly) the registry never sends" in reason
+        assert "echo_module" not in {row["name"] for row in admin.get("/components").json()}
+    assert not [line for line in acme.text if "s3cr3t" in line]
