@@ -3,6 +3,9 @@ company's running app starts the module; another company's does not. Real proces
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +37,14 @@ def test_an_installation_runs_in_its_companys_app_only(tmp_path: Path, registry:
         explained = acme_admin.get("/config/explain/components.echo_module.config.greeting").json()
         assert f"module registry: installation {installation} of echo-module 1.0.0 for acme" in str(explained)
         assert registry.url in str(explained)
+        told = subprocess.run(
+            [sys.executable, "-m", "framework", "explain", "components.echo_module.config.greeting",
+             "--config-dir", "conf", "modules.enabled=true", f"modules.registry={registry.url}", "modules.company=acme"],
+            cwd=tmp_path / "acme", env={**os.environ, "MARKET__MODULES__TOKEN": registry.token("member", "acme")},
+            capture_output=True, text=True, timeout=60,
+        )
+        assert told.returncode == 0, told.stderr
+        assert f"module registry: installation {installation} of echo-module 1.0.0 for acme ({registry.url})" in told.stdout
         health = wait_for(lambda: registry.installation(installation, "acme")["health"]["status"] == "healthy", 10,
                           "the app to report the installation healthy")
         assert health
