@@ -31,16 +31,30 @@ class OwnPostgres:
         shutil.chown(self.root, "postgres", "postgres")
 
     def _as_postgres(self, *command: str, timeout: float = 60) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=timeout)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=timeout
+        )
 
     def init(self) -> None:
-        self._as_postgres(str(BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._as_postgres(
+            str(BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
+        )
         self.start()
         asyncio.run(_create_test_database(self.port))
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        self._as_postgres(
+            str(BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self, mode: str = "immediate") -> None:
         self._as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
@@ -56,7 +70,9 @@ class OwnPostgres:
 async def _create_test_database(port: int) -> None:
     import asyncpg
 
-    connection = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres", timeout=10)
+    connection = await asyncpg.connect(
+        host="127.0.0.1", port=port, user="postgres", database="postgres", timeout=10
+    )
     try:
         await connection.execute("CREATE DATABASE test")
     finally:

@@ -14,7 +14,10 @@ import redis
 from tests.registry.servers import Registry, running_registry
 from tests.registry.wheels import manifest, published
 
-SCHEMA = {"type": "object", "properties": {"api_key": {"type": "string", "writeOnly": True}, "mode": {"type": "string"}}}
+SCHEMA = {
+    "type": "object",
+    "properties": {"api_key": {"type": "string", "writeOnly": True}, "mode": {"type": "string"}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +39,15 @@ def streams() -> Iterator[tuple[redis.Redis, str]]:
 
 
 @pytest.fixture(scope="module")
-def on_redis(tmp_path_factory: pytest.TempPathFactory, streams: tuple[redis.Redis, str]) -> Iterator[Registry]:
+def on_redis(
+    tmp_path_factory: pytest.TempPathFactory, streams: tuple[redis.Redis, str]
+) -> Iterator[Registry]:
     prefix = streams[1]
     with running_registry(
-        tmp_path_factory.mktemp("registry-redis"), "sqlite", "event_bus=redis", f"event_bus.redis.stream_prefix={prefix}"
+        tmp_path_factory.mktemp("registry-redis"),
+        "sqlite",
+        "event_bus=redis",
+        f"event_bus.redis.stream_prefix={prefix}",
     ) as running:
         yield running
 
@@ -71,7 +79,10 @@ def test_each_change_publishes_its_event_with_ids_version_and_company(
         publisher.put(f"/modules/{other['id']}", json={"visibility": "private"})
         publisher.delete(f"/modules/{other['id']}")
     with on_redis.client("member", "acme") as member:
-        created = member.post("/installations/", json={"module_id": record["id"], "config": {"api_key": "TOPSECRET-1", "mode": "MODE-VALUE"}}).json()
+        created = member.post(
+            "/installations/",
+            json={"module_id": record["id"], "config": {"api_key": "TOPSECRET-1", "mode": "MODE-VALUE"}},
+        ).json()
         path = f"/installations/{created['id']}"
         member.put(path, json={"config": {"api_key": "TOPSECRET-2", "mode": "MODE-VALUE-2"}})
         member.post(f"{path}/health-check", json={"status": "unhealthy", "reason": "boom", "instance": "h1"})
@@ -83,9 +94,19 @@ def test_each_change_publishes_its_event_with_ids_version_and_company(
     assert [e["module_id"] for e in _events(client, prefix, "module.rejected")] == [other["id"]]
     assert [e["module_id"] for e in _events(client, prefix, "module.updated")] == [other["id"]]
     assert [e["module_id"] for e in _events(client, prefix, "module.deleted")] == [other["id"]]
-    installation = {"installation_id": created["id"], "module_id": record["id"], "module": name, "version": "1.0.0", "company_id": "acme"}
+    installation = {
+        "installation_id": created["id"],
+        "module_id": record["id"],
+        "module": name,
+        "version": "1.0.0",
+        "company_id": "acme",
+    }
     for topic in ("installation.created", "installation.config_updated", "installation.removed"):
         assert _events(client, prefix, topic) == [installation], topic
-    assert _events(client, prefix, "installation.health_changed") == [{**installation, "status": "unhealthy", "reason": "boom"}]
-    everything = json.dumps([_events(client, prefix, key.decode().split(":", 1)[1]) for key in client.scan_iter(f"{prefix}:*.*")])
+    assert _events(client, prefix, "installation.health_changed") == [
+        {**installation, "status": "unhealthy", "reason": "boom"}
+    ]
+    everything = json.dumps(
+        [_events(client, prefix, key.decode().split(":", 1)[1]) for key in client.scan_iter(f"{prefix}:*.*")]
+    )
     assert "TOPSECRET" not in everything and "MODE-VALUE" not in everything

@@ -29,14 +29,18 @@ def server() -> Iterator[OwnPostgres]:
         postgres.remove()
 
 
-def _hammer(registry: Registry, module_id: int, stop: threading.Event, results: list[tuple[str, int]], worker: int) -> None:
+def _hammer(
+    registry: Registry, module_id: int, stop: threading.Event, results: list[tuple[str, int]], worker: int
+) -> None:
     with registry.client("admin", "root") as admin:
         count = 0
         while not stop.is_set():
             company = f"co-{worker}-{count}"
             count += 1
             try:
-                status = admin.post("/installations/", json={"module_id": module_id, "company_id": company}).status_code
+                status = admin.post(
+                    "/installations/", json={"module_id": module_id, "company_id": company}
+                ).status_code
             except httpx.HTTPError:
                 status = -1
             results.append((company, status))
@@ -45,7 +49,9 @@ def _hammer(registry: Registry, module_id: int, stop: threading.Event, results: 
 async def _rows(port: int, database: str) -> tuple[list[str], int]:
     import asyncpg
 
-    connection = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database=database, timeout=10)
+    connection = await asyncpg.connect(
+        host="127.0.0.1", port=port, user="postgres", database=database, timeout=10
+    )
     try:
         companies = [row[0] for row in await connection.fetch("SELECT company_id FROM installations")]
         orphans = await connection.fetchval(
@@ -56,15 +62,24 @@ async def _rows(port: int, database: str) -> tuple[list[str], int]:
         await connection.close()
 
 
-def test_a_restart_mid_request_answers_503_and_writes_nothing_half(server: OwnPostgres, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_a_restart_mid_request_answers_503_and_writes_nothing_half(
+    server: OwnPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Installs running while the server stops (immediate) and starts again: 201 or 503, never 500."""
     workdir = tmp_path_factory.mktemp("registry-restart")
-    with running_registry(workdir, "postgres", "components.database.config.timeout=2", port=server.port) as registry:
-        database = next(arg.split("=", 1)[1] for arg in registry.app.process.args if "config.database=" in str(arg))
+    with running_registry(
+        workdir, "postgres", "components.database.config.timeout=2", port=server.port
+    ) as registry:
+        database = next(
+            arg.split("=", 1)[1] for arg in registry.app.process.args if "config.database=" in str(arg)
+        )
         with registry.client("publisher", "vendor") as client, registry.client("admin", "root") as admin:
             record = published(client, admin, manifest("restart-me"))
         stop, results = threading.Event(), []
-        threads = [threading.Thread(target=_hammer, args=(registry, record["id"], stop, results, n)) for n in range(3)]
+        threads = [
+            threading.Thread(target=_hammer, args=(registry, record["id"], stop, results, n))
+            for n in range(3)
+        ]
         for thread in threads:
             thread.start()
         time.sleep(0.5)
