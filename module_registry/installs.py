@@ -52,12 +52,13 @@ async def create(
             {}, dependency.manifest.get("config_schema") or {}, ("dependencies", dependency.name, "config")
         )
     rows = [_installation(company.company_id, each, config if each is module else {}) for each in modules]
+    name = module.name  # a failed flush expires the rows: read what the refusal names first
     session.add_all(rows)
     try:
         await session.flush()
     except IntegrityError as exc:
         raise Conflict(
-            f"module {module.name} is already installed for company {company.company_id!r}",
+            f"module {name} is already installed for company {company.company_id!r}",
             rule="already-installed",
         ) from exc
     return rows

@@ -6,16 +6,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+logging.getLogger("alembic").setLevel(logging.WARNING)  # before alembic loads: its INFO lines are noise
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
 
 SCRIPTS = Path(__file__).parent / "migrations"
 
 
 def alembic_config(connection: Any = None) -> Config:
     """Alembic's settings for the registry's scripts; ``connection``: run on this one."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are noise in the app's log
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     if connection is not None:

@@ -1,0 +1,1 @@
+"""Tests of the module registry service, run as a real `integrate run` subprocess."""
