@@ -4,8 +4,6 @@ test's folder) and the example module's wheel, built by pip from ``examples/echo
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 
 from framework.testing import RunningApp, run_app
 from tests.health.apps import free_port
+from tests.registry.servers import build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "registry-test-secret-0123456789abcdef"
@@ -24,15 +23,8 @@ ECHO_MANIFEST = (REPO / "examples" / "echo-module" / "module.yaml").read_text()
 
 @pytest.fixture(scope="session")
 def echo_wheel(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The example module's wheel, as its author builds it."""
-    out = tmp_path_factory.mktemp("echo-wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-         str(REPO / "examples" / "echo-module")],
-        check=True, capture_output=True,
-    )
-    (wheel,) = out.glob("echo_module-1.0.0-*.whl")
-    return wheel.read_bytes()
+    """The example module's wheel, as its author builds it (from a copy: the source stays clean)."""
+    return build_wheel(REPO / "examples" / "echo-module", tmp_path_factory.mktemp("echo-wheel")).read_bytes()
 
 
 class Registry:
