@@ -38,6 +38,15 @@ Apply = Callable[[tuple[Installation, ...]], Awaitable[ReloadOutcome]]
 
 
 @dataclass(frozen=True)
+class Ready:
+    """An installation this app can run: its component entry, its package's folder, its endpoints."""
+
+    installation: Installation
+    folder: Path
+    routes: tuple[ModuleRoute, ...]
+
+
+@dataclass(frozen=True)
 class ModuleHost:
     """What the sync needs of the app, handed down so this module never imports it."""
 
@@ -56,10 +65,7 @@ class ModuleSync:
         self._tasks: list[asyncio.Task[None]] = []
         self._refused: dict[str, str] = {}  # an installation's fingerprint -> why it is set aside
         self._reported: dict[int, tuple[str, str]] = {}  # what the registry was last told
-        self._unpacked: dict[int, Path] = {}  # by installation id, this round's
-        self._active: dict[int, Path] = {}  # by installation id, the running set's
-        self._roots: set[str] = set()  # the running set's top-level packages
-        self._routes: dict[int, list[ModuleRoute]] = {}  # by installation id, this round's
+        self._running: dict[int, Ready] = {}  # the committed set, by installation id
         self.endpoints = ModuleEndpoints()
         self.unreachable: str | None = None
         self.rounds = 0
@@ -118,65 +124,68 @@ class ModuleSync:
             log.bind(event="modules.registry_reachable").info(f"registry {self.client.shown} answers again")
             self.unreachable = None
         wanted = await self._verified(records)
-        if wanted != self.host.running():
+        if tuple(r.installation for r in wanted) != self.host.running():
             await self._apply(wanted, records)
         await self._report_all(records)
 
-    async def _verified(self, records: list[InstallationRecord]) -> tuple[Installation, ...]:
-        """The installations whose packages passed, unpacked and importable; others set aside."""
+    async def _verified(self, records: list[InstallationRecord]) -> list[Ready]:
+        """What to run: each installation whose package and config passed, unpacked and
+        importable; one that did not keeps its running version, if it has one."""
         wanted = []
         for record in records:
-            key = fingerprint(record)
-            if key in self._refused:
-                continue
-            try:
-                installation, self._unpacked[record.id] = await ready_installation(self.client, record, self.settings)
-                self._routes[record.id] = module_routes(installation, record)
-            except (PackageRefusedError, ComponentImportError, InstallationError, RegistryUnavailableError) as exc:
-                self._set_aside(record, str(exc))
-                continue
-            wanted.append(installation)
+            ready = None if fingerprint(record) in self._refused else await self._ready(record)
+            ready = ready or self._running.get(record.id)
+            if ready is not None:
+                wanted.append(ready)
         self._refused = {k: v for k, v in self._refused.items() if k in {fingerprint(r) for r in records}}
-        return tuple(sorted(wanted, key=lambda i: i.component))
+        return sorted(wanted, key=lambda r: r.installation.component)
 
-    async def _apply(self, wanted: tuple[Installation, ...], records: list[InstallationRecord]) -> None:
+    async def _ready(self, record: InstallationRecord) -> Ready | None:
+        try:
+            installation, folder = await ready_installation(self.client, record, self.settings)
+            return Ready(installation, folder, tuple(module_routes(installation, record)))
+        except (PackageRefusedError, ComponentImportError, InstallationError, RegistryUnavailableError) as exc:
+            self._set_aside(record, str(exc))
+            return None
+
+    async def _apply(self, wanted: list[Ready], records: list[InstallationRecord]) -> None:
         """Apply ``wanted``; when rejected, set aside the installations the reasons name (all
-        new or changed ones when none is named) and try the rest once more."""
+        new or changed ones when none is named), each back to its running version if it has
+        one, and try once more."""
+        by_id = {r.id: r for r in records}
         for _attempt in range(2):
-            outcome = await self.host.apply(wanted)
+            outcome = await self.host.apply(tuple(r.installation for r in wanted))
             if outcome.ok:
                 self._committed(wanted)
-                log.bind(event="modules.installed", modules=[i.module for i in wanted]).info(
-                    f"running installed modules: {', '.join(f'{i.module} {i.version}' for i in wanted) or 'none'}"
-                )
                 return
             self._restore()
             running = self.host.running()
-            blamed = [i for i in wanted if _named(i, outcome.reasons)] or [i for i in wanted if i not in running]
+            blamed = [r for r in wanted if _named(r.installation, outcome.reasons)]
+            blamed = blamed or [r for r in wanted if r.installation not in running]
             reason = "; ".join(outcome.reasons)[:1500] or "the reload was rejected"
-            by_id = {r.id: r for r in records}
-            for installation in blamed:
-                self._set_aside(by_id[installation.installation_id], f"rejected by the app: {reason}")
-            rest = tuple(i for i in wanted if i not in blamed)
-            if rest == self.host.running():
+            for ready in blamed:
+                self._set_aside(by_id[ready.installation.installation_id], f"rejected by the app: {reason}")
+            fallback = (self._running.get(r.installation.installation_id) if r in blamed else r for r in wanted)
+            wanted = [r for r in fallback if r is not None]
+            if tuple(r.installation for r in wanted) == running:
                 return
-            wanted = rest
 
-    def _committed(self, wanted: tuple[Installation, ...]) -> None:
+    def _committed(self, wanted: list[Ready]) -> None:
         """The new set runs: its packages stay importable, the others' go, its endpoints serve."""
-        kept = {package_root(i.entry_point) for i in wanted}
-        for gone in self._roots - kept:
+        kept = {package_root(r.installation.entry_point) for r in wanted}
+        for gone in {package_root(r.installation.entry_point) for r in self._running.values()} - kept:
             uninstall_package(gone)
-        self._roots = kept
-        self._active = {i.installation_id: self._unpacked[i.installation_id] for i in wanted}
-        self.endpoints.replace([route for i in wanted for route in self._routes[i.installation_id]])
+        self._running = {r.installation.installation_id: r for r in wanted}
+        self.endpoints.replace([route for r in wanted for route in r.routes])
+        log.bind(event="modules.installed", modules=[r.installation.module for r in wanted]).info(
+            "running installed modules: "
+            + (", ".join(f"{r.installation.module} {r.installation.version}" for r in wanted) or "none")
+        )
 
     def _restore(self) -> None:
         """A rejected set: the running installations' packages are the importable ones again."""
-        for installation in self.host.running():
-            folder = self._active.get(installation.installation_id)
-            if folder is not None:
-                install_package(package_root(installation.entry_point), folder)
+        for ready in self._running.values():
+            install_package(package_root(ready.installation.entry_point), ready.folder)
 
     def _set_aside(self, record: InstallationRecord, reason: str) -> None:
         self._refused[fingerprint(record)] = f"{record.module} {record.version}: {reason}"

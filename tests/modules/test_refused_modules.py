@@ -114,3 +114,18 @@ def test_a_secret_the_registry_never_sends_is_named_not_run_masked(
         assert "config token are secrets (writeOnly) the registry never sends" in reason
         assert "echo_module" not in {row["name"] for row in admin.get("/components").json()}
     assert not [line for line in acme.text if "s3cr3t" in line]
+
+
+def test_a_bad_config_update_keeps_the_running_one(tmp_path: Path, registry: Registry, echo_wheel: bytes) -> None:
+    looser = ECHO_MANIFEST.replace(", maximum: 10", "")  # the registry's schema admits repeat: 50
+    installation = registry.install(registry.publish(echo_wheel, manifest=looser), "acme", {"greeting": "hi", "repeat": 2})
+    acme, admin = installing_app(tmp_path, registry, "acme")
+    with acme, admin:
+        acme.wait_for("echo.started", timeout=20)
+        answer = registry.call("PUT", f"/installations/{installation}", "member", "acme",
+                               json={"config": {"greeting": "hi", "repeat": 50}})
+        assert answer.status_code == 200, answer.text
+        reason = wait_for(lambda: _unhealthy(registry, installation), 20, "the registry to hear why")
+        assert "components.echo_module.config.repeat" in reason
+        assert admin.get("/modules/echo-module/hello").json() == {"greeting": "hi", "repeat": 2}
+        assert not [line for line in acme.lines if line.get("event") == "echo.stopped"]
