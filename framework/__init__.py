@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 # For type checkers and editors (`X as X` marks a re-export); a test keeps it equal to _PUBLIC.
 if TYPE_CHECKING:
+    from framework.admin.body_limit import BodyLimit as BodyLimit
     from framework.admin.server import AdminApi as AdminApi
-    from framework.admin.server import BindError as BindError
-    from framework.admin.server import PortInUseError as PortInUseError
+    from framework.admin.serving import BindError as BindError
+    from framework.admin.serving import HttpServer as HttpServer
+    from framework.admin.serving import PortInUseError as PortInUseError
+    from framework.admin.serving import bind as bind
     from framework.alerts.sink import AlertSink as AlertSink
     from framework.app import App as App
     from framework.assembly import load_config as load_config
@@ -112,10 +115,13 @@ from framework._version import __version__ as __version__
 # Each name loads its module on first use: `integrate` pays only for what a verb needs, and the
 # CLI can set up loguru before anything imports it.
 _PUBLIC: dict[str, tuple[str, ...]] = {
-    "framework.admin.server": (
-        "AdminApi",
+    "framework.admin.body_limit": ("BodyLimit",),
+    "framework.admin.server": ("AdminApi",),
+    "framework.admin.serving": (
         "BindError",
+        "HttpServer",
         "PortInUseError",
+        "bind",
     ),
     "framework.alerts.sink": ("AlertSink",),
     "framework.app": ("App",),

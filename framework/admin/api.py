@@ -28,7 +28,7 @@ def create_admin_api(view: AdminView, serving: str | None = None) -> FastAPI:
     api.state.serving = serving
     api.state.metrics = Metrics(view)
     http = view.snapshot.section("http")  # host never reloads; max_body is read per request
-    api.add_middleware(BodyLimit, limit=lambda: int(view.snapshot.section("http").get("max_body", 65536)))
+    api.add_middleware(BodyLimit, limit=lambda path: int(view.snapshot.section("http").get("max_body", 65536)))
     api.add_middleware(  # the outermost: runs first
         TrustedHosts,
         names=[http.get("host", "127.0.0.1")],

@@ -1,4 +1,5 @@
-"""ASGI middleware refusing request bodies over ``http.max_body`` with 413, before routing."""
+"""ASGI middleware refusing request bodies over a limit with 413, before routing: the admin
+API's (``http.max_body``), and any FastAPI app a component serves (the module registry's)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,20 @@ ASGIApp = Callable[
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, chunked ones included, before routing."""
+    """Refuse request bodies over ``limit(path)`` bytes with 413, chunked ones included, before
+    routing; the answer names the ``setting`` that sets the limit."""
 
-    def __init__(self, app: ASGIApp, limit: Callable[[], int]) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: Callable[[str], int], setting: str = "http.max_body") -> None:
+        self.app, self.limit, self.setting = app, limit, setting
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.limit()
+        limit = self.limit(scope["path"])
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
+            await _too_large(send, limit, self.setting)
             return
         chunks, size, more = [], 0, True
         while more:
@@ -37,7 +39,7 @@ class BodyLimit:
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if size > limit:
-                await _too_large(send, limit)
+                await _too_large(send, limit, self.setting)
                 return
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
@@ -56,9 +58,9 @@ def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[Any]]:
     return replay
 
 
-async def _too_large(send: Any, limit: int) -> None:
+async def _too_large(send: Any, limit: int, setting: str) -> None:
     body = json.dumps(
-        {"detail": f"request body too large: the limit is {limit} bytes (http.max_body)"}
+        {"detail": f"request body too large: the limit is {limit} bytes ({setting})", "rule": "body-limit"}
     ).encode()
     await send(
         {
