@@ -61,11 +61,18 @@ def _check(*overrides: str, cwd: Path, env: dict[str, str]) -> subprocess.Comple
 def test_a_missing_or_short_jwt_secret_is_the_one_screen_config_error(tmp_path: Path) -> None:
     """`integrate check` and `token` exit 2 naming the key, never showing the value; all problems at once."""
     without = {key: value for key, value in os.environ.items() if key != "REGISTRY_JWT_SECRET"}
-    missing = [_check(cwd=tmp_path, env=without), _command("token", "--role", "admin", "--company", "x", cwd=tmp_path, env=without)]
+    missing = [
+        _check(cwd=tmp_path, env=without),
+        _command("token", "--role", "admin", "--company", "x", cwd=tmp_path, env=without),
+    ]
     for result in missing:
         assert result.returncode == 2, result.stderr
         assert "components.api.config.auth.secret" in result.stderr + result.stdout
-    short = _check("components.api.config.port=99999", cwd=tmp_path, env={**without, "REGISTRY_JWT_SECRET": "short-Secret-9"})
+    short = _check(
+        "components.api.config.port=99999",
+        cwd=tmp_path,
+        env={**without, "REGISTRY_JWT_SECRET": "short-Secret-9"},
+    )
     shown = short.stderr + short.stdout
     assert short.returncode == 2
     assert "components.api.config.auth.secret" in shown and "components.api.config.port" in shown
