@@ -21,13 +21,37 @@ def echo_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_wheel(EXAMPLE, tmp_path_factory.mktemp("echo-wheel"))
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """The registry running on SQLite, then on a fresh PostgreSQL database; one per test module."""
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def start_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Registry]:
     if request.param == "postgres":
         require_postgres()
     with running_registry(tmp_path_factory.mktemp(f"registry-{request.param}"), request.param) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    with running_registry(tmp_path_factory.mktemp("registry-sqlite"), "sqlite") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def postgres_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    require_postgres()
+    with running_registry(tmp_path_factory.mktemp("registry-postgres"), "postgres") as running:
+        yield running
+
+
+@pytest.fixture(params=DATABASES)
+def registry(request: pytest.FixtureRequest) -> Registry:
+    """The registry running on SQLite, then on a fresh PostgreSQL database, each shared by the tests
+    of a session (each test works with module names and companies of its own: see ``unique``)."""
+    running: Registry = request.getfixturevalue(f"{request.param}_registry")
+    return running
 
 
 @pytest.fixture

@@ -8,10 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.registry.conftest import EXAMPLE
+import pytest
+
+from tests.registry.conftest import DATABASES, EXAMPLE, start_registry
 from tests.registry.servers import Registry, environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -24,6 +27,14 @@ def publish_block() -> str:
     found = re.search(r"```bash\n(.*?)```", after, re.S)
     assert found, "the README has no 'Publish, approve and install' block"
     return found.group(1)
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def own_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Registry]:
+    """A registry of this test's own: the README publishes echo-module 1.0.0 for company acme."""
+    yield from start_registry(request, tmp_path_factory)
 
 
 def json_values(text: str) -> list[Any]:
@@ -42,11 +53,11 @@ def _skip_space(text: str, at: int) -> int:
 
 
 def test_the_readme_publishes_approves_and_installs_the_echo_module(
-    registry: Registry, tmp_path: Path
+    own_registry: Registry, tmp_path: Path
 ) -> None:
     """The block's last command lists company acme's installation of echo-module, approved, configured."""
     shutil.copytree(EXAMPLE, tmp_path / "examples" / "echo-module")
-    script = publish_block().replace("http://127.0.0.1:8700", registry.url)
+    script = publish_block().replace("http://127.0.0.1:8700", own_registry.url)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     env = {**os.environ, **environment(), "PATH": path}
     result = subprocess.run(
