@@ -51,7 +51,7 @@ class Module(Base):
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
-    package: Mapped[Package | None] = relationship(back_populates="module", lazy="selectin")
+    package: Mapped[Package | None] = relationship(back_populates="module", lazy="joined")
 
 
 class Package(Base):
