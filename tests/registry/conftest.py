@@ -1,5 +1,5 @@
-"""Fixtures of the registry tests: the example wheel (built once per session), a registry per test
-module on SQLite and on PostgreSQL (a fresh database each), clients per role and company."""
+"""Fixtures of the registry tests: a registry per session (and xdist worker) on SQLite and one on
+PostgreSQL (a fresh database), shared by tests that each use names and companies of their own."""
 
 from __future__ import annotations
 
@@ -9,28 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.servers import Registry, build_wheel, require_postgres, running_registry
+from tests.registry.servers import Registry, require_postgres, running_registry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "echo-module"
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def echo_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """examples/echo-module built with pip wheel: echo_module-1.0.0-py3-none-any.whl."""
-    return build_wheel(EXAMPLE, tmp_path_factory.mktemp("echo-wheel"))
-
-
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-def start_registry(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Registry]:
-    if request.param == "postgres":
-        require_postgres()
-    with running_registry(tmp_path_factory.mktemp(f"registry-{request.param}"), request.param) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,20 @@
-"""The README's registry section, run as it is written (only the registry's URL is the test's own)."""
+"""The README's registry section, run as it is written (only the registry's URL is the test's own):
+the only test that publishes echo-module 1.0.0 and installs for company acme, so it can share the
+session's registry."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.registry.conftest import DATABASES, EXAMPLE, start_registry
+from tests.registry.conftest import EXAMPLE
 from tests.registry.servers import Registry, environment
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -27,14 +27,6 @@ def publish_block() -> str:
     found = re.search(r"```bash\n(.*?)```", after, re.S)
     assert found, "the README has no 'Publish, approve and install' block"
     return found.group(1)
-
-
-@pytest.fixture(scope="module", params=DATABASES)
-def own_registry(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Registry]:
-    """A registry of this test's own: the README publishes echo-module 1.0.0 for company acme."""
-    yield from start_registry(request, tmp_path_factory)
 
 
 def json_values(text: str) -> list[Any]:
@@ -53,11 +45,11 @@ def _skip_space(text: str, at: int) -> int:
 
 
 def test_the_readme_publishes_approves_and_installs_the_echo_module(
-    own_registry: Registry, tmp_path: Path
+    registry: Registry, tmp_path: Path
 ) -> None:
     """The block's last command lists company acme's installation of echo-module, approved, configured."""
     shutil.copytree(EXAMPLE, tmp_path / "examples" / "echo-module")
-    script = publish_block().replace("http://127.0.0.1:8700", own_registry.url)
+    script = publish_block().replace("http://127.0.0.1:8700", registry.url)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     env = {**os.environ, **environment(), "PATH": path}
     result = subprocess.run(
@@ -73,3 +65,9 @@ def test_the_readme_publishes_approves_and_installs_the_echo_module(
     assert [(each["company_id"], each["module"], each["config"]) for each in installations] == [
         ("acme", "echo-module", {"greeting": "hello"})
     ]
+    wheel = (tmp_path / "dist" / "echo_module-1.0.0-py3-none-any.whl").read_bytes()
+    assert installations[0]["package"] == {"sha256": hashlib.sha256(wheel).hexdigest(), "size": len(wheel)}
+    with registry.client("member", "acme") as member:
+        download = member.get(f"/modules/{installations[0]['module_id']}/package")
+    assert download.content == wheel
+    assert download.headers["X-Package-SHA256"] == hashlib.sha256(wheel).hexdigest()

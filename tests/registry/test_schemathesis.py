@@ -18,7 +18,7 @@ def _schemathesis() -> str:
 
 def test_no_generated_request_gets_a_server_error(registry: Registry, tmp_path: Path) -> None:
     """Coverage, fuzzing and stateful phases over every operation (a few modules and an install exist)."""
-    with registry.client("publisher", "acme") as client, registry.client("admin", "root") as admin:
+    with registry.client("publisher", "fuzz") as client, registry.client("admin", "root") as admin:
         record = published(client, admin, manifest("fuzz-seed"))
         published(client, None, manifest("fuzz-seed", "1.1.0"))
         client.post("/installations/", json={"module_id": record["id"], "config": {}})
