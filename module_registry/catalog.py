@@ -65,12 +65,14 @@ def _conditions(principal: Principal, filters: Filters) -> list[ColumnElement[bo
         if value is not None:
             conditions.append(column == value)
     if filters.q:
-        pattern = f"%{filters.q.lower()}%"
+        text = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{text}%"  # the text as written: % and _ match themselves
         conditions.append(
             or_(
-                func.lower(Module.name).like(pattern),
-                func.lower(Module.description).like(pattern),
-                func.lower(Module.author).like(pattern),
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (Module.name, Module.description, Module.author)
+                )
             )
         )
     return conditions

@@ -36,6 +36,7 @@ class Module(Base):
     __table_args__ = (
         UniqueConstraint("name", "version", name="uq_modules_name_version"),
         Index("ix_modules_status_name", "status", "name"),
+        Index("ix_modules_name_id", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

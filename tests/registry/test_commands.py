@@ -36,7 +36,7 @@ def test_migrate_brings_a_sqlite_file_to_head(tmp_path: Path) -> None:
     """`migrate` creates var/registry.sqlite3 at the head revision (a registry started on it finds it there)."""
     first = _command("migrate", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "database at revision 0001"
+    assert first.stdout.strip() == "database at revision 0002"
     assert (tmp_path / "var" / "registry.sqlite3").exists()
 
 
@@ -47,7 +47,7 @@ def test_migrate_on_postgres(tmp_path: Path) -> None:
     with fresh_database() as database:
         result = _command("migrate", *db_overrides("postgres", database), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "revision 0001" in result.stdout
+    assert "revision 0002" in result.stdout
 
 
 def _check(*overrides: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

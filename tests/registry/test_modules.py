@@ -28,6 +28,8 @@ def test_listing_filters_by_name_status_visibility_author_and_text_and_pages(
         assert client.get("/modules/", params={"name": unique, "visibility": "private"}).json()["total"] == 0
         assert client.get("/modules/", params={"author": "ada", "q": "NEEDLE"}).json()["total"] >= 3
         assert client.get("/modules/", params={"q": "no-such-text-anywhere"}).json()["total"] == 0
+        assert client.get("/modules/", params={"name": unique, "q": "%"}).json()["total"] == 0  # % is literal
+        assert client.get("/modules/", params={"name": unique, "q": "the_needle"}).json()["total"] == 0
 
 
 def test_validate_manifest_accepts_yaml_and_json(registry: Registry) -> None:
