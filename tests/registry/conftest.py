@@ -13,6 +13,7 @@ from tests.registry.servers import Registry, require_postgres, running_registry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "echo-module"
 _names = itertools.count()
+DB_PASSWORD = "db-Password-never-shown-42"
 
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -27,7 +28,9 @@ def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regist
 @pytest.fixture(scope="session")
 def postgres_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     require_postgres()
-    with running_registry(tmp_path_factory.mktemp("registry-postgres"), "postgres") as running:
+    # trust auth ignores the password: it is there to show it never leaves the process
+    password = f"components.database.config.password={DB_PASSWORD}"
+    with running_registry(tmp_path_factory.mktemp("registry-postgres"), "postgres", password) as running:
         yield running
 
 
