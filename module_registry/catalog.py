@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from module_registry.auth import Principal
 from module_registry.errors import Conflict, Forbidden, NotFound
 from module_registry.manifest import Manifest
-from module_registry.tables import Module, Package, now
+from module_registry.tables import Installation, Module, Package, now
 
 Visibility = Literal["public", "private"]
 
@@ -65,12 +65,14 @@ def _conditions(principal: Principal, filters: Filters) -> list[ColumnElement[bo
         if value is not None:
             conditions.append(column == value)
     if filters.q:
-        pattern = f"%{filters.q.lower()}%"
+        text = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{text}%"  # the text as written: % and _ match themselves
         conditions.append(
             or_(
-                func.lower(Module.name).like(pattern),
-                func.lower(Module.description).like(pattern),
-                func.lower(Module.author).like(pattern),
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (Module.name, Module.description, Module.author)
+                )
             )
         )
     return conditions
@@ -96,6 +98,20 @@ async def list_modules(
 async def visible_module(session: AsyncSession, principal: Principal, module_id: int) -> Module:
     """The module, if ``principal`` may see it (deleted ones only by their company and admins)."""
     row = await session.scalar(select(Module).where(Module.id == module_id, visible_to(principal)))
+    if row is None:
+        raise NotFound(f"no module {module_id}")
+    return row
+
+
+async def downloadable_module(session: AsyncSession, principal: Principal, module_id: int) -> Module:
+    """A module whose package ``principal`` may fetch: one it sees, or one its company has installed
+    (a module deleted or made private later still reaches the apps already running it)."""
+    installed = select(Installation.id).where(
+        Installation.module_id == module_id, Installation.company_id == principal.company_id
+    )
+    row = await session.scalar(
+        select(Module).where(Module.id == module_id, or_(visible_to(principal), installed.exists()))
+    )
     if row is None:
         raise NotFound(f"no module {module_id}")
     return row

@@ -39,12 +39,13 @@ def create_engine(config: Mapping[str, Any]) -> AsyncEngine:
     """An async engine for the config: connections checked before use, bounded waits."""
     url = url_of(config)
     if config["driver"] == SQLITE:
-        engine = create_async_engine(url, connect_args={"timeout": config["timeout"]})
+        engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": config["timeout"]})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
         pool_pre_ping=True,
+        hide_parameters=True,  # a statement's values (configs, maybe secret) stay out of errors and logs
         pool_size=config["pool_size"],
         pool_timeout=config["timeout"],
         connect_args={"timeout": config["timeout"], "command_timeout": config["timeout"]},

@@ -167,7 +167,7 @@ async def delete(ctx: Ctx, asker: Asker, module_id: ModuleId) -> ModuleRecord:
 async def download(ctx: Ctx, asker: Asker, module_id: ModuleId) -> Response:
     """The module's wheel; its SHA256 in the ``X-Package-SHA256`` header."""
     async with ctx.db.sessions.begin() as session:
-        row = await catalog.visible_module(session, asker, module_id)
+        row = await catalog.downloadable_module(session, asker, module_id)
         package = row.package
     if package is None:
         raise NotFound(f"module {module_id} has no package")

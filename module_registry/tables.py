@@ -36,6 +36,7 @@ class Module(Base):
     __table_args__ = (
         UniqueConstraint("name", "version", name="uq_modules_name_version"),
         Index("ix_modules_status_name", "status", "name"),
+        Index("ix_modules_name_id", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -51,7 +52,7 @@ class Module(Base):
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
-    package: Mapped[Package | None] = relationship(back_populates="module", lazy="selectin")
+    package: Mapped[Package | None] = relationship(back_populates="module", lazy="joined")
 
 
 class Package(Base):

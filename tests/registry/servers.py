@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,26 +127,6 @@ def running_registry(workdir: Path, db: str, *extra: str, port: int = 5432) -> I
 @contextmanager
 def _no_database() -> Iterator[None]:
     yield None
-
-
-def build_wheel(project: Path, into: Path) -> Path:
-    """``pip wheel`` a pure-Python project (a copy of it: the source stays clean); the wheel's path."""
-    copy = into / f"src-{project.name}"
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "-q",
-        "--no-deps",
-        "--no-build-isolation",
-        str(copy),
-        "-w",
-        str(into),
-    ]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    return next(into.glob("*.whl"))
 
 
 def data(response: httpx.Response) -> Any:

@@ -156,18 +156,23 @@ def test_only_admins_approve_and_only_publishers_register(registry: Registry, un
 
 def test_pending_rejected_and_deleted_modules_cannot_be_installed(registry: Registry, unique: str) -> None:
     """Installing a module that is not approved, or deleted, answers 409 naming its state."""
-    with registry.client("publisher", "acme") as client, registry.client("admin", "root") as admin:
+    with (
+        registry.client("publisher", f"{unique}-vendor") as client,
+        registry.client("admin", "root") as admin,
+    ):
         pending = published(client, None, manifest(unique, "1.0.0"))
         rejected = published(client, None, manifest(unique, "1.1.0"))
         admin.patch(f"/modules/{rejected['id']}/status", json={"status": "rejected", "reason": "no"})
         deleted = published(client, admin, manifest(unique, "1.2.0"))
         client.delete(f"/modules/{deleted['id']}")
         for record, state in ((pending, "pending"), (rejected, "rejected"), (deleted, "deleted")):
-            response = client.post("/installations/", json={"module_id": record["id"]})
-            assert response.status_code in (404, 409), response.text
-            if response.status_code == 409:
-                assert state in response.json()["detail"]
-        assert client.get("/installations/").json() == []
+            response = client.post("/installations/", json={"module_id": record["id"], "company_id": None})
+            assert response.status_code == 409, response.text
+            assert state in response.json()["detail"]
+    with registry.client("member", f"{unique}-co") as member:
+        for record in (pending, rejected, deleted):
+            assert member.post("/installations/", json={"module_id": record["id"]}).status_code == 404
+        assert member.get("/installations/").json() == []
 
 
 def test_an_invalid_config_answers_422_naming_each_failing_key(registry: Registry, unique: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ def streams() -> Iterator[tuple[redis.Redis, str]]:
         client.ping()
     except redis.ConnectionError as exc:
         client.close()
-        if __import__("os").environ.get("CI") == "true":
+        if os.environ.get("CI") == "true":
             pytest.fail(f"Redis not reachable on 127.0.0.1:6379: {exc}")
         pytest.skip(f"Redis not reachable on 127.0.0.1:6379: {exc}")
     prefix = f"registry-test-{uuid.uuid4().hex[:10]}"

@@ -94,3 +94,18 @@ def test_another_companys_pending_module_is_invisible(registry: Registry, unique
         assert other.get(f"/modules/{record['id']}").status_code == 404
     with registry.client("admin", "root") as admin:
         assert admin.get(f"/modules/{record['id']}").status_code == 200
+
+
+def test_an_installed_module_stays_downloadable_by_its_company_after_deletion(
+    registry: Registry, installed: dict[str, Any]
+) -> None:
+    """A deleted module's wheel still reaches the companies running it, and no one else."""
+    with registry.client("admin", "root") as admin:
+        assert admin.delete(f"/modules/{installed['module_id']}").status_code == 200
+    with registry.client("member", installed["company_id"]) as owner:
+        assert owner.get(f"/modules/{installed['module_id']}").status_code == 404
+        download = owner.get(f"/modules/{installed['module_id']}/package")
+        assert download.status_code == 200
+        assert download.headers["X-Package-SHA256"] == installed["package"]["sha256"]
+    with registry.client("member", "company-b") as other:
+        assert other.get(f"/modules/{installed['module_id']}/package").status_code == 404

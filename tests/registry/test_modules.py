@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import yaml
 
 from tests.registry.conftest import EXAMPLE
 from tests.registry.servers import Registry
-from tests.registry.wheels import manifest, publish, published
-
-
-def test_the_example_module_is_registered_with_its_wheel_and_downloads_intact(
-    registry: Registry, echo_wheel: Path
-) -> None:
-    """The echo module's manifest and wheel are accepted, pending, and the wheel comes back byte for byte."""
-    data = echo_wheel.read_bytes()
-    with registry.client("publisher", "acme") as client:
-        response = publish(client, (EXAMPLE / "module.yaml").read_text(), (echo_wheel.name, data))
-        assert response.status_code == 201, response.text
-        record = response.json()
-        assert (record["name"], record["version"], record["status"]) == ("echo-module", "1.0.0", "pending")
-        assert record["package"] == {
-            "filename": echo_wheel.name,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-        }
-        assert record["company_id"] == "acme" and record["deleted"] is False
-        download = client.get(f"/modules/{record['id']}/package")
-    assert download.status_code == 200
-    assert download.content == data
-    assert download.headers["X-Package-SHA256"] == hashlib.sha256(data).hexdigest()
+from tests.registry.wheels import manifest, published
 
 
 def test_listing_filters_by_name_status_visibility_author_and_text_and_pages(
@@ -53,6 +28,8 @@ def test_listing_filters_by_name_status_visibility_author_and_text_and_pages(
         assert client.get("/modules/", params={"name": unique, "visibility": "private"}).json()["total"] == 0
         assert client.get("/modules/", params={"author": "ada", "q": "NEEDLE"}).json()["total"] >= 3
         assert client.get("/modules/", params={"q": "no-such-text-anywhere"}).json()["total"] == 0
+        assert client.get("/modules/", params={"name": unique, "q": "%"}).json()["total"] == 0  # % is literal
+        assert client.get("/modules/", params={"name": unique, "q": "the_needle"}).json()["total"] == 0
 
 
 def test_validate_manifest_accepts_yaml_and_json(registry: Registry) -> None:
