@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from framework.modules.package import PackageRefusedError as PackageRefusedError
     from framework.modules.package import WheelInfo as WheelInfo
     from framework.modules.package import check_manifest as check_manifest
+    from framework.modules.package import check_wheel_filename as check_wheel_filename
     from framework.modules.package import inspect_wheel as inspect_wheel
     from framework.modules.package import sha256_of as sha256_of
     from framework.reload.outcome import ActionKind as ActionKind
@@ -206,6 +207,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "PackageRefusedError",
         "WheelInfo",
         "check_manifest",
+        "check_wheel_filename",
         "inspect_wheel",
         "sha256_of",
     ),

@@ -46,7 +46,7 @@ async def _accept(ctx: Ctx, package: UploadFile, manifest: Manifest) -> catalog.
     data = await package.read()  # bounded: the body limit counts max_size in for uploads
     ctx.store.check_size(len(data))
     filename = package.filename or ""
-    check_wheel(data, filename, manifest)
+    check_wheel(data, filename, manifest, ctx.store.max_size)
     sha256 = await ctx.store.put(data)
     return catalog.Upload(filename=filename, sha256=sha256, size=len(data))
 
@@ -116,7 +116,8 @@ async def update(ctx: Ctx, asker: Asker, module_id: ModuleId, body: ModuleUpdate
         if manifest is not None:
             _same_identity(row.name, row.version, manifest)
             if row.package is not None:
-                check_wheel(await ctx.store.get(row.package.sha256), row.package.filename, manifest)
+                stored = await ctx.store.get(row.package.sha256)  # accepted once: a smaller limit since spares it
+                check_wheel(stored, row.package.filename, manifest, max(ctx.store.max_size, len(stored)))
         catalog.update(row, manifest, body.visibility)
         record, event = module_record(row), module_event(row)
     await ctx.publish([("module.updated", event)])

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
+from framework import BodyLimit
 from module_registry import routes_installations, routes_modules
-from module_registry.body_limit import BodyLimit
 from module_registry.context import Context
 from module_registry.db_errors import classify
 from module_registry.errors import Invalid, RegistryError
@@ -36,7 +36,7 @@ def create_app(context: Context) -> Any:
     app.add_exception_handler(HTTPException, _http_error)
     for error in (SQLAlchemyError, OSError, asyncio.TimeoutError):  # not Exception: Starlette re-raises those
         app.add_exception_handler(error, _database_error)
-    return BodyLimit(app, lambda path: _limit(context, path))
+    return BodyLimit(app, lambda path: _limit(context, path), "components.api.config.max_body")
 
 
 def _limit(context: Context, path: str) -> int:

@@ -4,14 +4,12 @@ API's (``http.max_body``), and any FastAPI app a component serves (the module re
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from framework.admin.responses import JSON
+from starlette.types import ASGIApp
 
-ASGIApp = Callable[
-    [Mapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
-]
+from framework.admin.responses import JSON
 
 
 class BodyLimit:

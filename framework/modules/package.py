@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 EXPANSION_LIMIT = 20  # a package may unpack to at most this many times its size: no zip bombs
@@ -55,8 +55,12 @@ def inspect_wheel(data: bytes, max_bytes: int) -> WheelInfo:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise PackageRefusedError("readable-zip", f"not a readable zip archive ({exc})") from None
+        corrupt = archive.testzip()  # reads every member: a CRC that does not match is caught here
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError, OSError) as exc:
+        raise PackageRefusedError("not-a-zip", f"not a readable zip archive ({exc})") from None
+    if corrupt is not None:
+        archive.close()
+        raise PackageRefusedError("not-a-zip", f"member {corrupt!r} is corrupt")
     with archive:
         unpacked = 0
         for member in members:
@@ -71,9 +75,9 @@ def inspect_wheel(data: bytes, max_bytes: int) -> WheelInfo:
 def check_manifest(info: WheelInfo, name: str, version: str, entry_points: Iterable[str]) -> None:
     """The wheel is the manifest's: same name and version, and each ``pkg.mod:attr`` module in it."""
     if canonicalize_name(info.name) != canonicalize_name(name):
-        raise PackageRefusedError("name-match", f"the wheel is '{info.name}', the manifest names '{name}'")
+        raise PackageRefusedError("name-mismatch", f"the wheel is '{info.name}', the manifest names '{name}'")
     if not _same_version(info.version, version):
-        raise PackageRefusedError("version-match", f"the wheel is version {info.version}, the manifest says {version}")
+        raise PackageRefusedError("version-mismatch", f"the wheel is version {info.version}, the manifest says {version}")
     for ref in entry_points:
         module = ref.partition(":")[0]
         path = module.replace(".", "/")
@@ -81,15 +85,14 @@ def check_manifest(info: WheelInfo, name: str, version: str, entry_points: Itera
             raise PackageRefusedError("entry-point", f"'{ref}': the wheel has no {path}.py nor {path}/__init__.py")
 
 
-def top_level_packages(info: WheelInfo) -> list[str]:
-    """The importable top-level names the wheel installs (its .dist-info and .data excluded)."""
-    names = set()
-    for path in info.files:
-        first, _, rest = path.partition("/")
-        if first.endswith((".dist-info", ".data")):
-            continue
-        names.add(first if rest else first.removesuffix(".py"))
-    return sorted(name for name in names if name.isidentifier())
+def check_wheel_filename(filename: str) -> None:
+    """A wheel's file name (PEP 427), for a pure-Python wheel: tags ``none-any`` only."""
+    try:
+        _, _, _, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename as exc:
+        raise PackageRefusedError("metadata", f"the file name is not a wheel's: {exc}") from None
+    if any(tag.abi != "none" or tag.platform != "any" for tag in tags):
+        raise PackageRefusedError("not-pure-python", f"{filename} is built for a platform: only pure-Python wheels (none-any)")
 
 
 def unpack_wheel(data: bytes, info: WheelInfo, destination: Path) -> Path:
@@ -122,27 +125,27 @@ def _check_member(member: zipfile.ZipInfo) -> None:
     name = member.filename
     path = PurePosixPath(name.replace("\\", "/"))
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or path.is_absolute():
-        raise PackageRefusedError("safe-paths", f"member '{name}' is an absolute path")
+        raise PackageRefusedError("zip-slip", f"member '{name}' is an absolute path")
     if ".." in path.parts:
-        raise PackageRefusedError("safe-paths", f"member '{name}' climbs out of its folder ('..')")
+        raise PackageRefusedError("zip-slip", f"member '{name}' climbs out of its folder ('..')")
     if stat.S_ISLNK(member.external_attr >> 16):
-        raise PackageRefusedError("safe-paths", f"member '{name}' is a symbolic link")
+        raise PackageRefusedError("zip-slip", f"member '{name}' is a symbolic link")
     if "\x00" in name:
-        raise PackageRefusedError("safe-paths", f"member '{name!r}' holds a NUL character")
+        raise PackageRefusedError("zip-slip", f"member '{name!r}' holds a NUL character")
 
 
 def _metadata(archive: zipfile.ZipFile, names: list[str]) -> tuple[str, str]:
     found = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
     if len(found) != 1:
-        raise PackageRefusedError("wheel-metadata", "a wheel holds exactly one <name>.dist-info/METADATA")
+        raise PackageRefusedError("metadata", "a wheel holds exactly one <name>.dist-info/METADATA")
     try:
         text = archive.read(found[0]).decode("utf-8")
     except (UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
-        raise PackageRefusedError("wheel-metadata", f"{found[0]} is unreadable ({exc})") from None
+        raise PackageRefusedError("metadata", f"{found[0]} is unreadable ({exc})") from None
     message = email.parser.Parser().parsestr(text, headersonly=True)
     name, version = message.get("Name"), message.get("Version")
     if not name or not version:
-        raise PackageRefusedError("wheel-metadata", f"{found[0]} lacks Name or Version")
+        raise PackageRefusedError("metadata", f"{found[0]} lacks Name or Version")
     return str(name), str(version)
 
 

@@ -72,7 +72,7 @@ async def unpacked_package(client: RegistryClient, record: InstallationRecord, s
         got = sha256_of(data)
         if got != record.sha256:
             raise PackageRefusedError(
-                "hash-match", f"downloaded SHA-256 {got[:16]}... differs from the registry's record {record.sha256[:16]}..."
+                "hash-mismatch", f"downloaded SHA-256 {got[:16]}... differs from the registry's record {record.sha256[:16]}..."
             )
         handlers = [str(e.get("handler", "")) for e in record.endpoints if e.get("handler")]
 

@@ -1,83 +1,73 @@
-"""A real module registry (``integrate run --config-dir module_registry/conf``, on SQLite in the
-test's folder) and the example module's wheel, built by pip from ``examples/echo-module``."""
+"""A company's app installing from a real module registry (``tests.registry.servers``: an
+``integrate run`` of ``module_registry/conf`` on SQLite in the test's folder, one per test, as
+each publishes echo-module 1.0.0) and the example module's wheel, built by pip."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
 from framework.testing import RunningApp, run_app
 from tests.health.apps import free_port
-from tests.registry.servers import build_wheel
+from tests.registry.servers import Registry, running_registry
+from tests.registry.wheels import publish
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "registry-test-secret-0123456789abcdef"
-ECHO_MANIFEST = (REPO / "examples" / "echo-module" / "module.yaml").read_text()
+ECHO = REPO / "examples" / "echo-module"
+ECHO_MANIFEST = (ECHO / "module.yaml").read_text()
 
 
 @pytest.fixture(scope="session")
-def echo_wheel(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The example module's wheel, as its author builds it (from a copy: the source stays clean)."""
-    return build_wheel(REPO / "examples" / "echo-module", tmp_path_factory.mktemp("echo-wheel")).read_bytes()
-
-
-class Registry:
-    """A running registry, and what its users do with it over HTTP."""
-
-    def __init__(self, process: RunningApp, url: str, folder: Path) -> None:
-        self.process, self.url, self.folder = process, url, folder
-        self.http = httpx.Client(base_url=url, timeout=10)
-
-    def token(self, role: str, company: str) -> str:
-        claims = {"sub": f"{role}@{company}", "role": role, "company_id": company, "exp": 4_000_000_000}
-        return jwt.encode(claims, SECRET, algorithm="HS256")
-
-    def call(self, method: str, path: str, role: str, company: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token(role, company)}"}
-        return self.http.request(method, f"/api/v1{path}", headers=headers, **kwargs)
-
-    def publish(self, wheel: bytes, manifest: str = ECHO_MANIFEST, company: str = "publishers") -> int:
-        files = {"package": ("echo_module-1.0.0-py3-none-any.whl", wheel, "application/octet-stream")}
-        answer = self.call("POST", "/modules/", "publisher", company, data={"manifest": manifest}, files=files)
-        assert answer.status_code == 201, answer.text
-        module_id = int(answer.json()["id"])
-        approved = self.call("PATCH", f"/modules/{module_id}/status", "admin", "ops",
-                             json={"status": "approved", "reason": "reviewed"})
-        assert approved.status_code == 200, approved.text
-        return module_id
-
-    def install(self, module_id: int, company: str, config: dict[str, Any]) -> int:
-        answer = self.call("POST", "/installations/", "member", company, json={"module_id": module_id, "config": config})
-        assert answer.status_code == 201, answer.text
-        return int(answer.json()["id"])
-
-    def installation(self, installation_id: int, company: str) -> dict[str, Any]:
-        answer = self.call("GET", f"/installations/{installation_id}", "member", company)
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-
-def start_registry(folder: Path, *overrides: str, env: dict[str, str] | None = None) -> Registry:
-    """A registry process in ``folder`` (its SQLite file and packages land there)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    process = run_app(
-        "--config-dir", str(REPO / "module_registry" / "conf"), "components.api.config.port=0", *overrides,
-        cwd=folder, env={"REGISTRY_JWT_SECRET": SECRET, **(env or {})}, ready="registry.started", timeout=60,
-    )
-    return Registry(process, process.wait_for("registry.started", after=0)["url"], folder)
+def echo_wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
+    """The example module's wheel as its author builds it (from a copy: the source stays clean)."""
+    into = tmp_path_factory.mktemp("echo-wheel")
+    shutil.copytree(ECHO, into / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(into), str(into / "src")]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    (built,) = into.glob("echo_module-1.0.0-*.whl")
+    return built.name, built.read_bytes()
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Registry]:
-    running = start_registry(tmp_path / "registry")
-    with running.process, running.http:
+    with running_registry(tmp_path / "registry", "sqlite") as running:
         yield running
+
+
+def call(registry: Registry, method: str, path: str, role: str, company: str, **kwargs: Any) -> httpx.Response:
+    with registry.client(role, company) as client:
+        return client.request(method, path, **kwargs)
+
+
+def approved(registry: Registry, package: tuple[str, bytes], manifest: str = ECHO_MANIFEST) -> int:
+    """Publish a module with its wheel, have an admin approve it; its id."""
+    with registry.client("publisher", "publishers") as publisher:
+        answer = publish(publisher, manifest, package)
+    assert answer.status_code == 201, answer.text
+    module_id = int(answer.json()["id"])
+    decided = call(registry, "PATCH", f"/modules/{module_id}/status", "admin", "ops",
+                   json={"status": "approved", "reason": "reviewed"})
+    assert decided.status_code == 200, decided.text
+    return module_id
+
+
+def install(registry: Registry, module_id: int, company: str, config: dict[str, Any]) -> int:
+    answer = call(registry, "POST", "/installations/", "member", company, json={"module_id": module_id, "config": config})
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+def installation(registry: Registry, installation_id: int, company: str = "acme") -> dict[str, Any]:
+    answer = call(registry, "GET", f"/installations/{installation_id}", "member", company)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
 
 
 def installing_app(root: Path, registry: Registry, company: str, *overrides: str) -> tuple[RunningApp, httpx.Client]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 
 from tests.health.apps import wait_for
-from tests.modules.conftest import Registry, installing_app
+from tests.modules.conftest import approved, call, install, installation, installing_app
+from tests.registry.servers import Registry
 
 
 def _components(admin: httpx.Client) -> dict[str, str]:
@@ -24,18 +25,18 @@ def _hello(admin: httpx.Client) -> dict[str, object] | None:
     return dict(answer.json()) if answer.status_code == 200 else None
 
 
-def test_an_installation_runs_in_its_companys_app_only(tmp_path: Path, registry: Registry, echo_wheel: bytes) -> None:
+def test_an_installation_runs_in_its_companys_app_only(tmp_path: Path, registry: Registry, echo_wheel: tuple[str, bytes]) -> None:
     acme, acme_admin = installing_app(tmp_path, registry, "acme")
     beta, beta_admin = installing_app(tmp_path, registry, "beta")
     with acme, beta, acme_admin, beta_admin:
-        module_id = registry.publish(echo_wheel)
-        installation = registry.install(module_id, "acme", {"greeting": "hello from acme"})
+        module_id = approved(registry, echo_wheel)
+        installation_id = install(registry, module_id, "acme", {"greeting": "hello from acme"})
         started = acme.wait_for("echo.started", timeout=20)
         assert started["greeting"] == "hello from acme"
         hello = wait_for(lambda: _hello(acme_admin), 10, "the module's endpoint")
         assert hello == {"greeting": "hello from acme", "repeat": 1}
         explained = acme_admin.get("/config/explain/components.echo_module.config.greeting").json()
-        assert f"module registry: installation {installation} of echo-module 1.0.0 for acme" in str(explained)
+        assert f"module registry: installation {installation_id} of echo-module 1.0.0 for acme" in str(explained)
         assert registry.url in str(explained)
         told = subprocess.run(
             [sys.executable, "-m", "framework", "explain", "components.echo_module.config.greeting",
@@ -44,8 +45,8 @@ def test_an_installation_runs_in_its_companys_app_only(tmp_path: Path, registry:
             capture_output=True, text=True, timeout=60,
         )
         assert told.returncode == 0, told.stderr
-        assert f"module registry: installation {installation} of echo-module 1.0.0 for acme ({registry.url})" in told.stdout
-        health = wait_for(lambda: registry.installation(installation, "acme")["health"]["status"] == "healthy", 10,
+        assert f"module registry: installation {installation_id} of echo-module 1.0.0 for acme ({registry.url})" in told.stdout
+        health = wait_for(lambda: installation(registry, installation_id)["health"]["status"] == "healthy", 10,
                           "the app to report the installation healthy")
         assert health
         time.sleep(1.0)  # beta's app polls every 0.3 s: several rounds in which it must install nothing
@@ -55,20 +56,20 @@ def test_an_installation_runs_in_its_companys_app_only(tmp_path: Path, registry:
 
 
 def test_a_config_update_reaches_the_component_and_uninstall_stops_it(
-    tmp_path: Path, registry: Registry, echo_wheel: bytes
+    tmp_path: Path, registry: Registry, echo_wheel: tuple[str, bytes]
 ) -> None:
-    module_id = registry.publish(echo_wheel)
-    installation = registry.install(module_id, "acme", {"greeting": "first"})
+    module_id = approved(registry, echo_wheel)
+    installation_id = install(registry, module_id, "acme", {"greeting": "first"})
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
         acme.wait_for("echo.started", timeout=20)
-        answer = registry.call("PUT", f"/installations/{installation}", "member", "acme",
+        answer = call(registry, "PUT", f"/installations/{installation_id}", "member", "acme",
                                json={"config": {"greeting": "second", "repeat": 2}})
         assert answer.status_code == 200, answer.text
         changed = acme.wait_for("echo.config_changed", timeout=20)
         assert changed["greeting"] == "second"
         assert wait_for(lambda: _hello(admin), 10, "the endpoint") == {"greeting": "second", "repeat": 2}
-        removed = registry.call("DELETE", f"/installations/{installation}", "member", "acme")
+        removed = call(registry, "DELETE", f"/installations/{installation_id}", "member", "acme")
         assert removed.status_code == 200, removed.text
         acme.wait_for("echo.stopped", timeout=20)
         wait_for(lambda: admin.get("/modules/echo-module/hello").status_code == 404, 10, "the endpoint to go")

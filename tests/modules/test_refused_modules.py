@@ -7,8 +7,9 @@ from pathlib import Path
 
 from framework import sha256_of
 from tests.health.apps import wait_for
-from tests.modules.conftest import ECHO_MANIFEST, Registry, installing_app
-from tests.modules.wheels import wheel_bytes
+from tests.modules.conftest import ECHO_MANIFEST, approved, call, install, installation, installing_app
+from tests.registry.servers import Registry
+from tests.registry.wheels import wheel
 
 BOOM = '''
 class Boom:
@@ -33,99 +34,92 @@ config_schema: {type: object}
 """
 
 
-def _unhealthy(registry: Registry, installation: int, company: str = "acme") -> str | None:
-    health = registry.installation(installation, company)["health"]
+def _unhealthy(registry: Registry, installation_id: int) -> str | None:
+    health = installation(registry, installation_id)["health"]
     return str(health["reason"]) if health["status"] == "unhealthy" else None
 
 
 def test_a_package_whose_hash_differs_from_the_record_is_refused(
-    tmp_path: Path, registry: Registry, echo_wheel: bytes
+    tmp_path: Path, registry: Registry, echo_wheel: tuple[str, bytes]
 ) -> None:
-    module_id = registry.publish(echo_wheel)
-    stored = registry.folder / "var" / "packages" / f"{sha256_of(echo_wheel)}.whl"
-    stored.write_bytes(echo_wheel + b"tampered")  # the bytes served are no longer the recorded ones
-    installation = registry.install(module_id, "acme", {"greeting": "hi"})
+    module_id = approved(registry, echo_wheel)
+    stored = registry.workdir / "var" / "packages" / f"{sha256_of(echo_wheel[1])}.whl"
+    stored.write_bytes(echo_wheel[1] + b"tampered")  # the bytes served are no longer the recorded ones
+    installation_id = install(registry, module_id, "acme", {"greeting": "hi"})
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
         refused = acme.wait_for("modules.refused", timeout=20)
-        assert "hash-match" in refused["message"]
-        reason = wait_for(lambda: _unhealthy(registry, installation), 10, "the registry to hear why")
-        assert "hash-match" in reason and "differs from the registry's record" in reason
+        assert "hash-mismatch" in refused["message"]
+        reason = wait_for(lambda: _unhealthy(registry, installation_id), 10, "the registry to hear why")
+        assert "hash-mismatch" in reason and "differs from the registry's record" in reason
         assert "echo_module" not in {row["name"] for row in admin.get("/components").json()}
         assert not list((tmp_path / "acme" / "var" / "modules").glob("echo*"))  # nothing unpacked
 
 
 def test_a_config_the_class_refuses_is_rejected_until_it_changes(
-    tmp_path: Path, registry: Registry, echo_wheel: bytes
+    tmp_path: Path, registry: Registry, echo_wheel: tuple[str, bytes]
 ) -> None:
     looser = ECHO_MANIFEST.replace(", maximum: 10", "")  # the registry's schema admits repeat: 50
-    module_id = registry.publish(echo_wheel, manifest=looser)
-    installation = registry.install(module_id, "acme", {"greeting": "hi", "repeat": 50})
+    module_id = approved(registry, echo_wheel, looser)
+    installation_id = install(registry, module_id, "acme", {"greeting": "hi", "repeat": 50})
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
         acme.wait_for("config.rejected", timeout=20)
-        reason = wait_for(lambda: _unhealthy(registry, installation), 10, "the registry to hear why")
+        reason = wait_for(lambda: _unhealthy(registry, installation_id), 10, "the registry to hear why")
         assert "components.echo_module.config.repeat" in reason
         wait_for(lambda: admin.get("/health").json()["checks"]["modules"]["status"] == "degraded", 15, "degraded")
-        fixed = registry.call("PUT", f"/installations/{installation}", "member", "acme",
+        fixed = call(registry, "PUT", f"/installations/{installation_id}", "member", "acme",
                               json={"config": {"greeting": "hi", "repeat": 3}})
         assert fixed.status_code == 200, fixed.text
         assert acme.wait_for("echo.started", timeout=20)["greeting"] == "hi"
-        wait_for(lambda: registry.installation(installation, "acme")["health"]["status"] == "healthy", 10, "healthy")
+        wait_for(lambda: installation(registry, installation_id)["health"]["status"] == "healthy", 10, "healthy")
 
 
 def test_a_module_that_fails_to_start_leaves_the_running_ones_alone(
-    tmp_path: Path, registry: Registry, echo_wheel: bytes
+    tmp_path: Path, registry: Registry, echo_wheel: tuple[str, bytes]
 ) -> None:
-    echo = registry.install(registry.publish(echo_wheel), "acme", {"greeting": "still here"})
+    echo = install(registry, approved(registry, echo_wheel), "acme", {"greeting": "still here"})
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
         acme.wait_for("echo.started", timeout=20)
         files = {"boom_module/__init__.py": "", "boom_module/component.py": BOOM}
-        boom_wheel = wheel_bytes("boom_module", "1.0.0", files)
-        answer = registry.call(
-            "POST", "/modules/", "publisher", "publishers", data={"manifest": BOOM_MANIFEST},
-            files={"package": ("boom_module-1.0.0-py3-none-any.whl", boom_wheel, "application/octet-stream")},
-        )
-        assert answer.status_code == 201, answer.text
-        boom_id = int(answer.json()["id"])
-        registry.call("PATCH", f"/modules/{boom_id}/status", "admin", "ops", json={"status": "approved", "reason": "ok"})
-        boom = registry.install(boom_id, "acme", {})
+        boom_id = approved(registry, wheel("boom-module", files=files), BOOM_MANIFEST)
+        boom = install(registry, boom_id, "acme", {})
         reason = wait_for(lambda: _unhealthy(registry, boom), 20, "the registry to hear why")
         assert "boom: the module cannot start here" in reason
         states = {row["name"]: row["state"] for row in admin.get("/components").json()}
         assert states.get("echo_module") == "running" and "boom_module" not in states
         assert not [line for line in acme.lines if line.get("event") == "echo.stopped"]
-        assert registry.installation(echo, "acme")["health"]["status"] == "healthy"
+        assert installation(registry, echo)["health"]["status"] == "healthy"
 
 
 def test_a_secret_the_registry_never_sends_is_named_not_run_masked(
-    tmp_path: Path, registry: Registry, echo_wheel: bytes
+    tmp_path: Path, registry: Registry, echo_wheel: tuple[str, bytes]
 ) -> None:
     assert "\n    repeat:" in ECHO_MANIFEST
     with_secret = ECHO_MANIFEST.replace(
         "    repeat:", "    token: {type: string, writeOnly: true}\n    repeat:"
     )
-    module_id = registry.publish(echo_wheel, manifest=with_secret)
-    installation = registry.install(module_id, "acme", {"greeting": "hi", "token": "s3cr3t-<&>-value"})
+    module_id = approved(registry, echo_wheel, with_secret)
+    installation_id = install(registry, module_id, "acme", {"greeting": "hi", "token": "s3cr3t-<&>-value"})
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
-        reason = wait_for(lambda: _unhealthy(registry, installation), 20, "the registry to hear why")
+        reason = wait_for(lambda: _unhealthy(registry, installation_id), 20, "the registry to hear why")
         assert "config token are secrets (writeOnly) the registry never sends" in reason
         assert "echo_module" not in {row["name"] for row in admin.get("/components").json()}
     assert not [line for line in acme.text if "s3cr3t" in line]
 
 
-def test_a_bad_config_update_keeps_the_running_one(tmp_path: Path, registry: Registry, echo_wheel: bytes) -> None:
+def test_a_bad_config_update_keeps_the_running_one(tmp_path: Path, registry: Registry, echo_wheel: tuple[str, bytes]) -> None:
     looser = ECHO_MANIFEST.replace(", maximum: 10", "")  # the registry's schema admits repeat: 50
-    installation = registry.install(registry.publish(echo_wheel, manifest=looser), "acme", {"greeting": "hi", "repeat": 2})
+    installation_id = install(registry, approved(registry, echo_wheel, looser), "acme", {"greeting": "hi", "repeat": 2})
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
         acme.wait_for("echo.started", timeout=20)
-        answer = registry.call("PUT", f"/installations/{installation}", "member", "acme",
+        answer = call(registry, "PUT", f"/installations/{installation_id}", "member", "acme",
                                json={"config": {"greeting": "hi", "repeat": 50}})
         assert answer.status_code == 200, answer.text
-        reason = wait_for(lambda: _unhealthy(registry, installation), 20, "the registry to hear why")
+        reason = wait_for(lambda: _unhealthy(registry, installation_id), 20, "the registry to hear why")
         assert "components.echo_module.config.repeat" in reason
         assert admin.get("/modules/echo-module/hello").json() == {"greeting": "hi", "repeat": 2}
         assert not [line for line in acme.lines if line.get("event") == "echo.stopped"]
