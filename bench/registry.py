@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -36,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from framework.testing import run_app  # noqa: E402
 from module_registry.auth import mint  # noqa: E402
 from module_registry.tables import Health, Installation, Module  # noqa: E402
 
@@ -85,40 +83,13 @@ def postgres_database() -> Iterator[str]:
 
 @contextmanager
 def registry(workdir: Path, overrides: list[str]) -> Iterator[str]:
-    """A registry subprocess; its URL once it serves."""
-    command = [
-        sys.executable,
-        "-m",
-        "framework",
-        "run",
-        "--log-format",
-        "json",
-        "--config-dir",
-        str(REPO / "module_registry" / "conf"),
-        "components.api.config.port=0",
-        *overrides,
-    ]
-    env = {**os.environ, "REGISTRY_JWT_SECRET": SECRET}
-    process = subprocess.Popen(
-        command, cwd=workdir, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    """A registry subprocess (as the tests run one: framework.testing.run_app); its URL once it serves."""
+    process = run_app(
+        "--config-dir", str(REPO / "module_registry" / "conf"), "components.api.config.port=0", *overrides,
+        cwd=workdir, env={"REGISTRY_JWT_SECRET": SECRET}, ready="registry.started", timeout=60,
     )
-    try:
-        yield _url(process)
-    finally:
-        process.terminate()
-        process.wait(15)
-
-
-def _url(process: subprocess.Popen[str]) -> str:
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    for line in process.stderr:
-        if '"registry.started"' in line:
-            threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()  # type: ignore[union-attr]
-            return str(json.loads(line)["url"])
-        if time.monotonic() > deadline:
-            break
-    raise RuntimeError(f"the registry did not start: {process.poll()}")
+    with process:
+        yield str(process.wait_for("registry.started", after=0)["url"])
 
 
 # --- seeding and the bare-SQLAlchemy side ---

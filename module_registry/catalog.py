@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from module_registry.auth import Principal
+from module_registry.db_errors import flush_unique
 from module_registry.errors import Conflict, Forbidden, NotFound
 from module_registry.manifest import Manifest
 from module_registry.tables import Installation, Module, Package, now
@@ -151,13 +151,8 @@ async def register(
     if upload is not None:
         row.package = Package(filename=upload.filename, sha256=upload.sha256, size=upload.size)
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            f"module {manifest.name} {manifest.version} is already registered: publish a new version",
-            rule="duplicate-version",
-        ) from exc
+    message = f"module {manifest.name} {manifest.version} is already registered: publish a new version"
+    await flush_unique(session, message, "duplicate-version")
     return row
 
 

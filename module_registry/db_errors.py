@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import exc as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from module_registry.errors import Conflict, Invalid, RegistryError, Unavailable
 
@@ -38,3 +39,13 @@ def classify(error: BaseException) -> RegistryError | None:
     if isinstance(error.orig, (OSError, asyncio.TimeoutError)):
         return Unavailable(UNAVAILABLE, rule="database-unavailable")
     return None
+
+
+async def flush_unique(session: AsyncSession, message: str, rule: str) -> None:
+    """Flush what the session added; a unique constraint hit is a 409 saying ``message``.
+
+    The rows are expired by a failed flush: read what ``message`` names before calling."""
+    try:
+        await session.flush()
+    except sa.IntegrityError as exc:
+        raise Conflict(message, rule=rule) from exc

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from module_registry import config_check
 from module_registry.auth import Principal
 from module_registry.catalog import visible_module
+from module_registry.db_errors import flush_unique
 from module_registry.errors import Conflict, NotFound
 from module_registry.records import keep_secrets
 from module_registry.resolve import plan
@@ -54,13 +54,7 @@ async def create(
     rows = [_installation(company.company_id, each, config if each is module else {}) for each in modules]
     name = module.name  # a failed flush expires the rows: read what the refusal names first
     session.add_all(rows)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            f"module {name} is already installed for company {company.company_id!r}",
-            rule="already-installed",
-        ) from exc
+    await flush_unique(session, f"module {name} is already installed for company {company.company_id!r}", "already-installed")
     return rows
 
 
