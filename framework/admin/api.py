@@ -10,6 +10,7 @@ from framework.admin.hosts import TrustedHosts
 from framework.admin.metrics import Metrics
 from framework.admin.routes import app, config, control, events, health, modules
 from framework.admin.types import AdminView
+from framework.admin.ui import mount_console
 
 ROUTERS = (health.router, app.router, control.router, config.router, events.router, modules.router)
 
@@ -36,4 +37,5 @@ def create_admin_api(view: AdminView, serving: str | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         api.include_router(router)
+    mount_console(api)  # the web console at /ui, behind the same middleware
     return api

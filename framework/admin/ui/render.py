@@ -1,0 +1,28 @@
+"""Rendering a console page: Jinja2 with autoescape on, every value masked before and after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi.responses import HTMLResponse
+
+from framework.admin.types import AdminView
+
+TEMPLATES = Path(__file__).parent / "templates"
+ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,  # config values, component names and payloads are text, never markup
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_page(app: AdminView, template: str, page: str, **context: Any) -> HTMLResponse:
+    """The page ``template`` shows with ``context``: secrets replaced in the data, then in the HTML."""
+    masker = app.snapshot.masker
+    data = masker.scrub({"app_name": app.snapshot.section("app").get("name"), "page": page, **context})
+    html = ENVIRONMENT.get_template(template).render(**data)
+    return HTMLResponse(masker(html))
