@@ -13,7 +13,6 @@ from framework.admin.views import (
     dead_letter_row,
     history_view,
     info_view,
-    probe_view,
 )
 from framework.config.explain import provenance_rows
 
@@ -22,11 +21,11 @@ RECENT_RELOADS = 5
 
 def overview_page(app: AdminView) -> dict[str, Any]:
     """App, config version and digest, uptime, health, readiness and the last reloads."""
-    reloads = history_view(app)["reloads"]
+    reloads, probe = history_view(app)["reloads"], app.health.readiness()
     return {
         "info": info_view(app),
         "digest": app.snapshot.digest,
-        "readiness": probe_view(app.health.readiness(), "ready", "not ready"),
+        "readiness": {"ready": probe.ok, "reasons": list(probe.reasons)},  # probe.details may hold a "status"
         "reloads": list(reversed(reloads[-RECENT_RELOADS:])),
     }
 
