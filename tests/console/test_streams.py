@@ -1,0 +1,39 @@
+"""The console's Server-Sent Events over real HTTP: the reconnect hint, masking, bad patterns."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.console.conftest import TOKEN, Console
+
+
+def test_no_secret_in_the_event_stream(console: Console) -> None:
+    """The SSE stream says how soon to reconnect, and the feed's ticks carry the token masked."""
+    seen = ""
+    with httpx.Client(base_url=console.url, timeout=10) as client:
+        with client.stream("GET", "/ui/stream/events", params={"pattern": "market.*"}) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            deadline = time.monotonic() + 3
+            for chunk in stream.iter_text():
+                seen += chunk
+                if seen.count("event: bus") >= 6 or time.monotonic() > deadline:
+                    break
+    assert seen.startswith("retry: ")
+    assert '"symbol": "***"' in seen and '"symbol": "BTCUSDT"' in seen
+    assert TOKEN not in seen
+
+
+def test_bad_pattern_is_refused(console: Console) -> None:
+    """An invalid topic pattern is a 422 naming the problem, not a stream."""
+    answer = httpx.get(console.url + "/ui/stream/events", params={"pattern": "market..tick"})
+    assert answer.status_code == 422
+    assert "market..tick" in answer.json()["detail"]
+
+
+def test_pages_and_streams_refuse_a_foreign_host(console: Console) -> None:
+    """Like the API, the console answers 421 to a Host that does not name this server (DNS rebinding)."""
+    for path in ("/ui", "/ui/config", "/ui/stream/events", "/ui/static/console.js"):
+        answer = httpx.get(console.url + path, headers={"Host": "evil.example"})
+        assert answer.status_code == 421, path
