@@ -31,13 +31,13 @@ class Console:
     conf: Path
 
 
-def launch(root: Path) -> Console:
+def launch(root: Path, *overrides: str) -> Console:
     """The shipped app from a copy of conf/, its admin API on a free port, with secrets set."""
     shutil.copytree(REPO / "conf", root / "conf")
     port = free_port()
     app = run_app(
         "--config-dir", "conf", f"http.port={port}", f'app.name="{INJECTION}"',
-        f"components.feed.config.symbols=[BTCUSDT,{TOKEN}]",
+        f"components.feed.config.symbols=[BTCUSDT,{TOKEN}]", *overrides,
         cwd=root, env={"MARKET_ADMIN_TOKEN": TOKEN, "MARKET_FLEET_KEY": FLEET_KEY}, timeout=60,
     )
     return Console(app, f"http://127.0.0.1:{port}", root / "conf")
@@ -50,9 +50,13 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless, through Playwright (never ``playwright install``)."""
+    """Debian's chromium, headless, through Playwright (never ``playwright install``).
+
+    Per module, not per session: while Playwright's sync API runs, its event loop counts as
+    running in this thread, so other modules' ``asyncio.run`` would fail on this worker.
+    """
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing: apt-get install chromium (the console tests drive it)"
         if os.environ.get("CI") == "true":
