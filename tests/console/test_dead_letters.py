@@ -38,3 +38,14 @@ def test_a_dead_letter_is_replayed_with_the_token_only(console: Console, tab: Ta
     replayed_id = letter.split('"')[3]
     remaining = httpx.get(console.url + "/events/dead-letters", params={"limit": 1000}).json()
     assert replayed_id not in {row["id"] for row in remaining}
+
+
+def test_the_console_never_dead_letters_what_it_shows(console: Console, tab: Tab) -> None:
+    """With the bus dead-lettering overflow, the event tail drops its own oldest instead: watching
+    never adds a dead letter of its own."""
+    page = tab.page
+    page.goto(console.url + "/ui/events")
+    page.wait_for_function("document.querySelector('#tail-state').textContent === 'live: **'")
+    page.wait_for_function("document.querySelectorAll('#tail tr').length >= 60")  # the page's 50, then live ones
+    letters = httpx.get(console.url + "/events/dead-letters", params={"limit": 1000}).json()
+    assert {row["subscriber"] for row in letters} == {"analyzer", "trader"}

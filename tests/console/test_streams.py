@@ -37,3 +37,19 @@ def test_pages_and_streams_refuse_a_foreign_host(console: Console) -> None:
     for path in ("/ui", "/ui/config", "/ui/stream/events", "/ui/static/console.js"):
         answer = httpx.get(console.url + path, headers={"Host": "evil.example"})
         assert answer.status_code == 421, path
+
+
+def test_a_closed_stream_ends_its_subscription(console: Console) -> None:
+    """While a browser listens, a 'console' subscriber is on the bus; once it goes, so does that
+    subscriber, so reconnecting browsers leave nothing behind."""
+    listening = 'framework_event_queue_depth{subscriber="console"}'
+    with httpx.Client(base_url=console.url, timeout=10) as client:
+        with client.stream("GET", "/ui/stream/events", params={"pattern": "market.*"}) as stream:
+            chunks = stream.iter_text()
+            assert next(chunks).startswith("retry: 2000")
+            assert "event: bus" in next(chunks)
+            assert listening in client.get("/metrics").text
+        deadline = time.monotonic() + 5
+        while listening in client.get("/metrics").text:
+            assert time.monotonic() < deadline, "the subscription outlived its stream"
+            time.sleep(0.1)

@@ -72,7 +72,9 @@ async def _tail(request: Request, app: AdminView, pattern: str, classify: Classi
             queue.get_nowait()
         queue.put_nowait((kind, envelope))
 
-    subscription = await app.bus.subscribe(pattern, receive, subscriber=SUBSCRIBER, max_retries=0)
+    subscription = await app.bus.subscribe(  # never blocks, retries nor dead-letters, whatever the bus settings
+        pattern, receive, subscriber=SUBSCRIBER, queue_size=QUEUE, overflow="drop_oldest", max_retries=0
+    )
     try:
         yield f"retry: {RETRY_MS}\n\n"
         while not await request.is_disconnected():
