@@ -4,6 +4,7 @@ escapes, what it never shows (secrets), the event tail's filter and the token-gu
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Route
 
 from tests.console.conftest import FLEET_KEY, INJECTION, TOKEN, Console, Tab
 
@@ -147,3 +148,22 @@ def test_dry_run_button_uses_the_token(console: Console, tab: Tab) -> None:
     page.click("#dry-run")
     page.wait_for_function("document.querySelector('#action-result').textContent.startsWith('200')")
     assert '"dry_run": true' in page.locator("#action-result").inner_text()
+
+
+def test_a_lost_state_stream_is_reopened_by_the_browser(console: Console, tab: Tab) -> None:
+    """When the connection to the state stream fails, the page's EventSource opens it again on
+    its own, and the page goes live."""
+    page = tab.page
+    attempts: list[str] = []
+
+    def drop_the_first(route: Route) -> None:
+        attempts.append(route.request.url)
+        if len(attempts) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/ui/stream/states", drop_the_first)
+    page.goto(console.url + "/ui/components")
+    page.wait_for_selector("body[data-states=open]")
+    assert len(attempts) == 2
