@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,24 +35,28 @@ def components_page(app: AdminView) -> dict[str, Any]:
     """The graph's picture and, per component, what clicking its node shows."""
     rows = component_rows(app)
     graph = app.assembly.graph
-    provenance = provenance_rows(app.snapshot)
-    transitions = [e.to_dict() for e in app.bus.history() if e.type.startswith("system.component.")]
-    health_history = app.health.report()["history"]
-    details = []
-    for row in rows:
-        name = row["name"]
-        details.append({
-            **row,
-            "config": [r for r in provenance if r["key"].startswith(f"components.{name}.")],
-            "topics": _topics(app, name),
-            "states": [e["data"] for e in transitions if _about(e.get("data"), name) and "state" in e["data"]],
-            "health_history": [h for h in health_history if h["scope"] == "component" and h["name"] == name],
-        })
+    # Each list is cut by component once: filtering it again for every node made the page
+    # quadratic in the number of components.
+    config: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in provenance_rows(app.snapshot):
+        parts = row["key"].split(".", 2)
+        if len(parts) == 3 and parts[0] == "components":
+            config[parts[1]].append(row)
+    states: dict[str, list[Any]] = defaultdict(list)
+    for event in app.bus.history():
+        data = event.data
+        if event.type.startswith("system.component.") and isinstance(data, Mapping) and "state" in data:
+            states[str(data.get("component"))].append(event.to_dict()["data"])
+    health: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for change in app.health.report()["history"]:
+        if change["scope"] == "component":
+            health[change["name"]].append(change)
+    details = [
+        {**row, "config": config[row["name"]], "topics": _topics(app, row["name"]), "states": states[row["name"]],
+         "health_history": health[row["name"]]}
+        for row in rows
+    ]
     return {"layout": graph_layout(rows, graph.edges, graph.extended_by), "details": details}
-
-
-def _about(data: Any, name: str) -> bool:
-    return isinstance(data, Mapping) and data.get("component") == name
 
 
 def _topics(app: AdminView, name: str) -> dict[str, list[str] | None]:
