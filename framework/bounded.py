@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from loguru import logger
@@ -84,6 +85,13 @@ def in_daemon_thread(fn: Callable[..., T], *args: Any, name: str = "worker") -> 
 
     threading.Thread(target=work, name=name, daemon=True).start()
     return future
+
+
+def run_apart(main: Coroutine[Any, Any, T], name: str) -> T:
+    """``main``'s result, run to the end on an event loop of its own in a thread named ``name``:
+    for work done once before an app is built, which may be made inside a running loop."""
+    with ThreadPoolExecutor(1, thread_name_prefix=name) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 def run(main: Coroutine[Any, Any, T], grace: float = EXIT_GRACE) -> T:

@@ -8,14 +8,13 @@ has) starts it on the files alone too, degraded, with that version marked as rej
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from loguru import logger
 
 from framework.assembly import load_config
+from framework.bounded import run_apart
 from framework.config.compose import ConfigSource
 from framework.config.fleet_section import FleetSettings
 from framework.config.snapshot import Snapshot
@@ -82,6 +81,4 @@ def _fetch(settings: FleetSettings) -> OverlayVersion | None:
         finally:
             await store.aclose()
 
-    # A thread of its own: the app may be made inside a running event loop.
-    with ThreadPoolExecutor(1, thread_name_prefix="fleet-join") as pool:
-        return pool.submit(asyncio.run, fetch()).result()
+    return run_apart(fetch(), "fleet-join")

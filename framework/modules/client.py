@@ -13,7 +13,6 @@ import httpx
 from framework.secrets import mask_url
 
 API = "/api/v1"
-PAGE = 100
 # httpx logs each request at INFO: a poll every few seconds would fill the app's log
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -66,14 +65,7 @@ class RegistryClient:
 
     async def installations(self) -> list[InstallationRecord]:
         """Every installation of the token's company (the registry never shows another's)."""
-        records: list[InstallationRecord] = []
-        while True:
-            page = await self._json("GET", f"{API}/installations/", params={"limit": PAGE, "offset": len(records)})
-            items = page.get("items", []) if isinstance(page, dict) else page
-            records.extend(InstallationRecord.from_json(item) for item in items)
-            total = page.get("total", len(records)) if isinstance(page, dict) else len(records)
-            if not items or len(records) >= total:
-                return records
+        return [InstallationRecord.from_json(item) for item in await self._json("GET", f"{API}/installations/")]
 
     async def package(self, module_id: int, max_bytes: int) -> bytes:
         """The module's wheel, refused as it streams in once it passes ``max_bytes``."""

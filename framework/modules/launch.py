@@ -5,13 +5,12 @@ alone, with a warning that says why."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 
 from loguru import logger
 
 from framework.assembly import load_config
+from framework.bounded import run_apart
 from framework.config.compose import ConfigSource
 from framework.config.installed import Installation
 from framework.config.modules_section import ModulesSettings
@@ -30,8 +29,7 @@ def with_installations(source: ConfigSource, snapshot: Snapshot) -> Snapshot:
     if not settings.enabled:
         return snapshot
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="modules-fetch") as pool:  # the caller may run a loop
-            installed = pool.submit(asyncio.run, fetch_installed(settings)).result()
+        installed = run_apart(fetch_installed(settings), "modules-fetch")
     except RegistryUnavailableError as exc:
         log.bind(event="modules.registry_unreachable").warning(f"{exc}; showing the files without installed modules")
         return snapshot
