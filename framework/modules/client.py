@@ -3,9 +3,12 @@ packages, and the health it reports back. The token is the app's; it never appea
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -35,6 +38,12 @@ class InstallationRecord:
     config: Mapping[str, Any] = field(default_factory=dict)
     endpoints: tuple[Mapping[str, Any], ...] = ()
     updated_at: str = ""
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """What makes an installation another: its version, package, class, config and endpoints."""
+        data = [self.id, self.version, self.sha256, self.entry_point, self.config, self.endpoints]
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InstallationRecord:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import importlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,11 +131,12 @@ class ModuleSync:
         importable; one that did not keeps its running version, if it has one."""
         wanted = []
         for record in records:
-            ready = None if fingerprint(record) in self._refused else await self._ready(record)
+            ready = None if record.fingerprint in self._refused else await self._ready(record)
             ready = ready or self._running.get(record.id)
             if ready is not None:
                 wanted.append(ready)
-        self._refused = {k: v for k, v in self._refused.items() if k in {fingerprint(r) for r in records}}
+        current = {r.fingerprint for r in records}
+        self._refused = {k: v for k, v in self._refused.items() if k in current}
         return sorted(wanted, key=lambda r: r.installation.component)
 
     async def _ready(self, record: InstallationRecord) -> Ready | None:
@@ -188,7 +187,7 @@ class ModuleSync:
             install_package(package_root(ready.installation.entry_point), ready.folder)
 
     def _set_aside(self, record: InstallationRecord, reason: str) -> None:
-        self._refused[fingerprint(record)] = f"{record.module} {record.version}: {reason}"
+        self._refused[record.fingerprint] = f"{record.module} {record.version}: {reason}"
         log.bind(event="modules.refused", installation=record.id, module=record.module).warning(
             f"installation {record.id} ({record.module} {record.version}) not run here: {reason}"
         )
@@ -197,7 +196,7 @@ class ModuleSync:
         """Tell the registry each installation's health here, when it differs from the last told."""
         running = {i.installation_id: i for i in self.host.running()}
         for record in records:
-            refused = self._refused.get(fingerprint(record))
+            refused = self._refused.get(record.fingerprint)
             if refused is not None:
                 report = ("unhealthy", refused)
             elif record.id in running:
@@ -230,12 +229,6 @@ def module_routes(installation: Installation, record: InstallationRecord) -> lis
         method = str(endpoint.get("method", "GET")).upper()
         routes.append(ModuleRoute(installation.module, method, str(endpoint.get("path", "/")), handler, installation.component))
     return routes
-
-
-def fingerprint(record: InstallationRecord) -> str:
-    """What makes an installation another: its version, package, class and config."""
-    data = [record.id, record.version, record.sha256, record.entry_point, record.config, record.endpoints]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _named(installation: Installation, reasons: tuple[str, ...]) -> bool:
