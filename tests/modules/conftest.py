@@ -64,6 +64,12 @@ def install(registry: Registry, module_id: int, company: str, config: dict[str, 
     return int(answer.json()["id"])
 
 
+def reconfigure(registry: Registry, installation_id: int, config: dict[str, Any], company: str = "acme") -> None:
+    """The company's member replaces the installation's config; the registry accepts it."""
+    answer = call(registry, "PUT", f"/installations/{installation_id}", "member", company, json={"config": config})
+    assert answer.status_code == 200, answer.text
+
+
 def installation(registry: Registry, installation_id: int, company: str = "acme") -> dict[str, Any]:
     answer = call(registry, "GET", f"/installations/{installation_id}", "member", company)
     assert answer.status_code == 200, answer.text

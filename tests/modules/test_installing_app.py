@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.health.apps import wait_for
-from tests.modules.conftest import approved, call, install, installation, installing_app
+from tests.modules.conftest import approved, call, install, installation, installing_app, reconfigure
 from tests.registry.servers import Registry
 
 
@@ -63,9 +63,7 @@ def test_a_config_update_reaches_the_component_and_uninstall_stops_it(
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
         acme.wait_for("echo.started", timeout=20)
-        answer = call(registry, "PUT", f"/installations/{installation_id}", "member", "acme",
-                               json={"config": {"greeting": "second", "repeat": 2}})
-        assert answer.status_code == 200, answer.text
+        reconfigure(registry, installation_id, {"greeting": "second", "repeat": 2})
         changed = acme.wait_for("echo.config_changed", timeout=20)
         assert changed["greeting"] == "second"
         assert wait_for(lambda: _hello(admin), 10, "the endpoint") == {"greeting": "second", "repeat": 2}

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from framework import sha256_of
 from tests.health.apps import wait_for
-from tests.modules.conftest import ECHO_MANIFEST, approved, call, install, installation, installing_app
+from tests.modules.conftest import (
+    ECHO_MANIFEST,
+    approved,
+    install,
+    installation,
+    installing_app,
+    reconfigure,
+)
 from tests.registry.servers import Registry
 from tests.registry.wheels import wheel
 
@@ -68,9 +75,7 @@ def test_a_config_the_class_refuses_is_rejected_until_it_changes(
         reason = wait_for(lambda: _unhealthy(registry, installation_id), 10, "the registry to hear why")
         assert "components.echo_module.config.repeat" in reason
         wait_for(lambda: admin.get("/health").json()["checks"]["modules"]["status"] == "degraded", 15, "degraded")
-        fixed = call(registry, "PUT", f"/installations/{installation_id}", "member", "acme",
-                              json={"config": {"greeting": "hi", "repeat": 3}})
-        assert fixed.status_code == 200, fixed.text
+        reconfigure(registry, installation_id, {"greeting": "hi", "repeat": 3})
         assert acme.wait_for("echo.started", timeout=20)["greeting"] == "hi"
         wait_for(lambda: installation(registry, installation_id)["health"]["status"] == "healthy", 10, "healthy")
 
@@ -116,9 +121,7 @@ def test_a_bad_config_update_keeps_the_running_one(tmp_path: Path, registry: Reg
     acme, admin = installing_app(tmp_path, registry, "acme")
     with acme, admin:
         acme.wait_for("echo.started", timeout=20)
-        answer = call(registry, "PUT", f"/installations/{installation_id}", "member", "acme",
-                               json={"config": {"greeting": "hi", "repeat": 50}})
-        assert answer.status_code == 200, answer.text
+        reconfigure(registry, installation_id, {"greeting": "hi", "repeat": 50})
         reason = wait_for(lambda: _unhealthy(registry, installation_id), 20, "the registry to hear why")
         assert "components.echo_module.config.repeat" in reason
         assert admin.get("/modules/echo-module/hello").json() == {"greeting": "hi", "repeat": 2}
