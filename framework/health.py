@@ -310,7 +310,7 @@ class HealthMonitor:
             record = self.records.get(name)
             if record is not None and record.status is HealthStatus.UNHEALTHY:
                 reasons.append(f"{name} is unhealthy: {record.reason}")
-        return Probe(not reasons, tuple(reasons), {"status": self.status.value})
+        return Probe(not reasons, tuple(reasons), {"health": self.status.value})
 
     def liveness(self) -> Probe:
         """Alive when the event loop runs (this answer needs it) and the monitor keeps polling."""

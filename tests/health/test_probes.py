@@ -12,8 +12,10 @@ def test_readiness_flips_to_503_and_back(project: Path) -> None:
     """Readiness answers 503 while a component is unhealthy and 200 once it recovers; liveness stays 200."""
     with run_app(project, "health.failure_threshold=1000") as app:
         assert app.get("/health/ready").status_code == 200
+        assert app.get("/health/ready").json()["status"] == "ready"  # the verdict, not the aggregate health
         app.write("health.txt", "unhealthy")
         response = wait_for(lambda: (r := app.get("/health/ready")).status_code == 503 and r, what="503")
+        assert response.json()["status"] == "not ready"
         assert any(reason.startswith("source is unhealthy") for reason in response.json()["reasons"])
         assert app.get("/health/live").status_code == 200
         assert app.get("/health").json()["status"] == "unhealthy"

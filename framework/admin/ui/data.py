@@ -26,7 +26,7 @@ def overview_page(app: AdminView) -> dict[str, Any]:
     return {
         "info": info_view(app),
         "digest": app.snapshot.digest,
-        "readiness": {"ready": probe.ok, "reasons": list(probe.reasons)},  # probe.details may hold a "status"
+        "readiness": {"ready": probe.ok, "reasons": list(probe.reasons)},
         "reloads": list(reversed(reloads[-RECENT_RELOADS:])),
     }
 
