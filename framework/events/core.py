@@ -9,7 +9,6 @@ cannot drift apart in how they deliver.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from types import MappingProxyType, TracebackType
@@ -36,6 +35,7 @@ from framework.events.errors import (
 from framework.events.failures import Failure, FailureListener, notify
 from framework.events.keys import Publication, check_key, key_in_data
 from framework.events.payloads import ComponentPayloads, Declared
+from framework.events.recent import RecentEvents
 from framework.events.records import (
     BusStatistics,
     DeadLetter,
@@ -78,7 +78,7 @@ class BusCore:
         self._workers: list[Worker] = []
         self._counters = Counters()  # per subscriber
         self._published = 0  # on the bus, not in Counters: one attribute hop less per publish
-        self._history: deque[Envelope] = deque(maxlen=self._settings.history_size)
+        self._history = RecentEvents(self._settings.history_size)
         self._schemas: dict[str, Declared] = {}
         self._replies: dict[str, asyncio.Future[Envelope]] = {}
         self.node = new_id()  # addresses replies to this bus instance
@@ -450,6 +450,11 @@ class BusCore:
         """The most recent events published here, oldest first (at most ``limit``)."""
         events = list(self._history)
         return events if limit is None else events[-limit:] if limit > 0 else []
+
+    def watch(self, watcher: Callable[[Envelope], None]) -> Callable[[], None]:
+        """Tell ``watcher`` of each event published here from now on, as an observer (no
+        subscription: no mailbox, retries, dead letters or counters); call the result to stop."""
+        return self._history.watch(watcher)
 
     # dead letters
 

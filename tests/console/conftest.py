@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +31,14 @@ class Console:
     conf: Path
 
 
-def launch(root: Path, *overrides: str) -> Console:
+def launch(root: Path, *overrides: str, env: Mapping[str, str] | None = None) -> Console:
     """The shipped app from a copy of conf/, its admin API on a free port, with secrets set."""
     shutil.copytree(REPO / "conf", root / "conf")
     port = free_port()
     app = run_app(
         "--config-dir", "conf", f"http.port={port}", f'app.name="{INJECTION}"',
         f"components.feed.config.symbols=[BTCUSDT,{TOKEN}]", *overrides,
-        cwd=root, env={"MARKET_ADMIN_TOKEN": TOKEN, "MARKET_FLEET_KEY": FLEET_KEY}, timeout=60,
+        cwd=root, env={"MARKET_ADMIN_TOKEN": TOKEN, "MARKET_FLEET_KEY": FLEET_KEY, **(env or {})}, timeout=60,
     )
     return Console(app, f"http://127.0.0.1:{port}", root / "conf")
 

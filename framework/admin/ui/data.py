@@ -16,6 +16,10 @@ from framework.admin.views import (
     info_view,
 )
 from framework.config.explain import provenance_rows
+from framework.config.plain import thaw
+from framework.config.snapshot import Snapshot
+from framework.secrets import mask
+from framework.types import KeyPath
 
 RECENT_RELOADS = 5
 
@@ -72,23 +76,38 @@ def _topics(app: AdminView, name: str) -> dict[str, list[str] | None]:
 
 
 def config_page(app: AdminView) -> dict[str, Any]:
-    """The composed config (masked) as nested nodes; each leaf with its value and origin."""
+    """The composed config (masked) as nested nodes; each leaf with its value, its origin and
+    the lower layers it overrode (their values masked too)."""
     view = config_view(app)
-    return {"version": view["version"], "hash": view["hash"], "tree": _nodes(view["config"], "", view["provenance"])}
+    tree = _nodes(app.snapshot, view["config"], (), view["provenance"], in_list=False)
+    return {"version": view["version"], "hash": view["hash"], "tree": tree}
 
 
-def _nodes(value: Any, prefix: str, provenance: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _nodes(
+    snapshot: Snapshot, value: Any, prefix: KeyPath, provenance: Mapping[str, Any], *, in_list: bool
+) -> list[dict[str, Any]]:
     items = value.items() if isinstance(value, Mapping) else enumerate(value)
     nodes: list[dict[str, Any]] = []
     for key, child in items:
-        path = f"{prefix}.{key}" if prefix else str(key)
+        path = (*prefix, str(key))
+        dotted = ".".join(path)
         if isinstance(child, Mapping | list) and child:
-            nodes.append({"key": str(key), "path": path, "children": _nodes(child, path, provenance)})
-        else:
-            origin = provenance.get(path) or {}
-            nodes.append({"key": str(key), "path": path, "value": child, "layer": origin.get("layer"),
-                          "where": origin.get("where")})
+            children = _nodes(snapshot, child, path, provenance, in_list=in_list or isinstance(child, list))
+            nodes.append({"key": str(key), "path": dotted, "children": children})
+            continue
+        origin = provenance.get(dotted) or {}
+        # An item of a list has no origins of its own: its list's belong to the list's node.
+        overrode = [] if in_list else _overridden(snapshot, path)
+        nodes.append({"key": str(key), "path": dotted, "value": child, "layer": origin.get("layer"),
+                      "where": origin.get("where"), "overrode": overrode})
     return nodes
+
+
+def _overridden(snapshot: Snapshot, path: KeyPath) -> list[dict[str, Any]]:
+    """The layers under the winning one that set ``path``, nearest first, values masked."""
+    lower = snapshot.provenance.history(path)[:-1]
+    return [{"layer": o.layer.value, "where": o.where, "value": mask(thaw(o.value), path, snapshot.secrets)}
+            for o in reversed(lower)]
 
 
 async def events_page(app: AdminView, limit: int = 50) -> dict[str, Any]:

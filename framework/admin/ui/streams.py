@@ -1,8 +1,12 @@
 """Server-Sent Events for the console: the bus's events by topic pattern, and components' states.
 
-Each stream is a subscription on the app's bus for as long as the browser listens, cancelled
-when it goes. It starts with a ``retry:`` hint; a browser that loses the connection opens a
-new one on its own (EventSource), which simply subscribes again. Every payload is masked.
+A stream watches the events this process publishes (``bus.watch``) for as long as the browser
+listens: it is an observer, never a subscriber, so watching creates no mailbox, retries, dead
+letters, counters or (on Redis) consumer group, and any number of tabs can watch at once.
+It starts with a ``retry:`` hint and gives every event its id; a browser that loses the
+connection opens a new one on its own (EventSource) and sends the last id it saw
+(``Last-Event-ID``), and the stream first sends what it missed from the bus's recent history.
+Every payload is masked.
 """
 
 from __future__ import annotations
@@ -18,13 +22,12 @@ from framework.admin.responses import json_response
 from framework.admin.types import AdminView
 from framework.events.envelope import Envelope
 from framework.events.errors import InvalidTopicError
-from framework.events.topics import validate_pattern
+from framework.events.topics import matches, validate_pattern
 
 router = APIRouter(prefix="/ui/stream", include_in_schema=False)
 RETRY_MS = 2000  # how long a browser waits before reconnecting
 HEARTBEAT = 10.0  # seconds between keep-alive comments while nothing happens
 QUEUE = 256  # events held per listener; past it the oldest go
-SUBSCRIBER = "console"  # one name for every listener: one set of counters in /metrics
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 Classify = Callable[[Envelope], str | None]
 
@@ -38,13 +41,13 @@ async def events(
         validate_pattern(pattern)
     except InvalidTopicError as exc:
         return json_response({"detail": str(exc)}, 422)
-    return _stream(request, app, pattern, lambda envelope: "bus")
+    return _stream(request, app, lambda envelope: "bus" if matches(pattern, envelope.type) else None)
 
 
 @router.get("/states")
 async def states(request: Request, app: View) -> Response:
     """Components' state transitions and health changes, as they happen."""
-    return _stream(request, app, "system.**", _state_or_health)
+    return _stream(request, app, _state_or_health)
 
 
 def _state_or_health(envelope: Envelope) -> str | None:
@@ -55,16 +58,25 @@ def _state_or_health(envelope: Envelope) -> str | None:
     return None
 
 
-def _stream(request: Request, app: AdminView, pattern: str, classify: Classify) -> StreamingResponse:
-    body = _tail(request, app, pattern, classify)
+def _stream(request: Request, app: AdminView, classify: Classify) -> StreamingResponse:
+    body = _tail(request, app, classify, request.headers.get("last-event-id"))
     return StreamingResponse(body, media_type="text/event-stream", headers=HEADERS)
 
 
-async def _tail(request: Request, app: AdminView, pattern: str, classify: Classify) -> AsyncIterator[str]:
-    """The SSE text of a subscription to ``pattern``, until the browser goes away."""
+def _missed(app: AdminView, last_id: str | None) -> list[Envelope]:
+    """The recent events after ``last_id``; none when it is unknown or already forgotten."""
+    if not last_id:
+        return []
+    recent = app.bus.history()
+    ids = [envelope.id for envelope in recent]
+    return recent[ids.index(last_id) + 1:] if last_id in ids else []
+
+
+async def _tail(request: Request, app: AdminView, classify: Classify, last_id: str | None) -> AsyncIterator[str]:
+    """The SSE text of what ``classify`` keeps, until the browser goes away."""
     queue: asyncio.Queue[tuple[str, Envelope]] = asyncio.Queue(QUEUE)
 
-    async def receive(envelope: Envelope) -> None:
+    def receive(envelope: Envelope) -> None:
         kind = classify(envelope)
         if kind is None:
             return
@@ -72,9 +84,10 @@ async def _tail(request: Request, app: AdminView, pattern: str, classify: Classi
             queue.get_nowait()
         queue.put_nowait((kind, envelope))
 
-    subscription = await app.bus.subscribe(  # never blocks, retries nor dead-letters, whatever the bus settings
-        pattern, receive, subscriber=SUBSCRIBER, queue_size=QUEUE, overflow="drop_oldest", max_retries=0
-    )
+    # The history is read and the watch begun with no await between: nothing falls in a gap.
+    for envelope in _missed(app, last_id)[-QUEUE:]:
+        receive(envelope)
+    stop = app.bus.watch(receive)
     try:
         yield f"retry: {RETRY_MS}\n\n"
         while not await request.is_disconnected():
@@ -86,4 +99,4 @@ async def _tail(request: Request, app: AdminView, pattern: str, classify: Classi
             data = app.snapshot.masker.dumps(envelope.to_dict())  # one line: JSON escapes newlines
             yield f"id: {envelope.id}\nevent: {kind}\ndata: {data}\n\n"
     finally:
-        subscription.cancel()
+        stop()
