@@ -33,6 +33,7 @@ from framework.fleet.drift import drifted, fleet_digest
 from framework.fleet.launch import Joined
 from framework.fleet.records import Answer, Member, Op, Order, Outcome, OverlayVersion
 from framework.fleet.store import CONNECTION_ERRORS, FleetStore
+from framework.fleet.table import history_rows
 from framework.reload.outcome import ReloadOutcome, ReloadStatus
 
 log = logger.bind(component="fleet")
@@ -138,6 +139,17 @@ class FleetMember:
             return {**await fleet_view(self.store), "instance": self.name}
         except CONNECTION_ERRORS as exc:
             raise ConnectionError(f"the fleet's Redis is out of reach: {exc}") from exc
+
+    async def rollouts(self, limit: int) -> list[dict[str, Any]]:
+        """The overlay's last ``limit`` versions, newest first, as ``fleet history`` lists them
+        (values masked); ConnectionError without Redis."""
+        try:
+            versions, current, abandoned = (
+                await self.store.history(), await self.store.current_version(), await self.store.abandoned()
+            )
+        except CONNECTION_ERRORS as exc:
+            raise ConnectionError(f"the fleet's Redis is out of reach: {exc}") from exc
+        return list(reversed(history_rows(versions[-limit:], current, abandoned)))
 
     # the loops
 

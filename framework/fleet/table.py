@@ -60,7 +60,7 @@ def history_rows(versions: Sequence[OverlayVersion], current: int, abandoned: Ma
         marker = " (current)" if v.version == current else f" (abandoned: {abandoned[v.version]})" if v.version in abandoned else ""
         line = f"v{v.version}{marker}  {utc_minute(v.set_at)}  {v.set_by}  {v.note}: {changes}"
         rows.append({"version": v.version, "current": v.version == current, "abandoned": abandoned.get(v.version),
-                     "set_at": v.set_at, "set_by": v.set_by,
+                     "set_at": v.set_at, "when": utc_minute(v.set_at), "set_by": v.set_by,
                      "note": v.note, "values": v.masked_values(), "changes": v.masked_changes(), "line": line})
     return rows
 

@@ -11,7 +11,7 @@ from tests.console.conftest import FLEET_KEY, INJECTION, TOKEN, Console, Tab
 pytestmark = pytest.mark.browser
 
 PAGES = {"/ui": "Overview", "/ui/components": "Components", "/ui/config": "Config v1",
-         "/ui/reloads": "Reloads", "/ui/events": "Events"}
+         "/ui/reloads": "Reloads", "/ui/events": "Events", "/ui/fleet": "Fleet"}
 
 
 def test_every_page_loads_with_its_data(console: Console, tab: Tab) -> None:
@@ -22,6 +22,15 @@ def test_every_page_loads_with_its_data(console: Console, tab: Tab) -> None:
         assert answer is not None and answer.status == 200, path
         assert page.locator("h1").inner_text().startswith(heading), path
     assert tab.errors == []
+
+
+def test_an_app_outside_a_fleet_has_no_fleet_tab(console: Console, tab: Tab) -> None:
+    """The Fleet tab shows only in a fleet; its page says why it is empty."""
+    page = tab.page
+    page.goto(console.url + "/ui")
+    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Components", "Config", "Reloads", "Events"]
+    page.goto(console.url + "/ui/fleet")
+    assert "not part of a fleet" in page.locator("#no-fleet").inner_text()
 
 
 def test_overview_shows_version_health_and_readiness(console: Console, tab: Tab) -> None:
@@ -73,7 +82,7 @@ def test_injected_markup_shows_as_text(console: Console, tab: Tab) -> None:
         page.goto(console.url + path)
         assert page.locator(".app-name").inner_text() == INJECTION
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.content()
-    assert page.locator('li.leaf[data-key="app.name"] code.value').count() == 0  # on the last page: events
+    assert page.locator('li.leaf[data-key="app.name"] code.value').count() == 0  # on the last page: fleet
     page.goto(console.url + "/ui/config")
     assert page.locator('li.leaf[data-key="app.name"] code.value').inner_text() == INJECTION
     assert tab.dialogs == []
@@ -91,7 +100,8 @@ def test_no_secret_in_any_page(console: Console, tab: Tab) -> None:
         page.wait_for_timeout(300)  # the live parts fill in
         html = page.content()
         assert TOKEN not in html and FLEET_KEY not in html, path
-    assert "***" in page.locator("#tail").inner_text()  # the masked symbol: the secret was there
+    page.goto(console.url + "/ui/events")
+    page.wait_for_function("document.querySelector('#tail').textContent.includes('***')")  # the masked symbol
 
 
 def test_event_tail_filters_and_pauses(console: Console, tab: Tab) -> None:

@@ -117,3 +117,16 @@ async def events_page(app: AdminView, limit: int = 50) -> dict[str, Any]:
         "recent": [e.to_dict() for e in app.bus.history()[-limit:]],
         "dead_letters": [dead_letter_row(letter) for letter in letters],
     }
+
+
+async def fleet_page(app: AdminView, rollouts: int = 10) -> dict[str, Any]:
+    """This app's fleet: every live instance with its digests and drift, and the last rollouts;
+    ``unreachable`` says why they are missing when the fleet's Redis is out of reach."""
+    member = app.fleet
+    if member is None:
+        return {"fleet": None}
+    try:
+        view, history = await member.view(), await member.rollouts(rollouts)
+    except ConnectionError as exc:
+        return {"fleet": {"instance": member.name, "unreachable": str(exc)}}
+    return {"fleet": {**view, "unreachable": None, "rollouts": history}}

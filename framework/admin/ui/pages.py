@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from framework.admin.context import View
-from framework.admin.ui.data import components_page, config_page, events_page, overview_page
+from framework.admin.ui.data import components_page, config_page, events_page, fleet_page, overview_page
 from framework.admin.ui.render import render_page
 from framework.admin.views import history_view
 
@@ -38,3 +38,8 @@ async def reloads(app: View) -> HTMLResponse:
 @router.get("/events", response_class=HTMLResponse)
 async def events(app: View) -> HTMLResponse:
     return render_page(app, "events.html", "events", **await events_page(app))
+
+
+@router.get("/fleet", response_class=HTMLResponse)
+async def fleet(app: View) -> HTMLResponse:
+    return render_page(app, "fleet.html", "fleet", **await fleet_page(app))

@@ -34,6 +34,7 @@ def environment() -> jinja2.Environment:
 def render_page(app: AdminView, template: str, page: str, **context: Any) -> HTMLResponse:
     """The page ``template`` shows with ``context``: secrets replaced in the data, then in the HTML."""
     masker = app.snapshot.masker
-    data = masker.scrub({"app_name": app.snapshot.section("app").get("name"), "page": page, **context})
+    common = {"app_name": app.snapshot.section("app").get("name"), "page": page, "in_fleet": app.fleet is not None}
+    data = masker.scrub({**common, **context})
     html = environment().get_template(template).render(**data)
     return HTMLResponse(masker(html))
