@@ -96,13 +96,21 @@ def framework_sections() -> dict[str, Schema]:
     return {name: trust(schema) for name, schema in sections.items()}
 
 
-def load_config(source: ConfigSource, version: int = 1, previous: Snapshot | None = None) -> Snapshot:
+def load_config(
+    source: ConfigSource,
+    version: int = 1,
+    previous: Snapshot | None = None,
+    digests: Mapping[str, bytes] | None = None,
+) -> Snapshot:
     """Compose, resolve and validate, framework sections and component configs included.
 
-    ``previous``: the running snapshot, whose composition a reload re-merges where it can.
+    ``previous``: the running snapshot, whose composition a reload re-merges where it can;
+    ``digests``: each config file's sha256 as just hashed, so only the edited ones are re-read.
     """
     composition = previous.composition if previous else None
-    return loader.load_config(source, framework_sections(), component_schema, version, composition, component_check)
+    return loader.load_config(
+        source, framework_sections(), component_schema, version, composition, component_check, digests=digests
+    )
 
 
 def _dormant_points(specs: Mapping[str, ComponentSpec], registry: Registry) -> set[str]:

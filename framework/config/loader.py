@@ -46,13 +46,17 @@ def load_config(
     version: int = 1,
     previous: Composition | None = None,
     component_checks: ComponentChecks | None = None,
+    *,
+    digests: Mapping[str, bytes] | None = None,
 ) -> Snapshot:
     """Compose, resolve and validate the config; raise with every problem at once.
 
     ``sections``: the schema of each framework section, by top-level key. ``previous``: the
     running snapshot's composition; when only files without a defaults list were edited, those
-    are re-merged instead of composing everything again. ``component_checks``: each component
-    class's cross-field check, run on its config once its schema found nothing wrong.
+    are re-merged instead of composing everything again (``digests``: each file's sha256 by its
+    path in the config dir, as the reload's hash read it: a file whose content it vouches for is
+    not read again). ``component_checks``: each component class's cross-field check, run on its
+    config once its schema found nothing wrong.
     """
     schemas = component_schemas or (lambda name, entry, app: None)
     checks = component_checks or (lambda name, entry, app: None)
@@ -63,7 +67,7 @@ def load_config(
     def secret_keys(tree: Mapping[str, Any]) -> set[KeyPath]:
         return _secret_paths(tree, sections, schemas)
 
-    composition = (previous and recompose(previous, source, known_key)) or compose_config(
+    composition = (previous and recompose(previous, source, known_key, digests)) or compose_config(
         source, known_key, secret_keys
     )
     tree, unresolved = (composition.resolved, []) if composition.resolved is not None else _resolve(composition.config)

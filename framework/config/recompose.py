@@ -3,8 +3,9 @@ have changed; None sends the caller back to a full compose (``compose_config``).
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ def recompose(
     previous: Composition,
     source: ConfigSource,
     known_key: Callable[[str, DictConfig], bool] | None = None,
+    digests: Mapping[str, bytes] | None = None,
 ) -> Composition | None:
     """Re-merge the files of ``previous`` with the edited ones re-read, as Hydra merges them;
     None when an edit could change Hydra's defaults list (then compose in full).
@@ -44,11 +46,14 @@ def recompose(
     building the defaults list; an edit to a file that has no defaults list and keeps its
     package header cannot change that list, so only the merge needs redoing. A new fleet
     overlay is only new overrides: the files' merge is reused and the overrides laid anew.
+    ``digests`` (each file's sha256 by its path relative to the config dir, as just hashed):
+    a file whose text has that digest is taken as it is, unread; the others are read.
     """
     files: list[MergedFile] = []
     edited = previous.overlay != source.overlay or previous.installed != source.installed
+    vouched = _unchanged(previous.files, source, digests or {})
     for merged in previous.files:
-        if merged.path is None or merged.text is None:
+        if merged.path is None or merged.text is None or id(merged) in vouched:
             files.append(merged)
             continue
         try:
@@ -91,6 +96,25 @@ def recompose(
     return Composition(
         config, tuple(files), described, previous.env_prefix, sent, overlay=source.overlay, installed=source.installed
     )
+
+
+def _unchanged(files: Sequence[MergedFile], source: ConfigSource, digests: Mapping[str, bytes]) -> set[int]:
+    """The ids of the files whose text has the sha256 ``digests`` gives their path (relative to
+    the config dir)."""
+    if not digests:
+        return set()
+    root = source.config_dir.expanduser().resolve()
+    found = set()
+    for merged in files:
+        if merged.path is None or merged.text is None:
+            continue
+        try:
+            relative = str(merged.path.relative_to(root))
+        except ValueError:  # outside the config dir: read it
+            continue
+        if digests.get(relative) == hashlib.sha256(merged.text.encode()).digest():
+            found.add(id(merged))
+    return found
 
 
 def _overlaid(
