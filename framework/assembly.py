@@ -109,7 +109,14 @@ def load_config(
     """
     composition = previous.composition if previous else None
     return loader.load_config(
-        source, framework_sections(), component_schema, version, composition, component_check, digests=digests
+        source,
+        framework_sections(),
+        component_schema,
+        version,
+        composition,
+        component_check,
+        digests=digests,
+        running=previous,
     )
 
 
