@@ -171,7 +171,11 @@ def _revalidated(
     """``_validate`` of the touched units; the others keep the running snapshot's validated
     values and policies. The keys come in the order a full validation gives them."""
     problems: list[tuple[Problem, KeyPath]] = []
-    policies = {path: policy for path, policy in running.reload_policy.items() if unit_of(path) not in touched}
+    policies = {  # unit_of, inlined: this runs for every key of the config
+        path: policy
+        for path, policy in running.reload_policy.items()
+        if (path[:2] if path[0] == COMPONENTS and len(path) > 1 else path[:1]) not in touched
+    }
     data: dict[str, Any] = {}
     for key in [*tree, *(name for name in sections if name not in tree)]:
         if key == COMPONENTS or (key,) not in touched:

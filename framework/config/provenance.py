@@ -24,7 +24,7 @@ from framework.config.env import quoted
 from framework.config.installed import ORIGIN as INSTALLED_ORIGIN
 from framework.config.overlay import ORIGIN as OVERLAY_ORIGIN
 from framework.config.plain import leaves
-from framework.config.units import unit_of
+from framework.config.units import COMPONENTS, unit_of
 from framework.secrets import mask
 from framework.types import KeyPath
 
@@ -113,7 +113,11 @@ def trace(
     touched: Collection[KeyPath] | None = None
     if reuse is not None:
         previous, touched = reuse
-        origins = {path: found for path, found in previous._origins.items() if unit_of(path) not in touched}
+        origins = {  # unit_of, inlined: this runs for every key of the config
+            path: found
+            for path, found in previous._origins.items()
+            if (path[:2] if path[0] == COMPONENTS and len(path) > 1 else path[:1]) not in touched
+        }
     interior: set[KeyPath] = set()  # paths that hold mappings, to spot a leaf replacing one
     for merged in composition.files:
         by_unit = _file_origins(merged, base)
@@ -187,16 +191,16 @@ def _drop(origins: dict[KeyPath, list[Origin]], prefix: KeyPath) -> None:
 # unchanged files from here instead of parsing each of them again for its line numbers.
 _FileOrigins = dict[KeyPath, list[tuple[KeyPath, Origin]]]
 _MEMO_LIMIT = 4096
-_memo: dict[tuple[str, str, str, str], _FileOrigins] = {}
+_memo: dict[tuple[str, str, str, Path | None, Path | None], _FileOrigins] = {}
 
 
 def _file_origins(merged: MergedFile, base: Path | None) -> _FileOrigins:
     """The origin of each leaf a file sets, grouped by unit, in the file's order."""
-    shown = _display(merged.path, base) if merged.path else f"pkg:{merged.config_path}"
-    key = (merged.text, merged.package, merged.config_path, shown) if merged.text is not None else None
+    key = (merged.text, merged.package, merged.config_path, merged.path, base) if merged.text is not None else None
     found = _memo.get(key) if key is not None else None
     if found is None:
         found = {}
+        shown = _display(merged.path, base) if merged.path else f"pkg:{merged.config_path}"
         for path, origin in _traced_file(merged, shown):
             found.setdefault(unit_of(path), []).append((path, origin))
         if key is not None:

@@ -328,7 +328,7 @@ class Reloader:
         except Exception as exc:  # any failure to compose is a rejection: the app keeps running
             raise _Rejected([_describe(exc)]) from exc
         try:
-            return snapshot, assemble(snapshot)
+            return snapshot, assemble(snapshot, running=(self.deployment.snapshot, self.deployment.assembly))
         except ComponentsError as exc:
             raise _Rejected(listed([_with_origin(str(e), snapshot) for e in exc.errors])) from exc
         except Exception as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.assembly import load_config
+from framework.assembly import assemble, load_config
 from framework.config.compose import ConfigSource
 from framework.config.snapshot import Snapshot
 from framework.config.watch import ContentIndex
@@ -137,3 +137,20 @@ def test_a_chain_of_reloads_stays_equal_to_full_loads(conf: Path) -> None:
         assert fast.changed_since is not None
         assert_same(fast, load_config(ConfigSource(conf)))
         running = fast
+
+
+def test_a_config_only_edit_reuses_the_running_plan(conf: Path) -> None:
+    """Only `config` values changed: the graph and classes are the running ones, the specs
+    those a full assembly gives; a changed dependency assembles everything again."""
+    running = load_config(ConfigSource(conf))
+    plan = assemble(running)
+    (conf / "components/beta.yaml").write_text(component("beta", "rx.Dependent", "alpha", value=12))
+    fast = reloaded(conf, running)
+    reused = assemble(fast, running=(running, plan))
+    full = assemble(load_config(ConfigSource(conf)))
+    assert reused.graph is plan.graph and reused.classes is plan.classes
+    assert reused.specs == full.specs and list(reused.specs) == list(full.specs)
+    assert reused.graph.order == full.graph.order
+    (conf / "components/beta.yaml").write_text(component("beta", "rx.Dependent", value=12))
+    again = assemble(reloaded(conf, running), running=(running, plan))
+    assert again.graph is not plan.graph and again.graph.edges["beta"] == ()
