@@ -55,6 +55,7 @@ def assert_same(fast: Snapshot, full: Snapshot) -> None:
     assert fast.secrets == full.secrets
     assert sorted(map(str, fast.secret_values())) == sorted(map(str, full.secret_values()))
     assert fast.digest == full.digest
+    assert [fast.description(p) for p in full.provenance.paths()] == [full.description(p) for p in full.provenance.paths()]
 
 
 EDITS = {
