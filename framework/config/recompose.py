@@ -203,6 +203,7 @@ def _needs_resolving(node: Any) -> bool:
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
 _DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
+_PLAIN_PACKAGE = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")  # dotted names, no brackets
 
 
 def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
@@ -221,9 +222,13 @@ def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
     if not isinstance(loaded, DictConfig):
         return None
     package = merged.package
-    if package and package != "_global_":
+    if package and package != "_global_" and not _PLAIN_PACKAGE.fullmatch(package):
         placed = OmegaConf.create()
         OmegaConf.update(placed, package, loaded, merge=False)
         loaded = placed
-    values = OmegaConf.to_container(loaded, resolve=False)
+        package = ""
+    values: Any = OmegaConf.to_container(loaded, resolve=False)
+    if package and package != "_global_":  # dotted names: nested mappings, as OmegaConf.update places them
+        for part in reversed(package.split(".")):
+            values = {part: values}
     return None if too_deep(values) else values  # the full compose names the file
