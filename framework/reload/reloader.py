@@ -256,6 +256,7 @@ class Reloader:
         if not dry_run and not self._built():
             raise RuntimeError("App.reload() applies to a started app; start it first or pass dry_run=True")
         clock = _Deadline(float(current.section("app")["watch"]["reload_timeout"]))
+        digest = None  # until the files are hashed: a hash that overruns handles nothing
         try:
             if contents is None or self.index.max_file_bytes != self.source.max_file_bytes:
                 contents = await clock.bound(in_daemon_thread(self._scan, name="config-hash"))
@@ -265,7 +266,8 @@ class Reloader:
         except _Rejected as exc:
             if confirm is not None and not await clock.paused(confirm()):
                 return None  # half-written files: wait for the writer to finish
-            self._files_handled(digest, dry_run)
+            if digest is not None:
+                self._files_handled(digest, dry_run)
             return self._report(attempt.outcome(ReloadStatus.REJECTED, current.version, exc.reasons))
         self._plan(attempt, current, candidate, assembly)
         if confirm is not None and not await clock.paused(confirm()):
