@@ -31,7 +31,7 @@ from framework.app import App  # noqa: E402
 from framework.config.compose import ConfigSource  # noqa: E402
 from framework.logging import configure  # noqa: E402
 
-EDITS = {10: 40, 100: 20, 300: 20}
+EDITS = {10: 100, 100: 30, 300: 30}  # enough that one stall of a shared machine is not the p99
 STEP_MS, SETTLE_MS = 1, 10  # app.watch.step_ms and settle_ms of the benchmarked apps
 GOALS = {"10": {"p50_ms": 15.0, "p99_ms": 40.0}, "300": {"p50_ms": 50.0}}
 BEFORE_ISSUE_18 = {  # recorded in issue 18 before this work (step 10 ms, settle 10 ms); not measured here
