@@ -96,13 +96,28 @@ def framework_sections() -> dict[str, Schema]:
     return {name: trust(schema) for name, schema in sections.items()}
 
 
-def load_config(source: ConfigSource, version: int = 1, previous: Snapshot | None = None) -> Snapshot:
+def load_config(
+    source: ConfigSource,
+    version: int = 1,
+    previous: Snapshot | None = None,
+    digests: Mapping[str, bytes] | None = None,
+) -> Snapshot:
     """Compose, resolve and validate, framework sections and component configs included.
 
-    ``previous``: the running snapshot, whose composition a reload re-merges where it can.
+    ``previous``: the running snapshot, whose composition a reload re-merges where it can;
+    ``digests``: each config file's sha256 as just hashed, so only the edited ones are re-read.
     """
     composition = previous.composition if previous else None
-    return loader.load_config(source, framework_sections(), component_schema, version, composition, component_check)
+    return loader.load_config(
+        source,
+        framework_sections(),
+        component_schema,
+        version,
+        composition,
+        component_check,
+        digests=digests,
+        running=previous,
+    )
 
 
 def _dormant_points(specs: Mapping[str, ComponentSpec], registry: Registry) -> set[str]:
@@ -118,7 +133,11 @@ def _dormant_points(specs: Mapping[str, ComponentSpec], registry: Registry) -> s
     return points
 
 
-def assemble(snapshot: Snapshot) -> Assembly:
+def assemble(snapshot: Snapshot, running: tuple[Snapshot, Assembly] | None = None) -> Assembly:
+    """The checked plan of a snapshot; ComponentsError lists every problem. ``running``: the
+    snapshot and plan running now, reused when only components' `config` values changed."""
+    if running is not None and (reused := _reassembled(snapshot, *running)) is not None:
+        return reused
     app = snapshot.section("app")
     try:
         specs = specs_of(snapshot.data)
@@ -153,6 +172,41 @@ def assemble(snapshot: Snapshot) -> Assembly:
     if problems:
         raise ComponentsError(list(problems))
     return Assembly(specs, classes, graph, payloads)
+
+
+def _reassembled(snapshot: Snapshot, current: Snapshot, assembly: Assembly) -> Assembly | None:
+    """``assembly`` with the edited components' specs, when ``snapshot`` was recomposed from
+    ``current`` and the edits changed only their `config` (classes, dependencies, graph and
+    declared payloads stay; their configs' `_target_`s are checked again). None otherwise."""
+    changed = snapshot.changed_since
+    if changed is None or changed[0] != current.digest:
+        return None
+    names = [unit[1] for unit in changed[1] if len(unit) == 2]
+    before, after = current.data.get("components") or {}, snapshot.data.get("components") or {}
+    for name in names:
+        old, new = before.get(name), after.get(name)
+        if not isinstance(old, Mapping) or not isinstance(new, Mapping) or new.get("payloads") or new.get("requires"):
+            return None  # added, removed, or declaring payloads whose origins may have moved
+        if {k: v for k, v in old.items() if k != "config"} != {k: v for k, v in new.items() if k != "config"}:
+            return None
+    app = snapshot.section("app")
+    registry = Registry.for_app(app)
+    specs = dict(assembly.specs)
+    problems: list[ConfigError] = []
+    for name in names:
+        try:
+            specs[name] = ComponentSpec.from_entry(name, after[name], app)
+        except ConfigError:
+            return None  # the full assembly reports it
+        if name in assembly.classes:
+            where = ("components", name, "config")
+            problems.extend(target_problems(specs[name].config, where, registry.locate, snapshot.provenance.where))
+    problems.extend(sink_problems(snapshot.section("alerts"), assembly.classes, snapshot.provenance.where))
+    problems.extend(fleet_problems(snapshot.section("fleet"), snapshot.provenance.where))
+    problems.extend(modules_problems(snapshot.section("modules"), snapshot.provenance.where))
+    if problems:
+        raise ComponentsError(list(problems))
+    return Assembly(specs, assembly.classes, assembly.graph, assembly.payloads)
 
 
 def _payloads(

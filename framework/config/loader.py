@@ -13,7 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.compose import Composition, ConfigSource, compose_config
 from framework.config.cross_field import ConfigCheck, cross_field_problems
-from framework.config.plain import leaves
+from framework.config.plain import leaves, thaw
 from framework.config.provenance import Provenance, trace
 from framework.config.recompose import is_unresolved, recompose
 from framework.config.schema import (
@@ -27,7 +27,8 @@ from framework.config.schema import (
     walk_rules,
 )
 from framework.config.sections import COMPONENT_ENTRY_SCHEMA, COMPONENT_NAME
-from framework.config.snapshot import Snapshot, digest, freeze
+from framework.config.snapshot import Snapshot, combined_digest, freeze, unit_digests
+from framework.config.units import COMPONENTS, touched_by, unit_of, unit_value
 from framework.errors import SHOWN_PROBLEMS, InterpolationError, ValidationError, listed
 from framework.secrets import MASK, is_secret, mask
 from framework.types import KeyPath
@@ -46,13 +47,20 @@ def load_config(
     version: int = 1,
     previous: Composition | None = None,
     component_checks: ComponentChecks | None = None,
+    *,
+    digests: Mapping[str, bytes] | None = None,
+    running: Snapshot | None = None,
 ) -> Snapshot:
     """Compose, resolve and validate the config; raise with every problem at once.
 
     ``sections``: the schema of each framework section, by top-level key. ``previous``: the
     running snapshot's composition; when only files without a defaults list were edited, those
-    are re-merged instead of composing everything again. ``component_checks``: each component
-    class's cross-field check, run on its config once its schema found nothing wrong.
+    are re-merged instead of composing everything again (``digests``: each file's sha256 by its
+    path in the config dir, as the reload's hash read it: a file whose content it vouches for is
+    not read again). ``component_checks``: each component class's cross-field check, run on its
+    config once its schema found nothing wrong. ``running``: the snapshot ``previous`` belongs
+    to; when the re-merge touched only some units (framework.config.units), the others are
+    taken from it as they are, and only the touched ones are traced, validated and hashed.
     """
     schemas = component_schemas or (lambda name, entry, app: None)
     checks = component_checks or (lambda name, entry, app: None)
@@ -63,9 +71,15 @@ def load_config(
     def secret_keys(tree: Mapping[str, Any]) -> set[KeyPath]:
         return _secret_paths(tree, sections, schemas)
 
-    composition = (previous and recompose(previous, source, known_key)) or compose_config(
+    composition = (previous and recompose(previous, source, known_key, digests)) or compose_config(
         source, known_key, secret_keys
     )
+    touched = _touched_units(composition, previous, running)
+    if running is not None and touched is not None:
+        try:
+            return _reloaded(composition, running, touched, sections, (schemas, checks), version, secret_keys)
+        except _Stale:
+            pass
     tree, unresolved = (composition.resolved, []) if composition.resolved is not None else _resolve(composition.config)
     secrets = secret_keys(tree)  # before provenance: the arguments it names are stored masked
     provenance = trace(composition, Path.cwd(), secrets)
@@ -74,16 +88,119 @@ def load_config(
         lines = listed(_unresolved(shown, provenance, secrets), len(unresolved) - len(shown))
         raise InterpolationError("\n".join(lines))
     data, policies = _validate(tree, provenance, sections, (schemas, checks), secrets)
+    by_unit = unit_digests(data)
     return Snapshot(
         data=freeze(data),
         provenance=provenance,
         version=version,
-        digest=digest(data),
+        digest=combined_digest(by_unit),
+        unit_digests=by_unit,
         secrets=frozenset(secrets),
         reload_policy=policies,
         descriptions=functools.partial(_descriptions, data, sections, schemas),
         composition=composition,
     )
+
+
+class _Stale(Exception):
+    """Raised when the running snapshot cannot stand in for the units an edit left alone."""
+
+
+def _touched_units(
+    composition: Composition, previous: Composition | None, running: Snapshot | None
+) -> set[KeyPath] | None:
+    """The units the edited files set (before or after the edit), when they are all that can
+    differ from ``running``: its files re-merged with nothing to resolve, no override, the
+    `app` section (which every component's schema depends on) left alone. Else None."""
+    if running is None or previous is None or running.composition is not previous:
+        return None
+    if composition.resolved is None or composition.overrides or previous.overrides:
+        return None
+    if len(composition.files) != len(previous.files) or running.provenance.base != Path.cwd():
+        return None
+    touched = touched_by(previous.files, composition.files)
+    return touched if touched is not None and ("app",) not in touched else None
+
+
+def _reloaded(
+    composition: Composition,
+    running: Snapshot,
+    touched: set[KeyPath],
+    sections: dict[str, Schema],
+    rules: tuple[ComponentSchemas, ComponentChecks],
+    version: int,
+    secret_keys: Callable[[Mapping[str, Any]], set[KeyPath]],
+) -> Snapshot:
+    """``load_config`` of a re-merge that touched only some units: those are traced,
+    validated and hashed; every other one is the running snapshot's, shared as it is."""
+    tree = composition.resolved
+    assert tree is not None
+    # The schemas' secret keys: the framework sections' (the same as before) and the touched
+    # components' (found under the `app` section's rules); the others' stay as they were.
+    entries = tree.get(COMPONENTS)
+    named = {u[1] for u in touched if len(u) == 2} & set(entries if isinstance(entries, Mapping) else ())
+    partial = {"app": tree.get("app"), COMPONENTS: {name: unit_value(tree, (COMPONENTS, name)) for name in named}}
+    secrets = {path for path in running.secrets if unit_of(path) not in touched} | secret_keys(partial)
+    provenance = trace(composition, Path.cwd(), secrets, reuse=(running.provenance, touched))
+    data, policies = _revalidated(tree, running, touched, provenance, sections, rules, secrets)
+    digests = unit_digests(data, reuse=(running.unit_digests, touched))
+    return Snapshot(
+        data=freeze(data),
+        provenance=provenance,
+        version=version,
+        digest=combined_digest(digests),
+        unit_digests=digests,
+        secrets=frozenset(secrets),
+        reload_policy=policies,
+        descriptions=functools.partial(_descriptions, data, sections, rules[0]),
+        composition=composition,
+        changed_since=(running.digest, frozenset(touched)),
+        inherited_secrets=running.secrets_by_unit,
+    )
+
+
+def _revalidated(
+    tree: dict[str, Any],
+    running: Snapshot,
+    touched: set[KeyPath],
+    provenance: Provenance,
+    sections: dict[str, Schema],
+    rules: tuple[ComponentSchemas, ComponentChecks],
+    secrets: set[KeyPath],
+) -> tuple[dict[str, Any], dict[KeyPath, Reload]]:
+    """``_validate`` of the touched units; the others keep the running snapshot's validated
+    values and policies. The keys come in the order a full validation gives them."""
+    problems: list[tuple[Problem, KeyPath]] = []
+    policies = {  # unit_of, inlined: this runs for every key of the config
+        path: policy
+        for path, policy in running.reload_policy.items()
+        if (path[:2] if path[0] == COMPONENTS and len(path) > 1 else path[:1]) not in touched
+    }
+    data: dict[str, Any] = {}
+    for key in [*tree, *(name for name in sections if name not in tree)]:
+        if key == COMPONENTS or (key,) not in touched:
+            data[key] = running.data.get(key)
+        elif key in sections:
+            _validate_section(key, sections[key], tree, data, provenance, problems, policies)
+            data.setdefault(key, tree.get(key))
+        else:
+            data[key] = tree[key]
+    entries = tree.get(COMPONENTS)
+    if isinstance(entries, Mapping):
+        app = thaw(running.data.get("app", {}))
+        edited = {name: entries[name] for name in entries if (COMPONENTS, str(name)) in touched}
+
+        def component_rules(name: str, entry: Mapping[str, Any]) -> tuple[Schema | None, ConfigCheck | None]:
+            return rules[0](name, entry, app), rules[1](name, entry, app)
+
+        checked = _validate_components(edited, provenance, component_rules, problems, policies, secrets)
+        kept = running.data.get(COMPONENTS) or {}
+        if not set(map(str, entries)) <= set(checked) | set(kept):
+            raise _Stale  # an entry neither edited nor running: compose in full
+        data[COMPONENTS] = {str(n): checked[str(n)] if str(n) in checked else kept[str(n)] for n in entries}
+    if problems:
+        raise _invalid(problems, provenance, secrets)
+    return data, policies
 
 
 # A value that could not be resolved: its key, the error and the value as written.
@@ -137,16 +254,7 @@ def _validate(
     policies: dict[KeyPath, Reload] = {}
     data = dict(tree)
     for name, schema in sections.items():
-        section = tree.get(name)
-        if section is None:
-            section = {}
-        if not isinstance(section, Mapping):
-            problems.append((Problem((), "must be a mapping", section, True), (name,)))
-            continue
-        data[name], found = normalize(section, schema)
-        problems.extend((p, (name,)) for p in found)
-        provenance.add_defaults(data[name], (name,), f"'{name}' section")
-        policies.update(reload_policies(schema, (name,), Reload.LIVE))
+        _validate_section(name, schema, tree, data, provenance, problems, policies)
     if "components" in tree:
         app = data.get("app", {})
         component_schemas, component_checks = component_rules
@@ -174,6 +282,28 @@ def _invalid(
         distinct.setdefault(f"{'.'.join((*prefix, *problem.path))}: {problem.message}", (problem, prefix))
     rendered = [_render(*distinct[key], provenance, secrets) for key in sorted(distinct)[:SHOWN_PROBLEMS]]
     return ValidationError(rendered, len(distinct) - len(rendered))
+
+
+def _validate_section(
+    name: str,
+    schema: Schema,
+    tree: Mapping[str, Any],
+    data: dict[str, Any],
+    provenance: Provenance,
+    problems: list[tuple[Problem, KeyPath]],
+    policies: dict[KeyPath, Reload],
+) -> None:
+    """Normalize one framework section into ``data[name]``; its problems, defaults, policies."""
+    section = tree.get(name)
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        problems.append((Problem((), "must be a mapping", section, True), (name,)))
+        return
+    data[name], found = normalize(section, schema)
+    problems.extend((p, (name,)) for p in found)
+    provenance.add_defaults(data[name], (name,), f"'{name}' section")
+    policies.update(reload_policies(schema, (name,), Reload.LIVE))
 
 
 _BAD_NAME = (

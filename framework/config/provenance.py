@@ -24,6 +24,7 @@ from framework.config.env import quoted
 from framework.config.installed import ORIGIN as INSTALLED_ORIGIN
 from framework.config.overlay import ORIGIN as OVERLAY_ORIGIN
 from framework.config.plain import leaves
+from framework.config.units import COMPONENTS, unit_of
 from framework.secrets import mask
 from framework.types import KeyPath
 
@@ -54,10 +55,12 @@ class Origin:
 
 
 class Provenance:
-    """Origins per key path, ascending precedence: the last one won."""
+    """Origins per key path, ascending precedence: the last one won. ``base``: what file paths
+    are shown relative to."""
 
-    def __init__(self, origins: dict[KeyPath, list[Origin]]) -> None:
+    def __init__(self, origins: dict[KeyPath, list[Origin]], base: Path | None = None) -> None:
         self._origins = origins
+        self.base = base
 
     def history(self, path: KeyPath) -> list[Origin]:
         """Every layer that set this key (or, for a key inside a list, its nearest ancestor)."""
@@ -95,19 +98,38 @@ _DELETED = object()
 
 
 def trace(
-    composition: Composition, base: Path | None = None, secrets: Collection[KeyPath] = frozenset()
+    composition: Composition,
+    base: Path | None = None,
+    secrets: Collection[KeyPath] = frozenset(),
+    reuse: tuple[Provenance, Collection[KeyPath]] | None = None,
 ) -> Provenance:
     """Build provenance for a composition; paths are shown relative to ``base``, arguments
-    with the values of ``secrets`` (and URL passwords) masked."""
+    with the values of ``secrets`` (and URL passwords) masked.
+
+    ``reuse``: a provenance whose origins still hold outside the given units (see
+    ``framework.config.units``): only those units are traced again, the rest is taken as it is.
+    """
     origins: dict[KeyPath, list[Origin]] = {}
+    touched: Collection[KeyPath] | None = None
+    if reuse is not None:
+        previous, touched = reuse
+        origins = {  # unit_of, inlined: this runs for every key of the config
+            path: found
+            for path, found in previous._origins.items()
+            if (path[:2] if path[0] == COMPONENTS and len(path) > 1 else path[:1]) not in touched
+        }
     interior: set[KeyPath] = set()  # paths that hold mappings, to spot a leaf replacing one
     for merged in composition.files:
-        for path, origin in _file_origins(merged, base):
-            _set(origins, interior, path, origin)
+        by_unit = _file_origins(merged, base)
+        for unit in by_unit if touched is None else [u for u in touched if u in by_unit]:
+            for path, origin in by_unit[unit]:
+                _set(origins, interior, path, origin)
     for override in composition.overrides:
         if override.is_group:
             continue
         prefix = tuple(override.key.split("."))
+        if touched is not None and unit_of(prefix) not in touched:
+            continue  # the others keep their origins (an override of `components` as a whole spans them all)
         layer = _layer_of(override.origin)
         if override.is_delete:
             _drop(origins, prefix)
@@ -115,7 +137,7 @@ def trace(
         where = _masked_argument(override, prefix, frozenset(secrets)) if layer is Layer.CLI else override.origin
         for path, value in leaves(override.value, prefix):
             _set(origins, interior, path, Origin(layer, where, value))
-    return Provenance(origins)
+    return Provenance(origins, base)
 
 
 def _layer_of(origin: str) -> Layer:
@@ -165,12 +187,34 @@ def _drop(origins: dict[KeyPath, list[Origin]], prefix: KeyPath) -> None:
         del origins[path]
 
 
-def _file_origins(merged: MergedFile, base: Path | None) -> Iterator[tuple[KeyPath, Origin]]:
+# A file's origins by unit, by (text, package, config path, shown path): a reload traces the
+# unchanged files from here instead of parsing each of them again for its line numbers.
+_FileOrigins = dict[KeyPath, list[tuple[KeyPath, Origin]]]
+_MEMO_LIMIT = 4096
+_memo: dict[tuple[str, str, str, Path | None, Path | None], _FileOrigins] = {}
+
+
+def _file_origins(merged: MergedFile, base: Path | None) -> _FileOrigins:
+    """The origin of each leaf a file sets, grouped by unit, in the file's order."""
+    key = (merged.text, merged.package, merged.config_path, merged.path, base) if merged.text is not None else None
+    found = _memo.get(key) if key is not None else None
+    if found is None:
+        found = {}
+        shown = _display(merged.path, base) if merged.path else f"pkg:{merged.config_path}"
+        for path, origin in _traced_file(merged, shown):
+            found.setdefault(unit_of(path), []).append((path, origin))
+        if key is not None:
+            if len(_memo) >= _MEMO_LIMIT:
+                _memo.clear()
+            _memo[key] = found
+    return found
+
+
+def _traced_file(merged: MergedFile, shown: str) -> Iterator[tuple[KeyPath, Origin]]:
     # Hydra hands over values already placed under the file's package; lines are file-relative.
     package = tuple(p for p in merged.package.split(".") if p and p != "_global_")
     # The text composition already read: the file may have changed on disk since.
     lines = _line_numbers(merged.text) if merged.text is not None else {}
-    shown = _display(merged.path, base) if merged.path else f"pkg:{merged.config_path}"
     values = dict(merged.values) if isinstance(merged.values, Mapping) else {}
     if not package:
         values.pop("defaults", None)  # the defaults list is Hydra's, not a value

@@ -3,8 +3,10 @@ have changed; None sends the caller back to a full compose (``compose_config``).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from framework.config.installed import InstalledOverride, installed_overrides
 from framework.config.overlay import OverlayOverride, overlay_overrides
 from framework.config.plain import too_deep
 from framework.config.redaction import UNKNOWN
+from framework.config.units import COMPONENTS, touched_by, unit_value
 from framework.errors import CompositionError, InstallationError, OverlayError
 
 
@@ -36,6 +39,7 @@ def recompose(
     previous: Composition,
     source: ConfigSource,
     known_key: Callable[[str, DictConfig], bool] | None = None,
+    digests: Mapping[str, bytes] | None = None,
 ) -> Composition | None:
     """Re-merge the files of ``previous`` with the edited ones re-read, as Hydra merges them;
     None when an edit could change Hydra's defaults list (then compose in full).
@@ -44,31 +48,24 @@ def recompose(
     building the defaults list; an edit to a file that has no defaults list and keeps its
     package header cannot change that list, so only the merge needs redoing. A new fleet
     overlay is only new overrides: the files' merge is reused and the overrides laid anew.
+    ``digests`` (each file's sha256 by its path relative to the config dir, as just hashed):
+    a file whose text has that digest is taken as it is, unread; the others are read.
     """
-    files: list[MergedFile] = []
-    edited = previous.overlay != source.overlay or previous.installed != source.installed
-    for merged in previous.files:
-        if merged.path is None or merged.text is None:
-            files.append(merged)
-            continue
-        try:
-            text = read_text(merged.path, source.max_file_bytes)
-        except OSError:
-            return None
-        if text == merged.text:
-            files.append(merged)
-            continue
-        values = _reloaded_values(merged, text, source.config_name)
-        if values is None:
-            return None
-        files.append(MergedFile(merged.config_path, merged.package, merged.path, values, text))
-        edited = True
-    if not edited:
+    reread = _reread(previous, source, digests or {})
+    if reread is None:
+        return None
+    files, edited = reread
+    if not edited and previous.overlay == source.overlay and previous.installed == source.installed:
         return None  # something else changed (a new file, the primary config): compose in full
-    tree = merged_values(files)
+    plain = not previous.sent and not source.overlay and not source.installed
+    tree = _remerged(previous, files) if plain else None
+    if tree is None:
+        tree = merged_values(files)
+        if tree is None or (plain and _needs_resolving(tree)):
+            plain = False
     if tree is None:
         return None
-    if not previous.sent and not source.overlay and not source.installed and not _needs_resolving(tree):
+    if plain:
         # Nothing for OmegaConf to do: building its tree would be most of a reload.
         return Composition(
             None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree, overlay=previous.overlay,
@@ -91,6 +88,84 @@ def recompose(
     return Composition(
         config, tuple(files), described, previous.env_prefix, sent, overlay=source.overlay, installed=source.installed
     )
+
+
+def _reread(
+    previous: Composition, source: ConfigSource, digests: Mapping[str, bytes]
+) -> tuple[list[MergedFile], bool] | None:
+    """``previous``'s files, each edited one read again: (the files, whether any was edited);
+    None when an edit needs a full compose."""
+    files: list[MergedFile] = []
+    edited = False
+    vouched = _unchanged(previous.files, source, digests)
+    for merged in previous.files:
+        if merged.path is None or merged.text is None or id(merged) in vouched:
+            files.append(merged)
+            continue
+        try:
+            text = read_text(merged.path, source.max_file_bytes)
+        except OSError:
+            return None
+        if text == merged.text:
+            files.append(merged)
+            continue
+        values = _reloaded_values(merged, text, source.config_name)
+        if values is None:
+            return None
+        files.append(MergedFile(merged.config_path, merged.package, merged.path, values, text))
+        edited = True
+    return files, edited
+
+
+def _remerged(previous: Composition, files: Sequence[MergedFile]) -> dict[str, Any] | None:
+    """``previous``'s merged values with only the units the edited files set merged again (see
+    framework.config.units); None when that cannot stand for a full merge: no earlier merge to
+    start from, a unit new to it (a full merge would place it elsewhere), values to resolve."""
+    if previous.resolved is None:
+        return None
+    touched = touched_by(previous.files, files)
+    if touched is None:
+        return None
+    tree = dict(previous.resolved)
+    if any(len(unit) == 2 for unit in touched):
+        entries = tree.get(COMPONENTS)
+        tree[COMPONENTS] = dict(entries) if isinstance(entries, dict) else {}
+    for unit in touched:
+        parent = tree if len(unit) == 1 else tree[COMPONENTS]
+        if unit[-1] not in parent:
+            return None
+        parts = [
+            MergedFile(f.config_path, f.package, None, {unit[-1]: value})
+            for f in files
+            if (value := unit_value(f.values, unit, _ABSENT)) is not _ABSENT
+        ]
+        merged = merged_values(parts)
+        if merged is None or _needs_resolving(merged):
+            return None
+        if unit[-1] in merged:
+            parent[unit[-1]] = merged[unit[-1]]
+        else:
+            del parent[unit[-1]]
+    return tree if tree.get(COMPONENTS, True) else None
+
+
+_ABSENT = object()
+
+
+def _unchanged(files: Sequence[MergedFile], source: ConfigSource, digests: Mapping[str, bytes]) -> set[int]:
+    """The ids of the files whose text has the sha256 ``digests`` gives their path (relative to
+    the config dir)."""
+    if not digests:
+        return set()
+    root = os.path.join(source.config_dir.expanduser().resolve(), "")
+    found = set()
+    for merged in files:
+        path = str(merged.path)
+        if merged.text is None or not path.startswith(root):  # outside the config dir: read it
+            continue
+        if digests.get(path[len(root) :]) == hashlib.sha256(merged.text.encode()).digest():
+            found.add(id(merged))
+    return found
 
 
 def _overlaid(
@@ -128,6 +203,7 @@ def _needs_resolving(node: Any) -> bool:
 
 _PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
 _DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
+_PLAIN_PACKAGE = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")  # dotted names, no brackets
 
 
 def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
@@ -146,9 +222,13 @@ def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
     if not isinstance(loaded, DictConfig):
         return None
     package = merged.package
-    if package and package != "_global_":
+    if package and package != "_global_" and not _PLAIN_PACKAGE.fullmatch(package):
         placed = OmegaConf.create()
         OmegaConf.update(placed, package, loaded, merge=False)
         loaded = placed
-    values = OmegaConf.to_container(loaded, resolve=False)
+        package = ""
+    values: Any = OmegaConf.to_container(loaded, resolve=False)
+    if package and package != "_global_":  # dotted names: nested mappings, as OmegaConf.update places them
+        for part in reversed(package.split(".")):
+            values = {part: values}
     return None if too_deep(values) else values  # the full compose names the file

@@ -65,8 +65,9 @@ APP_SCHEMA: Schema = {
                 "type": "integer",
                 "min": 1,
                 "max": 5000,
-                "default": 20,
-                "description": "watchfiles step: a change is noticed within 1-2 steps",
+                "default": 2,
+                "description": "watchfiles step: a change is noticed within about 2 steps; each step wakes a"
+                " thread (1 ms: about 2% of a core while idle, 2 ms: 1%, 20 ms: 0.2%)",
             },
             "settle_ms": {
                 "type": "integer",

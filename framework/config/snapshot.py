@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NoReturn
@@ -13,6 +13,7 @@ from framework.config.compose import Composition
 from framework.config.plain import thaw
 from framework.config.provenance import Provenance
 from framework.config.schema import Reload
+from framework.config.units import COMPONENTS
 from framework.errors import UnknownKeyError
 from framework.secrets import SecretMasker, mask, secret_values
 from framework.types import KeyPath
@@ -35,7 +36,10 @@ class FrozenDict(dict[str, Any]):
 
 
 def freeze(value: Any) -> Any:
-    """Deep copy into FrozenDicts and tuples."""
+    """Deep copy into FrozenDicts and tuples; a FrozenDict is taken as it is (it is one already
+    all the way down), so a reload shares the running snapshot's unchanged parts."""
+    if isinstance(value, FrozenDict):
+        return value
     if isinstance(value, Mapping):
         return FrozenDict({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
@@ -45,6 +49,35 @@ def freeze(value: Any) -> Any:
 
 def digest(data: Any) -> str:
     canonical = json.dumps(thaw(data), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def units(data: Mapping[str, Any]) -> Iterator[tuple[KeyPath, Any]]:
+    """(unit, value) of every unit of ``data`` (see ``framework.config.units``); a `components`
+    that is not a mapping with entries is a unit of its own."""
+    for key, value in data.items():
+        if key == COMPONENTS and isinstance(value, Mapping) and value:
+            for name, entry in value.items():
+                yield (COMPONENTS, str(name)), entry
+        else:
+            yield (str(key),), value
+
+
+def unit_digests(
+    data: Mapping[str, Any], reuse: tuple[Mapping[KeyPath, str], Collection[KeyPath]] | None = None
+) -> dict[KeyPath, str]:
+    """The digest of each unit's value; ``reuse``: digests that still hold outside some units."""
+    previous, touched = reuse if reuse is not None else ({}, ())
+    found = {}
+    for unit, value in units(data):
+        known = previous.get(unit) if unit not in touched else None
+        found[unit] = known if known is not None else digest(value)
+    return found
+
+
+def combined_digest(digests: Mapping[KeyPath, str]) -> str:
+    """One digest of the whole config from its units' digests."""
+    canonical = json.dumps(sorted([list(unit), value] for unit, value in digests.items()), separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -78,6 +111,14 @@ class Snapshot:
     )
     # How it was composed, so a reload can re-merge only the edited files.
     composition: Composition | None = field(default=None, compare=False, repr=False)
+    # Each unit's digest (``digest`` is made of them), for the next reload to reuse.
+    unit_digests: Mapping[KeyPath, str] = field(default_factory=dict, compare=False, repr=False)
+    # (digest of the snapshot it was recomposed from, the only units that may differ from it);
+    # None when composed in full. A reload diffs only those units.
+    changed_since: tuple[str, frozenset[KeyPath]] | None = field(default=None, compare=False, repr=False)
+    # The secret values of each unit of the snapshot it was recomposed from, to reuse outside
+    # ``changed_since``'s units.
+    inherited_secrets: Mapping[KeyPath, list[Any]] | None = field(default=None, compare=False, repr=False)
 
     def get(self, dotted: str) -> Any:
         try:
@@ -92,7 +133,23 @@ class Snapshot:
 
     def secret_values(self) -> list[Any]:
         """The values at every secret key, and every URL password, so text showing them can be masked."""
-        return secret_values(self.data, self.secrets)
+        return [value for found in self.secrets_by_unit.values() for value in found]
+
+    @cached_property
+    def secrets_by_unit(self) -> Mapping[KeyPath, list[Any]]:
+        """``secret_values`` by unit, worked out once (a reload reuses the unchanged units')."""
+        inherited = self.inherited_secrets or {}
+        touched = self.changed_since[1] if self.changed_since is not None else None
+        found = {}
+        for unit, value in units(self.data):
+            if touched is not None and unit not in touched and unit in inherited:
+                found[unit] = inherited[unit]
+            else:
+                placed: Any = value
+                for key in reversed(unit):
+                    placed = {key: placed}
+                found[unit] = secret_values(placed, self.secrets)
+        return found
 
     @cached_property
     def masker(self) -> SecretMasker:

@@ -22,8 +22,8 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -46,42 +46,108 @@ def content_hash(dirs: Iterable[Path], max_file_bytes: int = DEFAULT_MAX_FILE_BY
     dirs) are skipped: what they hold is reachable through the visible names Hydra reads.
     A file that vanishes while being read counts as absent.
     """
-    digest = hashlib.sha256()
-    for root in dirs:
-        for relative, data in sorted(_yaml_files(Path(root), max_file_bytes)):
-            digest.update(os.fsencode(relative) + b"\0" + hashlib.sha256(data).digest())
-        digest.update(b"\1")
-    return digest.hexdigest()
+    return ContentIndex(dirs, max_file_bytes).scan().digest
 
 
-def _yaml_files(root: Path, limit: int) -> Iterable[tuple[str, bytes]]:
+# A file's status: device, inode, size, modification and change times (ns). Any write, rename
+# over it, or re-pointed symlink to it changes one of them.
+Signature = tuple[int, int, int, int, int]
+# A file whose status changed less than this long before a scan may change again within the
+# same tick of the file system's clock (coarse: a few ms; FAT: 2 s) and keep its signature, so
+# its digest is not remembered: git's "racily clean" rule.
+RACY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class Contents:
+    """The YAML content under some dirs: one hash of it all, and each file's sha256."""
+
+    digest: str
+    files: Mapping[tuple[str, str], bytes] = field(default_factory=dict)  # (dir, relative path)
+
+    def under(self, root: Path) -> dict[str, bytes]:
+        """Each file's sha256 by its path relative to ``root`` (one of the dirs scanned)."""
+        return {relative: sha for (folder, relative), sha in self.files.items() if folder == str(root)}
+
+
+class ContentIndex:
+    """``content_hash`` that reads again only the files whose status changed since it last read
+    them: at 300 files a full read costs about 13 ms, a scan of their status under 2 ms.
+
+    A status (Signature) vouches for a digest only when it was older than RACY_NS at the scan
+    that read the file; scans may run at once in several threads (each publishes a fresh table).
+    """
+
+    def __init__(self, dirs: Iterable[Path], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+        self.dirs = tuple(Path(d) for d in dirs)
+        self.max_file_bytes = max_file_bytes
+        self._known: dict[str, tuple[Signature, bytes]] = {}
+        self.reads = 0  # files read so far (the others were vouched for by their status)
+
+    def scan(self) -> Contents:
+        known, fresh = self._known, {}
+        began = time.time_ns()
+        whole = hashlib.sha256()
+        files: dict[tuple[str, str], bytes] = {}
+        for root in self.dirs:
+            for relative, path in sorted(_yaml_files(root)):
+                entry = self._digest(path, known.get(path), began)
+                if entry is None:
+                    continue
+                if entry[0] is not None:
+                    fresh[path] = (entry[0], entry[1])
+                files[(str(root), relative)] = entry[1]
+                whole.update(os.fsencode(relative) + b"\0" + entry[1])
+            whole.update(b"\1")
+        self._known = fresh
+        return Contents(whole.hexdigest(), files)
+
+    def _digest(
+        self, path: str, cached: tuple[Signature, bytes] | None, began: int
+    ) -> tuple[Signature | None, bytes] | None:
+        """(signature to remember it by, or None; sha256 of its content); None when it is gone."""
+        try:
+            info = os.stat(path)
+        except OSError:  # deleted, a dangling symlink
+            return None
+        signature = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        if cached is not None and cached[0] == signature:
+            return cached
+        data = _content(Path(path), info, self.max_file_bytes)
+        if data is None:
+            return None
+        self.reads += 1
+        settled = info.st_ctime_ns + RACY_NS < began
+        return (signature if settled else None), hashlib.sha256(data).digest()
+
+
+def _yaml_files(root: Path) -> Iterable[tuple[str, str]]:
+    """(path relative to ``root``, path) of each visible YAML file under it."""
     seen: set[str] = set()  # real paths of the dirs walked: symlink loops end here
-    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+    top = os.fspath(root)
+    for folder, dirnames, filenames in os.walk(top, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
             dirnames[:] = []
             continue
         seen.add(real)
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        under = os.path.relpath(folder, top)  # once per dir: it is most of a walk's time per file
         for name in filenames:
             if name.startswith(".") or not name.endswith(SUFFIX):
                 continue
-            path = os.path.join(folder, name)
-            data = _content(Path(path), limit)
-            if data is not None:
-                yield os.path.relpath(path, root), data
+            yield (name if under == os.curdir else os.path.join(under, name)), os.path.join(folder, name)
 
 
-def _content(path: Path, limit: int) -> bytes | None:
+def _content(path: Path, info: os.stat_result, limit: int) -> bytes | None:
     """The file's bytes; for a file never read, what it is (kind, size, time), so that a change
     to it still counts and composition gets to say why it is refused; None when it is gone."""
+    if file_problem(info, limit) is not None:
+        return f"never read: mode {info.st_mode:o}, {info.st_size} bytes, {info.st_mtime_ns} ns".encode()
     try:
-        info = os.stat(path)
-        if file_problem(info, limit) is None:
-            return read_bytes(path, limit)
-    except (OSError, CompositionError):  # deleted, a dangling symlink, replaced mid-read
+        return read_bytes(path, limit)
+    except (OSError, CompositionError):  # deleted, replaced mid-read
         return None
-    return f"never read: mode {info.st_mode:o}, {info.st_size} bytes, {info.st_mtime_ns} ns".encode()
 
 
 def identity(dirs: Iterable[Path]) -> Identity:
@@ -99,10 +165,11 @@ def identity(dirs: Iterable[Path]) -> Identity:
 
 @dataclass(frozen=True)
 class Stamp:
-    """A content hash and when it was first read (monotonic seconds)."""
+    """A content hash and when it was first read (monotonic seconds), with each file's sha256."""
 
     digest: str
     seen: float
+    contents: Contents | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -127,15 +194,18 @@ class ConfigWatch:
         self,
         dirs: Sequence[Path],
         *,
-        step_ms: int = 20,
+        step_ms: int = 2,
         settle_ms: int = 30,
         initial: str | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        index: ContentIndex | None = None,
     ) -> None:
         self.dirs = tuple(Path(d).absolute() for d in dirs)
         self.step_ms = step_ms
         self.settle = settle_ms / 1000
         self.max_file_bytes = max_file_bytes
+        # Shared with the reloader's own hashing when it hands one over: each file read once.
+        self.index = index if index is not None and index.dirs == self.dirs else ContentIndex(self.dirs, max_file_bytes)
         self.identity = identity(self.dirs)  # what the watch follows, from the start
         # watchfiles groups events until `step` ms pass quietly, but never longer than this.
         self.debounce_ms = max(5 * step_ms, 50)
@@ -196,11 +266,11 @@ class ConfigWatch:
             error = error.exceptions[0]  # watchfiles runs in a task group: say what went wrong
         raise error
 
-    async def digest(self) -> str:
+    async def contents(self) -> Contents:
         """The content hash now (computed in a daemon thread: a read that never returns, on a
         dead network mount say, must not hold the process up at exit)."""
         self._hashes += 1
-        return await in_daemon_thread(content_hash, self.dirs, self.max_file_bytes, name="config-hash")
+        return await in_daemon_thread(self.index.scan, name="config-hash")
 
     async def changes(self) -> AsyncIterator[Stamp]:
         """A Stamp each time an event leaves the content different from the last stamp."""
@@ -208,18 +278,19 @@ class ConfigWatch:
             await self._pending.wait()
             self._pending.clear()
             self._raise_if_ended()
-            digest = await self.digest()
-            if digest != self._last:
-                self._last = digest
+            began = time.monotonic()  # the settle window runs from the read, not from its end
+            contents = await self.contents()
+            if contents.digest != self._last:
+                self._last = contents.digest
                 self._changes += 1
-                yield Stamp(digest, time.monotonic())
+                yield Stamp(contents.digest, began, contents)
 
     async def settled(self, stamp: Stamp) -> bool:
         """Whether the content is still the stamp's once ``settle_ms`` have passed since it was read."""
         remaining = stamp.seen + self.settle - time.monotonic()
         if remaining > 0:
             await asyncio.sleep(remaining)
-        return await self.digest() == stamp.digest
+        return (await self.contents()).digest == stamp.digest
 
     def statistics(self) -> WatchStatistics:
         return WatchStatistics(self._batches, self._hashes, self._changes)

@@ -14,7 +14,8 @@ from framework.assembly import Assembly
 from framework.config.plain import leaves, thaw
 from framework.config.provenance import Layer
 from framework.config.schema import Reload
-from framework.config.snapshot import Snapshot
+from framework.config.snapshot import Snapshot, units
+from framework.config.units import unit_value
 from framework.reload.outcome import ActionKind, ConfigChange, ReloadAction, ShadowedEdit
 from framework.secrets import mask
 from framework.types import KeyPath
@@ -25,8 +26,13 @@ _ABSENT = object()
 
 def diff(current: Snapshot, candidate: Snapshot) -> list[ConfigChange]:
     """Every leaf key whose value differs, with old and new values (secrets masked)."""
-    old = dict(leaves(thaw(current.data)))
-    new = dict(leaves(thaw(candidate.data)))
+    old: dict[KeyPath, Any] = {}
+    new: dict[KeyPath, Any] = {}
+    for unit in _comparable(current, candidate):
+        for data, found in ((current.data, old), (candidate.data, new)):
+            value = unit_value(data, unit, _ABSENT)
+            if value is not _ABSENT:
+                found.update(leaves(thaw(value), unit))
     secrets = current.secrets | candidate.secrets
     changes = []
     for path in sorted(old.keys() | new.keys()):
@@ -45,9 +51,19 @@ def diff(current: Snapshot, candidate: Snapshot) -> list[ConfigChange]:
     return changes
 
 
+def _comparable(current: Snapshot, candidate: Snapshot) -> Collection[KeyPath]:
+    """The units that may differ: those the candidate's re-merge touched, when it was recomposed
+    from ``current``; else every unit of both."""
+    if candidate.changed_since is not None and candidate.changed_since[0] == current.digest:
+        return candidate.changed_since[1]
+    return {unit for data in (current.data, candidate.data) for unit, _ in units(data)}
+
+
 def shadowed_edits(current: Snapshot, candidate: Snapshot) -> list[ShadowedEdit]:
     """Keys whose file value changed while the fleet overlay, an env var or a launch override wins."""
     found = []
+    if candidate.changed_since is not None and candidate.changed_since[0] == current.digest:
+        return []  # recomposed with no override at all: no layer above the files
     for path in candidate.provenance.paths():
         history = candidate.provenance.history(path)
         winner = history[-1] if history else None

@@ -27,7 +27,7 @@ from framework.assembly import Assembly, Deployment, assemble, framework_section
 from framework.bounded import in_daemon_thread, within
 from framework.config.compose import ConfigSource
 from framework.config.snapshot import Snapshot
-from framework.config.watch import ConfigWatch, DirReplacedError, Stamp, content_hash
+from framework.config.watch import ConfigWatch, ContentIndex, Contents, DirReplacedError, Stamp
 from framework.container import Providers
 from framework.errors import ComponentsError, ValidationError, listed
 from framework.lifecycle import Lifecycle
@@ -77,6 +77,7 @@ class Reloader:
         self.dirs = (Path(source.config_dir).absolute(),)
         self.history = ReloadHistory(settings["history_size"])
         self.content_digest = launch_digest  # the files as of the last attempt (or launch)
+        self.index = ContentIndex(self.dirs, source.max_file_bytes)  # reads only files that changed
         self.log = logger.bind(component="app")
         self._lock = asyncio.Lock()
         self._requested = self._covered = 0
@@ -169,6 +170,7 @@ class Reloader:
             settle_ms=settings["settle_ms"],
             initial=self.content_digest,
             max_file_bytes=self.source.max_file_bytes,
+            index=self.index,
         )
         async with watcher as watch:
             if started is not None:
@@ -241,12 +243,12 @@ class Reloader:
         async with self._lock, self.lifecycle.changing:
             if self._closed or stamp.digest == self.content_digest:
                 return
-            await self._attempt("watch", confirm=confirm, digest=stamp.digest)
+            await self._attempt("watch", confirm=confirm, contents=stamp.contents)
 
     # one attempt
 
     async def _attempt(
-        self, trigger: str, dry_run: bool = False, confirm: Confirm | None = None, digest: str | None = None
+        self, trigger: str, dry_run: bool = False, confirm: Confirm | None = None, contents: Contents | None = None
     ) -> ReloadOutcome | None:
         """None when the files changed again meanwhile (the watcher tries again)."""
         attempt = Attempt(trigger, dry_run)
@@ -254,10 +256,12 @@ class Reloader:
         if not dry_run and not self._built():
             raise RuntimeError("App.reload() applies to a started app; start it first or pass dry_run=True")
         clock = _Deadline(float(current.section("app")["watch"]["reload_timeout"]))
+        digest = None  # until the files are hashed: a hash that overruns handles nothing
         try:
-            if digest is None:
-                digest = await clock.bound(in_daemon_thread(content_hash, self.dirs, self.source.max_file_bytes))
-            prepared = in_daemon_thread(self._prepare, current.version + 1, name="config-reload")
+            if contents is None or self.index.max_file_bytes != self.source.max_file_bytes:
+                contents = await clock.bound(in_daemon_thread(self._scan, name="config-hash"))
+            digest = contents.digest
+            prepared = in_daemon_thread(self._prepare, current.version + 1, contents, name="config-reload")
             candidate, assembly = await clock.bound(prepared)
         except _Rejected as exc:
             if confirm is not None and not await clock.paused(confirm()):
@@ -309,16 +313,24 @@ class Reloader:
     def _built(self) -> bool:
         return set(self.lifecycle.instances) >= set(self.deployment.assembly.graph.order)
 
-    def _prepare(self, version: int) -> tuple[Snapshot, Assembly]:
+    def _scan(self) -> Contents:
+        if self.index.max_file_bytes != self.source.max_file_bytes:  # a source handed to one reload
+            return ContentIndex(self.dirs, self.source.max_file_bytes).scan()
+        return self.index.scan()
+
+    def _prepare(self, version: int, contents: Contents) -> tuple[Snapshot, Assembly]:
         """Compose, validate and assemble (in a worker thread); _Rejected lists every problem."""
+        # Each file's sha256 as hashed: only the files whose content differs are read again.
+        same_dir = Path(self.source.config_dir).absolute() == self.dirs[0]
+        digests = contents.under(self.dirs[0]) if same_dir else None
         try:
-            snapshot = load_config(self.source, version, previous=self.deployment.snapshot)
+            snapshot = load_config(self.source, version, previous=self.deployment.snapshot, digests=digests)
         except ValidationError as exc:
             raise _Rejected(exc.reasons) from exc
         except Exception as exc:  # any failure to compose is a rejection: the app keeps running
             raise _Rejected([_describe(exc)]) from exc
         try:
-            return snapshot, assemble(snapshot)
+            return snapshot, assemble(snapshot, running=(self.deployment.snapshot, self.deployment.assembly))
         except ComponentsError as exc:
             raise _Rejected(listed([_with_origin(str(e), snapshot) for e in exc.errors])) from exc
         except Exception as exc:

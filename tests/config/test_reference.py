@@ -34,7 +34,7 @@ def test_markdown_reference_of_the_shipped_app(tmp_path: Path) -> None:
     assert headings[: len(SECTIONS)] == SECTIONS
     assert "components.analyzer.config (components.analyzer.CrossoverAnalyzer)" in headings
     assert "| `components.analyzer.config.fast_window` | integer | `5` | >= 1 | live |  | ticks in the fast average |" in result.stdout
-    assert "| `app.watch.step_ms` | integer | `20` | 1..5000 | never |" in result.stdout
+    assert "| `app.watch.step_ms` | integer | `2` | 1..5000 | never |" in result.stdout
     assert "one of memory, redis" in result.stdout
 
 

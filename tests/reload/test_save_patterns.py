@@ -15,12 +15,14 @@ from tests.reload.conftest import BETA, CONFIG, component, make_project
 
 # A writer may pause mid-file for less than this; the watcher waits it out.
 SETTLE = "app.watch.settle_ms=400"
+# watchfiles' step: the fixture app's 20 ms, and the 1 ms the reload benchmark runs at.
+STEPS = ["app.watch.step_ms=20", "app.watch.step_ms=1"]
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApp, Path]]:
+@pytest.fixture(scope="module", params=STEPS)
+def running(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[RunningApp, Path]]:
     root = make_project(tmp_path_factory.mktemp("saves"))
-    with run_app(SETTLE, cwd=root) as app:
+    with run_app(SETTLE, request.param, cwd=root) as app:
         yield app, root / "conf" / "components" / "alpha.yaml"
 
 
@@ -131,7 +133,8 @@ def test_burst_of_saves_ends_on_the_last_content(running: tuple[RunningApp, Path
     assert app.events("config.rejected", after=position) == []
 
 
-def test_kubernetes_configmap_symlink_swap(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", STEPS)
+def test_kubernetes_configmap_symlink_swap(tmp_path: Path, step: str) -> None:
     """A ConfigMap update swaps the `..data` symlink to a new dir; the file is never named."""
     files = {
         "config.yaml": CONFIG,
@@ -162,6 +165,6 @@ def test_kubernetes_configmap_symlink_swap(tmp_path: Path) -> None:
         os.replace(conf / "..data_tmp", conf / "..data")
         shutil.rmtree(conf / "..2026_01_01_00_00_00.1")
 
-    with run_app(cwd=tmp_path) as app:
+    with run_app(step, cwd=tmp_path) as app:
         line = edit_and_wait(app, swap)
         applied(app, line, 7)

@@ -135,19 +135,19 @@ def test_reloader_watch_survives_a_failing_hash(
     """A hash that raises ends one watch, not watching: each failure is logged, the pause
     before the next watch doubles, and an edit made meanwhile is reloaded."""
     conf = write_tree(tmp_path / "conf", {"config.yaml": "app:\n  name: flaky\nlogging:\n  level: INFO\n"})
-    real = watch_module.content_hash
+    real = watch_module.ContentIndex.scan
     calls = 0
 
-    def flaky(dirs: list[Path], max_file_bytes: int) -> str:
+    def flaky(index: watch_module.ContentIndex) -> watch_module.Contents:
         nonlocal calls
         calls += 1
         if calls <= 3:
             raise RuntimeError("disk hiccup")
-        return real(dirs, max_file_bytes)
+        return real(index)
 
     async def main() -> None:
         async with started_app(conf, env={}) as app:
-            monkeypatch.setattr(watch_module, "content_hash", flaky)
+            monkeypatch.setattr(watch_module.ContentIndex, "scan", flaky)
             watching = asyncio.create_task(app.watch())
             (conf / "config.yaml").write_text("app:\n  name: flaky\nlogging:\n  level: DEBUG\n")
             for _ in range(500):
@@ -161,3 +161,28 @@ def test_reloader_watch_survives_a_failing_hash(
     messages = [r.getMessage().splitlines()[0] for r in loguru_caplog.records]  # the first has a traceback
     failures = [m for m in messages if "failed (RuntimeError: disk hiccup)" in m]
     assert [m.rsplit(" in ", 1)[1] for m in failures] == ["0.1 s", "0.2 s", "0.4 s"]
+
+
+def test_index_reads_again_only_files_whose_status_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index hashes as content_hash does, reading again only a file whose status changed."""
+    monkeypatch.setattr(watch_module, "RACY_NS", 0)  # files written before a scan count as settled
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+    (tmp_path / "b.yaml").write_text("b: 1\n")
+    index = watch_module.ContentIndex([tmp_path])
+    first = index.scan()
+    assert first.digest == content_hash([tmp_path]) and index.reads == 2
+    assert index.scan() == first and index.reads == 2
+    (tmp_path / "b.yaml").write_text("b: 22\n")
+    second = index.scan()
+    assert second.digest == content_hash([tmp_path]) != first.digest and index.reads == 3
+    assert set(second.under(tmp_path)) == {"a.yaml", "b.yaml"}
+
+
+def test_index_reads_a_file_again_while_its_change_is_recent(tmp_path: Path) -> None:
+    """A same-size rewrite right after a scan is seen: a recent status vouches for nothing."""
+    target = tmp_path / "a.yaml"
+    target.write_text("a: 1\n")
+    index = watch_module.ContentIndex([tmp_path])
+    before = index.scan()
+    target.write_text("a: 2\n")
+    assert index.scan().digest == content_hash([tmp_path]) != before.digest
