@@ -29,8 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 from framework.config.compose_cache import (
     CachedCompose,
     CachedFile,
-    ComposeCache,
-    cache_dir,
+    cache_for,
     holds_interpolation,
 )
 from framework.config.env import SEPARATOR, DataOverride, env_overrides
@@ -175,8 +174,9 @@ def _compose_files(
     """Hydra's compose of the files with the CLI overrides: its config and the merged files;
     or, from the cache when one is kept (no overrides) and nothing it depended on changed, no
     config but the config's values, unresolved."""
-    directory = None if cli or _user_schemas_registered() else cache_dir(source.environ)
-    cache = ComposeCache(directory, config_dir, source.config_name, source.max_file_bytes) if directory else None
+    cache = None
+    if not cli and not _user_schemas_registered():
+        cache = cache_for(source.environ, config_dir, source.config_name, source.max_file_bytes)
     cached = cache.lookup() if cache else None
     if cached is not None:
         files = [MergedFile(f.config_path, f.package, f.path, f.values, f.text) for f in cached.files]

@@ -47,8 +47,25 @@ def cache_dir(environ: Mapping[str, str]) -> Path | None:
     if CACHE_DIR_VARIABLE in environ:
         chosen = environ[CACHE_DIR_VARIABLE].strip()
         return Path(chosen).expanduser() if chosen else None
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "integrate"
+    xdg = Path(environ.get("XDG_CACHE_HOME") or ".")
+    if xdg.is_absolute():  # the XDG spec: a relative path is to be ignored
+        return xdg / "integrate"
+    try:
+        return Path.home() / ".cache" / "integrate"
+    except RuntimeError:  # no home directory to be found: no cache
+        return None
+
+
+def cache_for(environ: Mapping[str, str], config_dir: Path, config_name: str, max_file_bytes: int) -> ComposeCache | None:
+    """The cache of this config dir (resolved) and config name; None when caching is off, or when
+    the cache dir would sit inside the config dir (the watcher would take its writes for edits)."""
+    directory = cache_dir(environ)
+    if directory is None:
+        return None
+    resolved = directory.resolve()
+    if resolved == config_dir or _within(resolved, config_dir):
+        return None
+    return ComposeCache(directory, config_dir, config_name, max_file_bytes)
 
 
 @dataclass(frozen=True)

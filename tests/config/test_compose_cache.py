@@ -18,7 +18,7 @@ import pytest
 
 from framework.assembly import load_config
 from framework.config.compose import ConfigSource
-from framework.config.compose_cache import CACHE_DIR_VARIABLE, ComposeCache, cache_dir
+from framework.config.compose_cache import CACHE_DIR_VARIABLE, ComposeCache, cache_dir, cache_for
 from framework.config.explain import provenance_rows
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.errors import ConfigError
@@ -252,7 +252,17 @@ def test_the_cache_dir_is_configurable_and_can_be_turned_off() -> None:
     assert cache_dir({CACHE_DIR_VARIABLE: "/var/cache/app"}) == Path("/var/cache/app")
     assert cache_dir({CACHE_DIR_VARIABLE: ""}) is None
     assert cache_dir({"XDG_CACHE_HOME": "/xdg"}) == Path("/xdg/integrate")
+    assert cache_dir({"XDG_CACHE_HOME": "relative"}) == Path.home() / ".cache" / "integrate"  # XDG: ignored
     assert cache_dir({}) == Path.home() / ".cache" / "integrate"
+
+
+def test_no_cache_inside_the_config_dir(config_dir: Path) -> None:
+    """A cache dir inside the watched config dir is not used: its writes would look like edits."""
+    write_tree(config_dir, FILES)
+    environ = {CACHE_DIR_VARIABLE: str(config_dir / ".cache")}
+    assert cache_for(environ, config_dir.resolve(), "config", DEFAULT_MAX_FILE_BYTES) is None
+    _outcome(config_dir, config_dir / ".cache")
+    assert not (config_dir / ".cache").exists()
 
 
 def test_entries_are_private(config_dir: Path, tmp_path: Path) -> None:
