@@ -6,8 +6,9 @@ Both run in this process (interpreter start-up is the same for both and left out
 
 ``ours`` is a check of an unchanged config dir, as every check and start-up after the first
 one: the composition comes from the cache (``INTEGRATE_CACHE_DIR``, a temporary dir here).
-``cold`` is a check with an empty cache (a full Hydra compose that keeps its entry): what the
-first check after an edit costs. The three contenders run in turns, so a busy spell on the
+``edited`` is a check right after one component file's value was edited (the entry re-merges
+that file). ``cold`` is a check with an empty cache (a full Hydra compose that keeps its
+entry), as after an edit of a defaults list. The contenders run in turns, so a busy spell on the
 machine hits all of them alike.
 """
 
@@ -51,6 +52,15 @@ def cold_check(conf: Path, cache: Path) -> None:
     integrate_check(conf)
 
 
+def edited_check(conf: Path, count: int) -> float:
+    """Seconds of a check right after one component file's value was edited (the edit untimed)."""
+    edited = conf / "components" / f"c{count // 2}.yaml"
+    text = edited.read_text()
+    before, after = ("[a, b, c]", "[a, b]") if "[a, b, c]" in text else ("[a, b]", "[a, b, c]")
+    edited.write_text(text.replace(before, after))
+    return timed(lambda: integrate_check(conf))()
+
+
 def measure(root: Path, count: int) -> tuple[float, float]:
     conf = make_app(root, count)
     cache = Path(tempfile.mkdtemp(prefix="compose-cache-"))
@@ -60,17 +70,22 @@ def measure(root: Path, count: int) -> tuple[float, float]:
     contenders = (
         timed(lambda: cold_check(conf, cache)),
         timed(lambda: integrate_check(conf)),  # right after the cold one: its entry is there
+        lambda: edited_check(conf, count),
         timed(lambda: bare_hydra_compose(conf)),
     )
-    samples: list[list[float]] = [[], [], []]
+    samples: list[list[float]] = [[], [], [], []]
     for run in range(repeat + 1):  # the first round is the untimed warm-up
         for contender, kept in zip(contenders, samples, strict=True):
             seconds = contender()
             if run:
                 kept.append(seconds)
-    cold, ours, hydra = (statistics.median(s) for s in samples)
-    COLD[str(count)] = {"cold_s": round(cold, 4), "cold_ratio": round(cold / hydra, 3)}
+    cold, ours, edited, hydra = (statistics.median(s) for s in samples)
+    COLD[str(count)] = {
+        "cold_s": round(cold, 4), "cold_ratio": round(cold / hydra, 3),
+        "edited_s": round(edited, 4), "edited_ratio": round(edited / hydra, 3),
+    }
     print(f"{count:>4} components: integrate check with an empty cache {cold:8.3f} s   ratio {cold / hydra:.2f}x")
+    print(f"{count:>4} components: integrate check after a value edit  {edited:8.3f} s   ratio {edited / hydra:.2f}x")
     os.chdir("/")
     shutil.rmtree(cache, ignore_errors=True)
     del os.environ[CACHE_DIR_VARIABLE]

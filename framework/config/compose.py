@@ -39,7 +39,8 @@ from framework.config.hydra_files import FilesRead, defaults_list_message, read_
 from framework.config.installed import Installation, installed_overrides
 from framework.config.overlay import Overlay, overlay_overrides
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
-from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
+from framework.config.plain import TOO_DEEP, dotted_keys, too_deep
+from framework.config.plain_merge import merge_plain
 from framework.config.redaction import (
     UNKNOWN,
     SecretPaths,
@@ -219,30 +220,9 @@ def _variables_under(prefix: str, environ: Mapping[str, str]) -> bool:
 
 
 def merged_values(files: Sequence[MergedFile]) -> dict[str, Any] | None:
-    """The files' plain values merged in order, or None where OmegaConf has rules of its own.
-
-    OmegaConf re-parents the whole growing tree on every merge (quadratic in the number of
-    files); merging the plain values first and building one config is linear.
-    """
-    tree: dict[str, Any] = {}
-    return tree if all(_merge_plain(tree, merged.values) for merged in files) else None
-
-
-def _merge_plain(target: dict[str, Any], source: Any) -> bool:
-    """Merge YAML values as OmegaConf merges them: mappings key by key, everything else
-    replaced. False where a mapping meets a non-mapping (OmegaConf has its own rules there)."""
-    if not isinstance(source, dict):
-        return False
-    for key, value in source.items():
-        current = target.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            if not _merge_plain(current, value):
-                return False
-        elif key in target and isinstance(value, dict) != isinstance(current, dict):
-            return False
-        else:
-            target[key] = thaw(value)
-    return True
+    """The files' plain values merged in order (``plain_merge``), or None where OmegaConf has
+    rules of its own."""
+    return merge_plain(merged.values for merged in files)
 
 
 def _force(text: str, config_dir: Path) -> str:

@@ -5,9 +5,11 @@ work whose result depends only on what it read. An entry holds what one full com
 composed values, unresolved, and the record of merged files) and everything it depended on:
 the content digest of every file it read, the listing of the config dir (a new or removed file
 or group can change the defaults list), the library versions and the framework's own config
-code. Any difference, or any doubt (unreadable, corrupt, another format), is a miss, and the
-caller composes with Hydra again: the cache can only hand back what Hydra itself produced for
-the same inputs.
+code. When only files were edited whose edit cannot change the defaults list (no defaults list
+before or after, the same package header: ``recompose``'s rule for a reload), and the cached
+values are the plain merge of the files, those files are read anew and merged again in the
+same order, as the first compose merges them. Any other difference, or any doubt (unreadable,
+corrupt, another format), is a miss, and the caller composes with Hydra again.
 
 Only a compose without overrides is kept: an override's value (an env var's, say) may be a
 secret that was never on disk, and must not be written there. The entries sit in a directory
@@ -22,6 +24,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -30,8 +33,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
 from framework.config.files import read_text
-from framework.config.hydra_files import FilesRead
+from framework.config.hydra_files import FilesRead, parse_config
+from framework.config.plain import too_deep
+from framework.config.plain_merge import merge_plain
 from framework.errors import CompositionError
 
 CACHE_DIR_VARIABLE = "INTEGRATE_CACHE_DIR"  # set to a directory, or to nothing to turn caching off
@@ -102,41 +111,50 @@ class ComposeCache:
         return self.directory / "compose" / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
 
     def lookup(self) -> CachedCompose | None:
-        """The cached compose when nothing it depended on changed; None on any doubt."""
+        """The cached compose when nothing it depended on changed, or when only files whose
+        edit cannot change Hydra's defaults list did, with those re-merged; None on any doubt."""
         try:
             entry = json.loads(self.entry.read_text(encoding="utf-8"))
             if _code_digest() is None or entry["key"] != self._key() or entry["listing"] != _listing_digest(self.config_dir):
                 return None
-            texts = {}
-            for path, expected in entry["read"].items():
-                texts[path] = read_text(Path(path), self.max_file_bytes)
-                if _digest(texts[path]) != expected:
-                    return None
+            texts = {path: read_text(Path(path), self.max_file_bytes) for path in entry["read"]}
+            edited = {path for path, expected in entry["read"].items() if _digest(texts[path]) != expected}
             files = tuple(
                 CachedFile(config_path, package, Path(path), values, texts[path])
                 for config_path, package, path, values in entry["files"]
             )
-            tree = entry["tree"]
+            tree, shapes = entry["tree"], {path: tuple(shape) for path, shape in entry["shapes"].items()}
         except (OSError, ValueError, KeyError, TypeError, CompositionError):
             return None  # missing, unreadable, corrupt or of another shape: compose in full
-        return CachedCompose(tree, files) if isinstance(tree, dict) else None
+        if not isinstance(tree, dict):
+            return None
+        if not edited:
+            return CachedCompose(tree, files)
+        if not all(_keeps_defaults_list(shapes.get(path), texts[path]) for path in edited):
+            return None  # Hydra builds the defaults list anew
+        return self._remerged(CachedCompose(tree, files), texts, edited)
 
     def store(self, composed: CachedCompose, read: FilesRead) -> None:
         """Keep ``composed``, made from what ``read`` records, when it depended on nothing but
         the config dir's files: Hydra's own sources and the config dir alone searched, no
-        defaults list interpolating (that may read the environment). Skipped, too, when the
-        values would not come back from JSON exactly or the directory cannot be written."""
+        defaults list interpolating (that may read the environment)."""
         standard = [("hydra", "pkg", "hydra.conf"), ("main", "file", str(self.config_dir)), ("schema", "structured", "")]
-        if read.sources != standard or read.interpolated_defaults or _code_digest() is None:
-            return
-        listing = _listing_digest(self.config_dir)
         inside = all(_within(path, self.config_dir) for path in read.texts)
-        if listing is None or not inside or not _json_exact([composed.tree, [f.values for f in composed.files]]):
+        if read.sources == standard and inside and not read.interpolated_defaults:
+            self._keep(composed, {str(path): text for path, text in read.texts.items()})
+
+    def _keep(self, composed: CachedCompose, texts: Mapping[str, str]) -> None:
+        """Write the entry; skipped when the values would not come back from JSON exactly or
+        the directory cannot be written."""
+        listing = _listing_digest(self.config_dir)
+        exact = _json_exact([composed.tree, [f.values for f in composed.files]])
+        if listing is None or not exact or _code_digest() is None:
             return
         entry = {
             "key": self._key(),
             "listing": listing,
-            "read": {str(path): _digest(text) for path, text in read.texts.items()},
+            "read": {path: _digest(text) for path, text in texts.items()},
+            "shapes": {path: _shape(text) for path, text in texts.items()},
             "files": [[f.config_path, f.package, str(f.path), f.values] for f in composed.files],
             "tree": composed.tree,
         }
@@ -145,6 +163,30 @@ class ComposeCache:
             _prune(self.entry.parent)
         except OSError:
             pass  # a read-only or full disk costs the next compose its speed, nothing else
+
+    def _remerged(self, cached: CachedCompose, texts: Mapping[str, str], edited: set[str]) -> CachedCompose | None:
+        """``cached`` with the edited files' values read anew and every file merged again in
+        the same order, kept as the new entry; None on any doubt.
+
+        Only where the cached values are the plain merge of the files (as the first compose
+        merges them): then the same defaults list merges the edited files the same way.
+        """
+        if merge_plain(f.values for f in cached.files) != cached.tree:
+            return None  # Hydra's own merge made these values: let it make the new ones
+        files = []
+        for merged in cached.files:
+            if str(merged.path) in edited:
+                values = _placed(texts[str(merged.path)], merged.path, merged.package)
+                if values is None:
+                    return None
+                merged = CachedFile(merged.config_path, merged.package, merged.path, values, texts[str(merged.path)])
+            files.append(merged)
+        tree = merge_plain(f.values for f in files)
+        if tree is None or "hydra" in tree:  # Hydra's own node, dropped from what compose returns
+            return None
+        composed = CachedCompose(tree, tuple(files))
+        self._keep(composed, texts)
+        return composed
 
     def _key(self) -> list[Any]:
         return [_FORMAT, str(self.config_dir), self.config_name, self.max_file_bytes, _code_digest()]
@@ -158,6 +200,40 @@ def holds_interpolation(node: Any) -> bool:
     if isinstance(node, list):
         return any(holds_interpolation(v) for v in node)
     return isinstance(node, str) and ("${" in node or node == "???")
+
+
+_PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
+_DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
+
+
+def _shape(text: str) -> tuple[list[str], bool]:
+    """What in a file's text shapes Hydra's defaults list: its package header lines, and
+    whether it holds a defaults list."""
+    return _PACKAGE_HEADER.findall(text), bool(_DEFAULTS_LIST.search(text))
+
+
+def _keeps_defaults_list(before: tuple[Any, ...] | None, text: str) -> bool:
+    """Whether an edit of a file whose shape was ``before`` into ``text`` leaves Hydra's defaults
+    list as it was: the same package header, and no defaults list before or after."""
+    headers, has_defaults = _shape(text)
+    return before == (headers, False) and not has_defaults
+
+
+def _placed(text: str, path: Path, package: str) -> Any:
+    """An edited file's values placed under its package, as Hydra places them; None when it
+    does not parse to a mapping within the limits (Hydra's compose names the problem)."""
+    try:
+        loaded = parse_config(text, path)
+    except (yaml.YAMLError, OmegaConfBaseException, CompositionError):
+        return None
+    if not isinstance(loaded, DictConfig) or not text.strip():
+        return None
+    if package and package != "_global_":
+        placed = OmegaConf.create()
+        OmegaConf.update(placed, package, loaded, merge=False)
+        loaded = placed
+    values = OmegaConf.to_container(loaded, resolve=False)
+    return None if too_deep(values) else values
 
 
 def _digest(text: str) -> str:

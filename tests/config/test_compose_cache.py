@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from framework.assembly import load_config
+from framework.config import compose as compose_module
 from framework.config.compose import ConfigSource
 from framework.config.compose_cache import CACHE_DIR_VARIABLE, ComposeCache, cache_dir, cache_for
 from framework.config.explain import provenance_rows
@@ -192,6 +193,53 @@ def test_an_edit_a_new_file_or_a_removed_one_is_seen(config_dir: Path, tmp_path:
     assert appeared != edited
     (config_dir / "local" / "dev.yaml").unlink()
     assert _both_ways(config_dir, cache) == edited
+
+
+EDITS: dict[str, tuple[dict[str, str], bool]] = {  # the edit, and whether it is re-merged without Hydra
+    "a value in a packaged option": ({"local/dev.yaml": FILES["local/dev.yaml"].replace("pool: 4", "pool: 5")}, True),
+    "a value in a global file": ({"site.yaml": FILES["site.yaml"].replace("7000", "7001")}, True),
+    "a key removed": ({"db/sqlite.yaml": "driver: sqlite\npool: 1\nurl: x\n"}, True),
+    "a key added, with integer keys": ({"extra/one.yaml": "# @package deep.inside.here\nvalue: {1: a}\n"}, True),
+    "the only file of a config without a defaults list": ({"config.yaml": APP + "x: 2\n"}, True),
+    "a mapping now meets a scalar": ({"local/dev.yaml": "# @package db\npool: {a: 1}\n"}, False),
+    "a defaults list added": ({"site.yaml": "defaults:\n  - db: postgres\n" + FILES["site.yaml"]}, False),
+    "a package header changed": ({"local/dev.yaml": FILES["local/dev.yaml"].replace("@package db", "@package other")}, False),
+    "a header removed": ({"site.yaml": FILES["site.yaml"].split("\n", 1)[1]}, False),
+    "the primary config's values": ({"config.yaml": PRIMARY.replace("port: 8000", "port: 8001")}, False),
+    "Hydra's own node set": ({"site.yaml": FILES["site.yaml"] + "hydra:\n  job:\n    name: x\n"}, False),
+    "invalid YAML": ({"site.yaml": "service: [unclosed\n"}, False),
+    "emptied": ({"site.yaml": ""}, False),
+}
+
+
+@pytest.mark.parametrize("case", EDITS)
+def test_an_edit_is_re_merged_or_composed_by_hydra(
+    config_dir: Path, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files whose edit cannot change the defaults list are merged again from the entry; any
+    other edit is composed by Hydra; either way the outcome is a full compose's."""
+    cache = tmp_path / "cache"
+    edit, re_merged = EDITS[case]
+    start = FILES | {"extra/one.yaml": FILES["extra/one.yaml"]}
+    if case.startswith("the only file"):
+        start = {"config.yaml": APP + "x: 1\n"}
+    else:
+        start["config.yaml"] = PRIMARY.replace("- site", "- site\n      - extra@deep.inside.here: one")
+    write_tree(config_dir, start)
+    _both_ways(config_dir, cache)
+    _write(config_dir, edit)
+    composed_by_hydra: list[object] = []
+    hydra_compose = compose_module._hydra_compose
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        composed_by_hydra.append(args)
+        return hydra_compose(*args, **kwargs)
+
+    monkeypatch.setattr(compose_module, "_hydra_compose", counted)
+    ours = _outcome(config_dir, cache)
+    assert (composed_by_hydra == []) == re_merged
+    assert ours == _outcome(config_dir, None)
+    assert _outcome(config_dir, cache) == ours  # and again, from the entry the edit left
 
 
 @pytest.mark.parametrize(
