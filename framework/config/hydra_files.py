@@ -4,8 +4,9 @@ Hydra opens a config file itself (``FileConfigSource.load_config``): a FIFO name
 would block it forever, ``/dev/zero`` or a huge file would fill memory, and bytes that are not
 UTF-8 end in a bare UnicodeDecodeError. The file sources of one composition are made to read
 through ``read_text`` instead, which refuses all of these naming the file, and to parse what
-it read within ``bounded_yaml``'s limits on nesting and aliases; the texts are kept, so the record of merged files never reads a file a second time,
-and what else a composition depended on is noted, so ``compose_cache`` knows when it may be reused.
+it read within ``bounded_yaml``'s limits on nesting and aliases; the texts are kept, so the
+record of merged files never reads a file a second time, and what else a composition depended
+on is noted, so ``compose_cache`` knows when its result may be reused.
 Hydra deep-copies its repository for each composition: the patched methods are closures,
 which a deep copy shares, so the copies read the same way.
 """
