@@ -69,10 +69,11 @@ def cache_for(environ: Mapping[str, str], config_dir: Path, config_name: str, ma
     """The cache of this config dir (resolved) and config name; None when caching is off, or when
     the cache dir would sit inside the config dir (the watcher would take its writes for edits)."""
     directory = cache_dir(environ)
-    if directory is None:
+    try:
+        resolved = directory.resolve() if directory else None
+    except (OSError, RuntimeError):  # a symlink loop on the way
         return None
-    resolved = directory.resolve()
-    if resolved == config_dir or _within(resolved, config_dir):
+    if directory is None or resolved is None or resolved == config_dir or _within(resolved, config_dir):
         return None
     return ComposeCache(directory, config_dir, config_name, max_file_bytes)
 
@@ -124,15 +125,15 @@ class ComposeCache:
                 for config_path, package, path, values in entry["files"]
             )
             tree, shapes = entry["tree"], {path: tuple(shape) for path, shape in entry["shapes"].items()}
-        except (OSError, ValueError, KeyError, TypeError, CompositionError):
+            if not isinstance(tree, dict):
+                return None
+            if not edited:
+                return CachedCompose(tree, files)
+            if not all(_keeps_defaults_list(shapes.get(path), texts[path]) for path in edited):
+                return None  # Hydra builds the defaults list anew
+            return self._remerged(CachedCompose(tree, files), texts, edited)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, CompositionError, OmegaConfBaseException):
             return None  # missing, unreadable, corrupt or of another shape: compose in full
-        if not isinstance(tree, dict):
-            return None
-        if not edited:
-            return CachedCompose(tree, files)
-        if not all(_keeps_defaults_list(shapes.get(path), texts[path]) for path in edited):
-            return None  # Hydra builds the defaults list anew
-        return self._remerged(CachedCompose(tree, files), texts, edited)
 
     def store(self, composed: CachedCompose, read: FilesRead) -> None:
         """Keep ``composed``, made from what ``read`` records, when it depended on nothing but

@@ -250,6 +250,7 @@ def test_an_edit_is_re_merged_or_composed_by_hydra(
         '{"key": [0], "listing": "", "read": {}, "files": [], "tree": {}}',  # another format
         '{"key": null}',
         "[1, 2, 3]",
+        "[" * 100_000,  # nested past the recursion limit
     ],
 )
 def test_a_corrupt_or_stale_entry_falls_back_to_hydra(config_dir: Path, tmp_path: Path, damage: str) -> None:
