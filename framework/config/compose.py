@@ -26,14 +26,21 @@ from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf.errors import OmegaConfBaseException
 
-from framework.config.env import DataOverride, env_overrides
+from framework.config.compose_cache import (
+    CachedCompose,
+    CachedFile,
+    cache_for,
+    holds_interpolation,
+)
+from framework.config.env import SEPARATOR, DataOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.groups import check_group_options
-from framework.config.hydra_files import defaults_list_message, read_files_safely
+from framework.config.hydra_files import FilesRead, defaults_list_message, read_files_safely
 from framework.config.installed import Installation, installed_overrides
 from framework.config.overlay import Overlay, overlay_overrides
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
-from framework.config.plain import TOO_DEEP, dotted_keys, thaw, too_deep
+from framework.config.plain import TOO_DEEP, dotted_keys, too_deep
+from framework.config.plain_merge import merge_plain
 from framework.config.redaction import (
     UNKNOWN,
     SecretPaths,
@@ -129,7 +136,12 @@ def compose_config(
     check_group_options([(f"argument {text}", text) for text in source.overrides], config_dir)
     cli = [_force(text, config_dir) for text in source.overrides]
     origins = {sent: f"argument {typed}" for sent, typed in zip(cli, source.overrides, strict=True)}
-    config, files = _hydra_compose(config_dir, source.config_name, cli, limit, secret_paths, origins)
+    config, files, tree = _compose_files(source, config_dir, cli, secret_paths, origins)
+    if config is None:  # a cache hit: plain values, and a config only if there is work for it
+        final = _from_cache(source, files, tree or {})
+        if isinstance(final, Composition):
+            return final
+        config = final
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
     env = env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
     check_group_options([(e.origin, e.text) for e in env], config_dir)
@@ -140,7 +152,7 @@ def compose_config(
     ]
     if layered:  # installations, the overlay and env sit below the CLI: compose again with them first
         origins.update({o.text: o.origin for o in layered})
-        config, files = _hydra_compose(
+        config, files, _ = _hydra_compose(
             config_dir, source.config_name, [o.text for o in layered] + cli, limit, secret_paths, origins
         )
     check_changed_keys_exist(
@@ -153,31 +165,64 @@ def compose_config(
     )
 
 
+def _compose_files(
+    source: ConfigSource,
+    config_dir: Path,
+    cli: list[str],
+    secret_paths: SecretPaths | None,
+    origins: Mapping[str, str],
+) -> tuple[DictConfig | None, list[MergedFile], dict[str, Any] | None]:
+    """Hydra's compose of the files with the CLI overrides: its config and the merged files;
+    or, from the cache when one is kept (no overrides) and nothing it depended on changed, no
+    config but the config's values, unresolved."""
+    cache = None
+    if not cli and not _user_schemas_registered():
+        cache = cache_for(source.environ, config_dir, source.config_name, source.max_file_bytes)
+    cached = cache.lookup() if cache else None
+    if cached is not None:
+        files = [MergedFile(f.config_path, f.package, f.path, f.values, f.text) for f in cached.files]
+        return None, files, cached.tree
+    config, files, read = _hydra_compose(config_dir, source.config_name, cli, source.max_file_bytes, secret_paths, origins)
+    kept = tuple(CachedFile(f.config_path, f.package, f.path, f.values, f.text) for f in files if f.path and f.text)
+    if cache and len(kept) == len(files):  # every merged file read from disk (none from a package)
+        tree: dict[str, Any] = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
+        cache.store(CachedCompose(tree, kept), read)
+    return config, files, None
+
+
+def _from_cache(source: ConfigSource, files: list[MergedFile], tree: dict[str, Any]) -> Composition | DictConfig:
+    """A cache hit as the composition when its plain values are final: nothing to resolve, no
+    layer to add (env vars under the prefix, an overlay, installations); else Hydra's config of
+    them, to go on with as after a full compose."""
+    if holds_interpolation(tree) or not (source.env_prefix or _plain_env_prefix(tree)):
+        return _config_of(tree)
+    prefix = source.env_prefix or tree["app"].get("env_prefix")
+    if source.installed or source.overlay or (prefix and _variables_under(prefix, source.environ)):
+        return _config_of(tree)
+    return Composition(None, tuple(files), (), prefix, resolved=tree, overlay=source.overlay, installed=source.installed)
+
+
+def _config_of(tree: dict[str, Any]) -> DictConfig:
+    """The DictConfig Hydra's compose returns for these values: struct mode at the root."""
+    config = OmegaConf.create(tree)
+    OmegaConf.set_struct(config, True)
+    return config
+
+
+def _plain_env_prefix(tree: dict[str, Any]) -> bool:
+    """Whether ``app.env_prefix`` reads from the plain values as OmegaConf would select it."""
+    app = tree.get("app")
+    return isinstance(app, dict) and isinstance(app.get("env_prefix"), str | None)
+
+
+def _variables_under(prefix: str, environ: Mapping[str, str]) -> bool:
+    return any(name.startswith(f"{prefix}{SEPARATOR}") for name in environ)
+
+
 def merged_values(files: Sequence[MergedFile]) -> dict[str, Any] | None:
-    """The files' plain values merged in order, or None where OmegaConf has rules of its own.
-
-    OmegaConf re-parents the whole growing tree on every merge (quadratic in the number of
-    files); merging the plain values first and building one config is linear.
-    """
-    tree: dict[str, Any] = {}
-    return tree if all(_merge_plain(tree, merged.values) for merged in files) else None
-
-
-def _merge_plain(target: dict[str, Any], source: Any) -> bool:
-    """Merge YAML values as OmegaConf merges them: mappings key by key, everything else
-    replaced. False where a mapping meets a non-mapping (OmegaConf has its own rules there)."""
-    if not isinstance(source, dict):
-        return False
-    for key, value in source.items():
-        current = target.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            if not _merge_plain(current, value):
-                return False
-        elif key in target and isinstance(value, dict) != isinstance(current, dict):
-            return False
-        else:
-            target[key] = thaw(value)
-    return True
+    """The files' plain values merged in order (``plain_merge``), or None where OmegaConf has
+    rules of its own."""
+    return merge_plain(merged.values for merged in files)
 
 
 def _force(text: str, config_dir: Path) -> str:
@@ -221,16 +266,17 @@ def _hydra_compose(
     max_file_bytes: int,
     secret_paths: SecretPaths | None = None,
     origins: Mapping[str, str] | None = None,
-) -> tuple[DictConfig, list[MergedFile]]:
+) -> tuple[DictConfig, list[MergedFile], FilesRead]:
     files: list[MergedFile] = []
     with _HYDRA_LOCK:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir), version_base=None):
-            texts = read_files_safely(max_file_bytes)
+            read = read_files_safely(max_file_bytes)
+            texts = read.texts
             _record_merged_files(files, texts)
             _merge_files_linearly(files)
             try:
-                return compose(config_name=config_name, overrides=overrides), files
+                return compose(config_name=config_name, overrides=overrides), files, read
             except yaml.MarkedYAMLError as exc:
                 raise CompositionError(_yaml_message(exc, config_dir)) from exc
             except (HydraException, OmegaConfBaseException) as exc:
@@ -369,7 +415,7 @@ def _file_secrets(
     if secret_paths is None:
         return ()
     try:
-        config, _ = _hydra_compose(config_dir, config_name, [], max_file_bytes)
+        config, _, _ = _hydra_compose(config_dir, config_name, [], max_file_bytes)
     except CompositionError:
         return UNKNOWN
     return _secrets_of(config, secret_paths)

@@ -4,7 +4,9 @@ Hydra opens a config file itself (``FileConfigSource.load_config``): a FIFO name
 would block it forever, ``/dev/zero`` or a huge file would fill memory, and bytes that are not
 UTF-8 end in a bare UnicodeDecodeError. The file sources of one composition are made to read
 through ``read_text`` instead, which refuses all of these naming the file, and to parse what
-it read within ``bounded_yaml``'s limits on nesting and aliases; the texts are kept, so the record of merged files never reads a file a second time.
+it read within ``bounded_yaml``'s limits on nesting and aliases; the texts are kept, so the
+record of merged files never reads a file a second time, and what else a composition depended
+on is noted, so ``compose_cache`` knows when its result may be reused.
 Hydra deep-copies its repository for each composition: the patched methods are closures,
 which a deep copy shares, so the copies read the same way.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +34,36 @@ from framework.errors import CompositionError
 _OMEGACONF_LOADER = get_yaml_loader()
 
 
-def read_files_safely(limit: int) -> dict[Path, str]:
+@dataclass
+class FilesRead:
+    """What one composition read, filled in as Hydra loads: the texts of the files, by path;
+    every source it searched; whether a defaults list it read interpolates (``${...}`` there is
+    resolved while the list is built, so it may depend on more than the files)."""
+
+    texts: dict[Path, str] = field(default_factory=dict)
+    sources: list[tuple[str, str, str]] = field(default_factory=list)  # (provider, scheme, path)
+    interpolated_defaults: bool = False
+
+
+def read_files_safely(limit: int) -> FilesRead:
     """Make the initialized Hydra read its config files through ``read_text`` with ``limit``;
-    return the texts read, by path, filled in as Hydra loads them."""
+    return the record of what it read, filled in as Hydra loads them."""
     hydra = GlobalHydra.instance().hydra
     assert hydra is not None
     loader: Any = hydra.config_loader
-    texts: dict[Path, str] = {}
-    _guard(loader.repository.get_sources(), limit, texts)
+    read = FilesRead()
+    _guard(loader.repository.get_sources(), limit, read)
     create_repository = loader._parse_overrides_and_create_caching_repo
 
     def creating(config_name: str | None, overrides: list[str]) -> Any:
         parsed, repository = create_repository(config_name, overrides)
-        _guard(repository.get_sources(), limit, texts)  # `hydra.searchpath` adds sources
+        sources = repository.get_sources()
+        _guard(sources, limit, read)  # `hydra.searchpath` adds sources
+        read.sources = [(s.provider, s.scheme(), s.path) for s in sources]
         return parsed, repository
 
     loader._parse_overrides_and_create_caching_repo = creating
-    return texts
+    return read
 
 
 def parse_config(text: str, path: Path) -> DictConfig | ListConfig:
@@ -57,11 +73,18 @@ def parse_config(text: str, path: Path) -> DictConfig | ListConfig:
     with a bare OSError (or, for a string, parses again without limits), is refused naming the
     file. CompositionError at file:line:column past a limit; ``yaml.YAMLError`` when invalid.
     """
+    return _config_of(_loaded(text, path), path)
+
+
+def _loaded(text: str, path: Path) -> Any:
     try:
-        data = load_yaml(text, str(path), _OMEGACONF_LOADER)
+        return load_yaml(text, str(path), _OMEGACONF_LOADER)
     except YamlLimitError as exc:
         line, column = exc.where()
         raise CompositionError(f"{path}:{line}:{column}: {exc.problem}") from None  # one line, no snippet
+
+
+def _config_of(data: Any, path: Path) -> DictConfig | ListConfig:
     if data is None:
         return OmegaConf.create()
     if not isinstance(data, dict | list):
@@ -72,13 +95,13 @@ def parse_config(text: str, path: Path) -> DictConfig | ListConfig:
     return OmegaConf.create(data)
 
 
-def _guard(sources: list[ConfigSource], limit: int, texts: dict[Path, str]) -> None:
+def _guard(sources: list[ConfigSource], limit: int, read: FilesRead) -> None:
     for source in sources:
         if source.scheme() == "file":  # Hydra's plugin scan loads its own copy of the class
-            _read_safely(source, limit, texts)
+            _read_safely(source, limit, read)
 
 
-def _read_safely(source: ConfigSource, limit: int, texts: dict[Path, str]) -> None:
+def _read_safely(source: ConfigSource, limit: int, read: FilesRead) -> None:
     def path_of(config_path: str) -> Path:
         return Path(source.path) / ConfigSource._normalize_file_name(config_path)
 
@@ -93,8 +116,11 @@ def _read_safely(source: ConfigSource, limit: int, texts: dict[Path, str]) -> No
             text = read_text(path, limit)
         except FileNotFoundError as exc:  # deleted since Hydra looked: as Hydra says it
             raise ConfigLoadError(f"Config not found : {path}") from exc
-        config = parse_config(text, path)
-        texts[path] = text
+        data = _loaded(text, path)
+        config = _config_of(data, path)
+        read.texts[path] = text
+        if isinstance(data, dict) and "${" in repr(data.get("defaults")):
+            read.interpolated_defaults = True
         header = ConfigSource._get_header_dict(text[:512])
         return ConfigResult(config=config, path=f"file://{source.path}", provider=source.provider, header=header)
 
