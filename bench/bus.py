@@ -1,8 +1,10 @@
 """Event bus throughput and latency against blinker, pyee, raw redis-py and raw aio-pika, in one run.
 
-    python bench/bus.py
+    python bench/bus.py             # everything (needs Redis and RabbitMQ for their parts)
+    python bench/bus.py --memory    # the in-memory part alone: publish and async delivery
 
-Prints a table, then (last line) one JSON object with the ratios and absolute figures.
+Prints a table, then (last line) one JSON object with the ratios and absolute figures, and
+issue 18's "before" figures for async delivery beside the ones measured now.
 
 What is measured, and how:
 - in-memory publish: ``await bus.publish(topic, data)`` returns once the event is queued for
@@ -68,6 +70,9 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_EVENTS, REDIS_BURST = 10_000, 500
 LATENCY_SAMPLES = 1000
 TOPIC, DATA = "market.tick", {"symbol": "BTC-USD", "price": 64123.5, "size": 0.25}
+# Recorded constants, not measured by this run: async delivery (publish until every handler
+# ran) as issue 18 states it, measured on this 2-core machine before that issue's changes.
+BEFORE_ISSUE_18 = {"async_delivery_per_s": {"ours_1": 560_000, "ours_10": 84_000}}
 
 
 def noop(*args: Any, **kwargs: Any) -> None:
@@ -412,21 +417,9 @@ def _ratio(a: float, b: float) -> float:
     return round(a / b, 2)
 
 
-def main() -> None:
-    started = time.perf_counter()
-    memory = asyncio.run(memory_publish())
-    gc.collect()
-    delivery = asyncio.run(async_delivery())
-    gc.collect()
-    declared = payload_summary(asyncio.run(payload_figures()))
-    gc.collect()
-    try:
-        redis = asyncio.run(redis_figures())
-        keyed = partitioned()
-    except (OSError, ConnectionError) as exc:
-        print(f"Redis figures skipped: {exc}", file=sys.stderr)
-        redis, keyed = {}, {}
-    result: dict[str, Any] = {
+def _in_memory(memory: dict[str, float], delivery: dict[str, float]) -> dict[str, Any]:
+    before = BEFORE_ISSUE_18["async_delivery_per_s"]
+    return {
         "memory_publish_per_s": {k: round(v) for k, v in sorted(memory.items())},
         "memory_vs_pyee_1": _ratio(memory["ours_1"], memory["pyee_1"]),
         "memory_vs_pyee_10": _ratio(memory["ours_10"], memory["pyee_10"]),
@@ -436,8 +429,32 @@ def main() -> None:
         "async_delivery_per_s": {k: round(v) for k, v in sorted(delivery.items())},
         "async_delivery_vs_pyee_1": _ratio(delivery["ours_1"], delivery["pyee_1"]),
         "async_delivery_vs_pyee_10": _ratio(delivery["ours_10"], delivery["pyee_10"]),
-        **declared,
+        "before_issue_18": BEFORE_ISSUE_18,
+        "async_delivery_vs_before_issue_18_1": _ratio(delivery["ours_1"], before["ours_1"]),
+        "async_delivery_vs_before_issue_18_10": _ratio(delivery["ours_10"], before["ours_10"]),
     }
+
+
+def main(memory_only: bool = False) -> None:
+    started = time.perf_counter()
+    memory = asyncio.run(memory_publish())
+    gc.collect()
+    delivery = asyncio.run(async_delivery())
+    gc.collect()
+    if memory_only:
+        alone = {**_in_memory(memory, delivery), "seconds": round(time.perf_counter() - started, 1)}
+        _print_memory_table(alone)
+        print(json.dumps(alone))
+        return
+    declared = payload_summary(asyncio.run(payload_figures()))
+    gc.collect()
+    try:
+        redis = asyncio.run(redis_figures())
+        keyed = partitioned()
+    except (OSError, ConnectionError) as exc:
+        print(f"Redis figures skipped: {exc}", file=sys.stderr)
+        redis, keyed = {}, {}
+    result: dict[str, Any] = {**_in_memory(memory, delivery), **declared}
     if redis:
         result.update(
             {
@@ -463,7 +480,7 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def _print_table(r: dict[str, Any]) -> None:
+def _print_memory_table(r: dict[str, Any]) -> None:
     m, d = r["memory_publish_per_s"], r["async_delivery_per_s"]
     print("in-memory publish (events/s; ours = enqueue, peers = inline no-op receivers)")
     for n in (1, 10):
@@ -476,13 +493,19 @@ def _print_table(r: dict[str, Any]) -> None:
         f"  10 + 1,000 non-matching wildcard subscriptions: ours {m['ours_10_wild']:>10,}"
         f"  (10 alone / this = {r['wildcard_slowdown']})"
     )
-    print("\n".join(payload_table(r)))
+    before = r["before_issue_18"]["async_delivery_per_s"]
     print("async delivery to async handlers (events/s, publish until all handled)")
     for n in (1, 10):
         print(
             f"  {n:>2} subscriber(s): ours {d[f'ours_{n}']:>10,}  pyee AsyncIOEventEmitter "
-            f"{d[f'pyee_{n}']:>10,}   x{r[f'async_delivery_vs_pyee_{n}']}"
+            f"{d[f'pyee_{n}']:>10,}   x{r[f'async_delivery_vs_pyee_{n}']}   (before issue 18: "
+            f"{before[f'ours_{n}']:,}, now x{r[f'async_delivery_vs_before_issue_18_{n}']})"
         )
+
+
+def _print_table(r: dict[str, Any]) -> None:
+    _print_memory_table(r)
+    print("\n".join(payload_table(r)))
     if "redis_per_s" in r:
         x = r["redis_per_s"]
         print("Redis Streams (events/s)")
@@ -516,4 +539,4 @@ def _print_table(r: dict[str, Any]) -> None:
 if __name__ == "__main__":
     logger.remove()  # keep warnings: the rebalance notes of every round would bury the table
     logger.add(sys.stderr, level="WARNING")
-    main()
+    main(memory_only="--memory" in sys.argv[1:])

@@ -38,10 +38,12 @@ class Mailbox:
     """A bounded queue: highest priority first, FIFO within a priority.
 
     ``MemoryBus.publish`` inlines ``offer`` for default-priority events: it appends to
-    ``normal``, bumps ``size`` and wakes a waiting ``getter`` itself.
+    ``normal``, bumps ``size`` and wakes a waiting ``getter`` itself. ``Worker`` inlines ``pop``
+    while nothing above the default priority is queued (``top``) and no publisher waits for room
+    (``putters``): it takes the head of ``normal`` and lowers ``size``.
     """
 
-    __slots__ = ("maxsize", "size", "limit", "normal", "getter", "_buckets", "_top", "_putters")
+    __slots__ = ("maxsize", "size", "limit", "normal", "getter", "top", "putters", "_buckets")
 
     def __init__(self, maxsize: int, gated: bool = False) -> None:
         self.maxsize, self.size = maxsize, 0
@@ -50,11 +52,11 @@ class Mailbox:
         self.limit = 0 if gated else maxsize
         self._buckets: list[deque[Envelope]] = [deque() for _ in range(MAX_PRIORITY + 1)]
         self.normal = self._buckets[DEFAULT_PRIORITY]
-        # Buckets above _top are empty, and _top never drops below the default priority, so
+        # Buckets above top are empty, and top never drops below the default priority, so
         # adding a default-priority event never has to move it.
-        self._top = DEFAULT_PRIORITY
+        self.top = DEFAULT_PRIORITY
         self.getter: asyncio.Future[None] | None = None  # the worker waiting for an event
-        self._putters: deque[tuple[int, asyncio.Future[None]]] = deque()  # (wake at size <=, ...)
+        self.putters: deque[tuple[int, asyncio.Future[None]]] = deque()  # (wake at size <=, ...)
 
     def offer(self, envelope: Envelope) -> bool:
         """Add one event if there is room and no gate; False tells the caller to take over."""
@@ -68,8 +70,8 @@ class Mailbox:
         priority = envelope.priority
         self._buckets[priority].append(envelope)
         self.size += 1
-        if priority > self._top:
-            self._top = priority
+        if priority > self.top:
+            self.top = priority
         if self.getter is not None:
             self.wake()
 
@@ -77,15 +79,15 @@ class Mailbox:
         """The next event, or None when empty."""
         if not self.size:
             return None
-        buckets, top = self._buckets, self._top
+        buckets, top = self._buckets, self.top
         while not buckets[top]:
             top -= 1
         envelope = buckets[top].popleft()
         if top > DEFAULT_PRIORITY and not buckets[top]:
             top -= 1
-        self._top = max(top, DEFAULT_PRIORITY)
+        self.top = max(top, DEFAULT_PRIORITY)
         self.size -= 1
-        if self._putters and self.size <= self._putters[0][0]:
+        if self.putters and self.size <= self.putters[0][0]:
             self._wake_putter()
         return envelope
 
@@ -100,7 +102,7 @@ class Mailbox:
         count, self.size = self.size, 0
         for bucket in self._buckets:
             bucket.clear()
-        while self._putters:
+        while self.putters:
             self._wake_putter()
         return count
 
@@ -115,12 +117,12 @@ class Mailbox:
         The caller re-checks: another publisher may have taken the room first.
         """
         entry = (self.maxsize - 1 if below is None else below, asyncio.get_running_loop().create_future())
-        self._putters.append(entry)
+        self.putters.append(entry)
         try:
             await entry[1]
         finally:
-            if entry in self._putters:
-                self._putters.remove(entry)
+            if entry in self.putters:
+                self.putters.remove(entry)
 
     def wake(self) -> None:
         """Wake a waiting getter without an event (to let it notice shutdown)."""
@@ -129,7 +131,7 @@ class Mailbox:
             getter.set_result(None)
 
     def _wake_putter(self) -> None:
-        _, waiter = self._putters.popleft()
+        _, waiter = self.putters.popleft()
         if not waiter.done():
             waiter.set_result(None)
 
@@ -222,13 +224,15 @@ class Worker:
         return self.mailbox.clear()
 
     async def _run(self) -> None:
-        mailbox, counters, handler = self.mailbox, self.counters, self.handler
-        clock, durations, fastest = _clock, counters.durations, HANDLER_SECONDS_BUCKETS[0]
-        since_yield = 0
+        mailbox, counters, handler, options = self.mailbox, self.counters, self.handler, self.options
+        normal, clock, durations, fastest = mailbox.normal, _clock, counters.durations, HANDLER_SECONDS_BUCKETS[0]
+        since_yield, envelope = 0, None
         started = clock()
         while True:
-            envelope = mailbox.pop()
-            if envelope is None:
+            if mailbox.top == DEFAULT_PRIORITY and normal and not mailbox.putters:  # pop, inlined
+                envelope = normal.popleft()
+                mailbox.size -= 1
+            elif (envelope := mailbox.pop()) is None:
                 if self.closing:
                     return
                 since_yield = 0
@@ -245,20 +249,28 @@ class Worker:
             # The first attempt is inlined: this loop is the delivery hot path. So is its timing,
             # with one clock read per call: in a burst one call's end is the next one's start
             # (the bookkeeping between them, a fraction of a microsecond, is far below the
-            # smallest bucket).
+            # smallest bucket). That read also gives the call's deadline (handler_timeout).
             try:
                 result = handler(envelope)
                 if result is not None and (type(result) is CoroutineType or _awaitable(result)):
-                    await self._await_within_timeout(result)
-            except Exception as exc:
+                    self._deadline = started + options.timeout  # _await_within_timeout, inlined
+                    self._busy = True
+                    if self._timer is None:
+                        self._arm()
+                    try:
+                        await result
+                    except asyncio.CancelledError:
+                        self._timed_out()
+                        raise
+                    finally:
+                        self._busy = False
+                    if self._fired:  # the handler swallowed the watchdog's cancellation and finished
+                        self._take_cancel()
+            except (Exception, asyncio.CancelledError) as exc:
+                if not isinstance(exc, Exception) and self._cancelled():
+                    raise  # the worker's cancellation (stop, cancel), not the handler's own
                 counters.observe(clock() - started)
                 await self._recover(envelope, exc)
-                started = clock()
-            except asyncio.CancelledError as exc:
-                if self._cancelled():
-                    raise
-                counters.observe(clock() - started)
-                await self._recover(envelope, exc)  # the handler's own, not ours: a failure
                 started = clock()
             else:
                 now = clock()
@@ -271,22 +283,25 @@ class Worker:
                     self.on_success(envelope)
 
     async def _await_within_timeout(self, awaitable: Any) -> None:
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.time() + self.options.timeout
+        self._deadline = _clock() + self.options.timeout
         self._busy = True
         if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._watch)
+            self._arm()
         try:
             await awaitable
         except asyncio.CancelledError:
-            # Ours only if the watchdog fired and nobody else (stop, cancel) cancelled too.
-            if self._fired and self._take_cancel() == 0:
-                raise self._timeout_error() from None
+            self._timed_out()
             raise
         finally:
             self._busy = False
         if self._fired:  # the handler swallowed the watchdog's cancellation and finished
             self._take_cancel()
+
+    def _timed_out(self) -> None:
+        """Raise HandlerTimeoutError (from None) for the CancelledError being handled, if it is
+        only the watchdog's: it fired and nobody else (stop, cancel) cancelled too."""
+        if self._fired and self._take_cancel() == 0:
+            raise self._timeout_error() from None
 
     def _cancelled(self) -> bool:
         return self.task is None or self.task.cancelling() > 0
@@ -295,16 +310,19 @@ class Worker:
         self._fired = False
         return self.task.uncancel() if self.task is not None else 0
 
+    def _arm(self) -> None:
+        """Start the watchdog: it fires at the running call's deadline (a ``_clock`` time)."""
+        self._timer = asyncio.get_running_loop().call_later(self._deadline - _clock(), self._watch)
+
     def _watch(self) -> None:
         self._timer = None
         if not self._busy or self.task is None:
             return
-        loop = asyncio.get_running_loop()
-        if loop.time() + 0.001 >= self._deadline:
+        if _clock() + 0.001 >= self._deadline:
             self._fired = True
             self.task.cancel()
         else:
-            self._timer = loop.call_at(self._deadline, self._watch)
+            self._arm()
 
     def _timeout_error(self) -> HandlerTimeoutError:
         return HandlerTimeoutError(

@@ -339,8 +339,12 @@ class KeyedTopicReader:
             )
             claimed = [(raw.decode(), fields) for raw, fields in claimed if fields]
             if claimed:
+                # The counts of the whole group's pending entries in that range (the ones just
+                # claimed), not only of those under our name: a stale owner's keep-alive (XCLAIM
+                # JUSTID of what it still holds) can move one back to itself meanwhile, and an
+                # entry left out would count as a first delivery.
                 pending: Any = await client.xpending_range(
-                    feed.stream, self.group, claimed[0][0], claimed[-1][0], len(claimed), consumername=self.consumer
+                    feed.stream, self.group, claimed[0][0], claimed[-1][0], READ_AHEAD
                 )
                 counts = {p["message_id"].decode(): p["times_delivered"] for p in pending}
                 owners = await self._owners(feed.stream, claimed)
