@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from framework import assembly, registry, secrets
 from framework import logging as framework_logging
 from framework.testing import write_tree
 from tests.cluster import PORTS, LocalCluster, missing_tools
+
+# Compositions the suite's apps and CLI runs cache go to a folder of this run, not the user's
+# ~/.cache/integrate: every run starts cold and leaves nothing in the home directory.
+os.environ.setdefault("INTEGRATE_CACHE_DIR", tempfile.mkdtemp(prefix="integrate-cache-"))
 
 # Writes a user's project (their package and conf/) into the test's folder, which becomes the
 # working directory and importable, as when a user runs `integrate` there; returns the folder.
