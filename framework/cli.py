@@ -1,5 +1,9 @@
 """The `integrate` command: run, check, show, explain, graph, docs, schema, asyncapi; and the verbs
-that ask a running app."""
+that ask a running app.
+
+What only one verb needs (the asyncapi, docs and schema writers) is imported by that verb, so
+`run` starts without it.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,11 @@ import yaml
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
 from framework.app import App
 from framework.assembly import assemble, load_config
-from framework.asyncapi import asyncapi_document
 from framework.bounded import run as run_bounded
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text, provenance_rows
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
-from framework.config.json_schema import modeline, write_schemas
 from framework.config.plain import leaves
-from framework.config.reference import reference_markdown, reference_rows
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentBuildError, ComponentStartError, ConfigError
 from framework.fleet.verbs import add_verbs as add_fleet_verbs
@@ -30,7 +31,6 @@ from framework.graph import render
 from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging
 from framework.remote import add_verbs as add_remote_verbs
-from framework.schemas import app_json_schema, reference_sections
 from framework.secrets import masker
 from framework.terminal import EXIT_CONFIG, EXIT_RUNTIME, fail
 
@@ -234,6 +234,9 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
+    from framework.config.reference import reference_markdown, reference_rows
+    from framework.schemas import reference_sections
+
     sections = reference_sections(_load(args))
     if args.format == "json":
         _print(json.dumps(reference_rows(sections), indent=2, default=str))
@@ -243,6 +246,9 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from framework.config.json_schema import modeline, write_schemas
+    from framework.schemas import app_json_schema
+
     app = app_json_schema(_load(args))
     out: Path = args.out
     if out.exists() and not out.is_dir():
@@ -263,6 +269,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _asyncapi(args: argparse.Namespace) -> int:
+    from framework.asyncapi import asyncapi_document
+
     snapshot = _load(args)
     document = asyncapi_document(snapshot, assemble(snapshot))
     if args.format == "yaml":
