@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ from framework.terminal import EXIT_CONFIG, EXIT_RUNTIME, fail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(argv[0] if argv else None)
     # Overrides may sit between options (`explain k --format json a=1`): collect the strays.
     args, strays = parser.parse_known_args(argv)
     unknown = [s for s in strays if s.startswith("-")]
@@ -58,15 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config-dir", default="conf", help="folder holding the YAML (default: ./conf)")
-    common.add_argument(
-        "--config-name", default="config", help="primary config file, no .yaml (default: config)"
-    )
-    common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
-    limit = "larger config files are refused unread, at launch and on reload (default: 1 MiB)"
-    common.add_argument("--max-file-bytes", type=_byte_count, default=DEFAULT_MAX_FILE_BYTES, help=limit)
+def _parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """Every verb's parser; only this module's own when ``verb`` is one of them: the verbs that
+    ask a running app or a fleet cost ``integrate run`` twice what its own parser does."""
+    common = _common_options()
     parser = argparse.ArgumentParser(
         prog="integrate", description="Run and inspect a configuration-driven integration app."
     )
@@ -115,9 +112,23 @@ def _parser() -> argparse.ArgumentParser:
     _add_overrides(asyncapi)
     asyncapi.set_defaults(handler=_asyncapi)
 
-    add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
-    add_fleet_verbs(verbs, common, _source)  # they write to, and ask, a fleet in Redis
+    if verb not in verbs.choices:
+        add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
+        add_fleet_verbs(verbs, common, _source)  # they write to, and ask, a fleet in Redis
     return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every verb that reads the config takes (a parent parser)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-dir", default="conf", help="folder holding the YAML (default: ./conf)")
+    common.add_argument(
+        "--config-name", default="config", help="primary config file, no .yaml (default: config)"
+    )
+    common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
+    limit = "larger config files are refused unread, at launch and on reload (default: 1 MiB)"
+    common.add_argument("--max-file-bytes", type=_byte_count, default=DEFAULT_MAX_FILE_BYTES, help=limit)
+    return common
 
 
 def _byte_count(text: str) -> int:
