@@ -5,6 +5,12 @@ fixed concurrency, a bounded number of requests) measures requests per second an
 latency of each, alternating rounds and keeping each side's median round. The shipped app
 runs its feed at a high rate meanwhile (``--interval``, ``--symbols``): the admin API shares
 the event loop with the whole pipeline, which is the cost this measures.
+
+Over the network both sides are paced by a client and a scheduler that share this 2-core
+machine with whatever else runs, so the same figures are also taken where only the server's
+own work counts: the CPU time one `GET /health/ready` costs each ASGI app, called in process
+without a socket (ours with its middleware, the shipped app running behind it at its configured
+pace).
 """
 
 from __future__ import annotations
@@ -24,11 +30,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 READY = "/health/ready"
+
+# Measured before issue 18's change, with the code as it was (commit 46223a5), on this machine:
+# the issue's figure over the network, and the in-process request cost (CPU µs per request).
+BEFORE_ISSUE_18 = {
+    "ratio_rps": 0.78,
+    "request_path_us": {"app": 77.0, "bare_fastapi": 37.0, "ratio": 2.09},
+    "measured": "before the change, as recorded constants (issue 18's table; bench run at 46223a5)",
+}
 
 
 def free_port() -> int:
@@ -37,9 +52,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_bare(port: int) -> None:
-    """The peer: a bare FastAPI app with the same endpoint and the same uvicorn settings."""
-    import uvicorn
+def bare_api() -> Any:
+    """The peer: a bare FastAPI app with the same endpoint."""
     from fastapi import FastAPI
     from fastapi.responses import Response
 
@@ -52,8 +66,15 @@ def serve_bare(port: int) -> None:
             media_type="application/json",
         )
 
+    return api
+
+
+def serve_bare(port: int) -> None:
+    """The peer served by uvicorn with the same settings as ours."""
+    import uvicorn
+
     uvicorn.run(
-        api,
+        bare_api(),
         host="127.0.0.1",
         port=port,
         lifespan="off",
@@ -136,6 +157,54 @@ async def hammer(url: str, requests: int, concurrency: int) -> dict[str, float]:
     }
 
 
+async def cpu_per_request(asgi: Any, requests: int) -> float:
+    """CPU µs one ``GET /health/ready`` costs ``asgi``, called directly (no socket, no client)."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": READY, "raw_path": READY.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8765),
+        "headers": [(b"host", b"127.0.0.1:8765"), (b"accept", b"*/*")],
+    }
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    began = time.process_time()
+    for _ in range(requests):
+        await asgi(dict(scope), receive, send)
+    elapsed = time.process_time() - began
+    if set(statuses) != {200}:
+        raise SystemExit(f"{READY} answered {sorted(set(statuses))} in process")
+    return 1e6 * elapsed / requests
+
+
+async def request_path(requests: int, rounds: int) -> dict[str, float]:
+    """Median CPU µs per request of our admin API (the shipped app running) and of the bare
+    app, in alternating rounds."""
+    from framework.admin.api import create_admin_api
+    from framework.testing import started_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = (
+            f"components.storage.config.path={Path(tmp) / 'bench.sqlite3'}", "app.watch.enabled=false",
+            "http.port=0", "logging.level=WARNING",
+        )
+        async with started_app(REPO / "conf", *overrides) as app:
+            ours, peer = create_admin_api(app), bare_api()
+            await cpu_per_request(ours, 300), await cpu_per_request(peer, 300)  # warm-up
+            samples: tuple[list[float], list[float]] = ([], [])
+            for _ in range(rounds):
+                samples[0].append(await cpu_per_request(ours, requests))
+                samples[1].append(await cpu_per_request(peer, requests))
+    app_us, bare_us = statistics.median(samples[0]), statistics.median(samples[1])
+    return {"app": round(app_us, 1), "bare_fastapi": round(bare_us, 1), "ratio": round(app_us / bare_us, 3)}
+
+
 def published(url: str) -> float:
     text = httpx.get(url + "/metrics", timeout=5).text
     match = re.search(r"^framework_events_published_total (\S+)$", text, re.MULTILINE)
@@ -183,6 +252,7 @@ def run(requests: int, concurrency: int, rounds: int, interval: float, symbols: 
         "bare_fastapi": bare_figures,
         "ratio_rps": round(app_figures["rps"] / bare_figures["rps"], 3),
         "ratio_p99": round(app_figures["p99_ms"] / bare_figures["p99_ms"], 3),
+        "before_issue_18": BEFORE_ISSUE_18,
     }
 
 
@@ -200,6 +270,7 @@ def main() -> None:
         return
     os.environ.pop("MARKET_ADMIN_TOKEN", None)
     result = run(args.requests, args.concurrency, args.rounds, args.interval, args.symbols)
+    result["request_path_us"] = asyncio.run(request_path(2000, 9))
     for side in ("app", "bare_fastapi"):
         figures = result[side]
         assert isinstance(figures, dict)
@@ -208,7 +279,14 @@ def main() -> None:
             f"{side:>12}: {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.2f} ms"
             f"   p99 {figures['p99_ms']:6.2f} ms{load}"
         )
-    print(f"ratio (app / bare): {result['ratio_rps']:.2f}x req/s, {result['ratio_p99']:.2f}x p99")
+    print(f"ratio (app / bare): {result['ratio_rps']:.2f}x req/s, {result['ratio_p99']:.2f}x p99"
+          f" (before issue 18: {BEFORE_ISSUE_18['ratio_rps']:.2f}x req/s)")
+    cost, before = result["request_path_us"], BEFORE_ISSUE_18["request_path_us"]
+    assert isinstance(cost, dict) and isinstance(before, dict)
+    print(
+        f"in process, CPU per request: app {cost['app']:.1f} µs, bare {cost['bare_fastapi']:.1f} µs,"
+        f" {cost['ratio']:.2f}x (before issue 18: {before['app']:.0f} µs vs {before['bare_fastapi']:.0f}, {before['ratio']:.2f}x)"
+    )
     print(json.dumps(result))
 
 

@@ -22,6 +22,13 @@ from _apps import alternated_medians, compare, make_app  # noqa: E402
 
 import framework  # noqa: E402
 
+# Recorded before issue 18's change (the issue's table, this machine): the 10-component app.
+BEFORE_RATIO_10 = 1.35
+BEFORE_ISSUE_18: dict[str, object] = {
+    "apps": {"10": {"ratio": BEFORE_RATIO_10}},
+    "measured": "before the change, as recorded constants (issue 18)",
+}
+
 BARE = (
     "import sys\n"
     "from hydra import compose, initialize_config_dir\n"
@@ -99,7 +106,9 @@ def measure(root: Path, count: int) -> tuple[float, float]:
 
 
 def main() -> dict[str, object]:
-    return compare("startup", 1.5, "to running", "bare hydra compose", measure)
+    result = compare("startup", 1.5, "to running", "bare hydra compose", measure)
+    print(f"before issue 18: 10 components {BEFORE_RATIO_10:.2f}x")
+    return {**result, "before_issue_18": BEFORE_ISSUE_18}
 
 
 if __name__ == "__main__":

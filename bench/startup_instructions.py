@@ -27,6 +27,13 @@ from startup import compile_bytecode  # noqa: E402
 
 import framework  # noqa: E402
 
+# Recorded before issue 18's change: this benchmark at commit 46223a5, on this machine.
+BEFORE_APPS: dict[str, dict[str, float]] = {"10": {"ours_minstr": 2078, "peer_minstr": 1354, "ratio": 1.534}}
+BEFORE_ISSUE_18: dict[str, object] = {
+    "apps": BEFORE_APPS,
+    "measured": "before the change, as recorded constants (this benchmark at 46223a5)",
+}
+
 OURS = """
 import os, sys
 import framework.app, framework.cli
@@ -87,7 +94,10 @@ def main(counts: list[int]) -> dict[str, object]:
             f"{count:>4} components: to running {ours / 1e6:8.0f} M instructions"
             f"   bare hydra compose {bare / 1e6:8.0f} M   ratio {ours / bare:.2f}x"
         )
-    return {"bench": "startup_instructions", "goal_ratio": 1.5, "apps": apps}
+        before = BEFORE_APPS.get(str(count))
+        if before:
+            print(f"      before issue 18: {before['ours_minstr']:8.0f} M instructions   ratio {before['ratio']:.2f}x")
+    return {"bench": "startup_instructions", "goal_ratio": 1.5, "apps": apps, "before_issue_18": BEFORE_ISSUE_18}
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
 """The `integrate` command: run, check, show, explain, graph, docs, schema, asyncapi; and the verbs
-that ask a running app."""
+that ask a running app.
+
+What only one verb needs (the asyncapi, docs and schema writers) is imported by that verb, so
+`run` starts without it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,14 +20,11 @@ import yaml
 import framework.loguru_bare  # noqa: F401  (first: before any module imports loguru)
 from framework.app import App
 from framework.assembly import assemble, load_config
-from framework.asyncapi import asyncapi_document
 from framework.bounded import run as run_bounded
 from framework.config.compose import ConfigSource
 from framework.config.explain import explain, explain_text, provenance_rows
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
-from framework.config.json_schema import modeline, write_schemas
 from framework.config.plain import leaves
-from framework.config.reference import reference_markdown, reference_rows
 from framework.config.snapshot import Snapshot
 from framework.errors import ComponentBuildError, ComponentStartError, ConfigError
 from framework.fleet.verbs import add_verbs as add_fleet_verbs
@@ -30,13 +32,13 @@ from framework.graph import render
 from framework.log_settings import LogSettings
 from framework.logging import configure as configure_logging
 from framework.remote import add_verbs as add_remote_verbs
-from framework.schemas import app_json_schema, reference_sections
 from framework.secrets import masker
 from framework.terminal import EXIT_CONFIG, EXIT_RUNTIME, fail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(argv[0] if argv else None)
     # Overrides may sit between options (`explain k --format json a=1`): collect the strays.
     args, strays = parser.parse_known_args(argv)
     unknown = [s for s in strays if s.startswith("-")]
@@ -58,15 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config-dir", default="conf", help="folder holding the YAML (default: ./conf)")
-    common.add_argument(
-        "--config-name", default="config", help="primary config file, no .yaml (default: config)"
-    )
-    common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
-    limit = "larger config files are refused unread, at launch and on reload (default: 1 MiB)"
-    common.add_argument("--max-file-bytes", type=_byte_count, default=DEFAULT_MAX_FILE_BYTES, help=limit)
+def _parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """Every verb's parser; only this module's own when ``verb`` is one of them: the verbs that
+    ask a running app or a fleet cost ``integrate run`` twice what its own parser does."""
+    common = _common_options()
     parser = argparse.ArgumentParser(
         prog="integrate", description="Run and inspect a configuration-driven integration app."
     )
@@ -115,9 +112,23 @@ def _parser() -> argparse.ArgumentParser:
     _add_overrides(asyncapi)
     asyncapi.set_defaults(handler=_asyncapi)
 
-    add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
-    add_fleet_verbs(verbs, common, _source)  # they write to, and ask, a fleet in Redis
+    if verb not in verbs.choices:
+        add_remote_verbs(verbs, common, _add_overrides, _load)  # they ask a running app
+        add_fleet_verbs(verbs, common, _source)  # they write to, and ask, a fleet in Redis
     return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every verb that reads the config takes (a parent parser)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-dir", default="conf", help="folder holding the YAML (default: ./conf)")
+    common.add_argument(
+        "--config-name", default="config", help="primary config file, no .yaml (default: config)"
+    )
+    common.add_argument("--env-prefix", default=None, help="env var prefix (default: app.env_prefix)")
+    limit = "larger config files are refused unread, at launch and on reload (default: 1 MiB)"
+    common.add_argument("--max-file-bytes", type=_byte_count, default=DEFAULT_MAX_FILE_BYTES, help=limit)
+    return common
 
 
 def _byte_count(text: str) -> int:
@@ -234,6 +245,9 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
+    from framework.config.reference import reference_markdown, reference_rows
+    from framework.schemas import reference_sections
+
     sections = reference_sections(_load(args))
     if args.format == "json":
         _print(json.dumps(reference_rows(sections), indent=2, default=str))
@@ -243,6 +257,9 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from framework.config.json_schema import modeline, write_schemas
+    from framework.schemas import app_json_schema
+
     app = app_json_schema(_load(args))
     out: Path = args.out
     if out.exists() and not out.is_dir():
@@ -263,6 +280,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _asyncapi(args: argparse.Namespace) -> int:
+    from framework.asyncapi import asyncapi_document
+
     snapshot = _load(args)
     document = asyncapi_document(snapshot, assemble(snapshot))
     if args.format == "yaml":

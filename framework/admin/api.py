@@ -12,7 +12,7 @@ from framework.admin.routes import app, config, control, events, health, modules
 from framework.admin.types import AdminView
 from framework.admin.ui import mount_console
 
-ROUTERS = (health.router, app.router, control.router, config.router, events.router, modules.router)
+ROUTERS = (app.router, control.router, config.router, events.router, modules.router)
 
 
 def create_admin_api(view: AdminView, serving: str | None = None) -> FastAPI:
@@ -35,6 +35,7 @@ def create_admin_api(view: AdminView, serving: str | None = None) -> FastAPI:
         names=[http.get("host", "127.0.0.1")],
         allowed_hosts=lambda: view.snapshot.section("http").get("allowed_hosts", ()),
     )
+    health.add_routes(api)  # the probes first, on the app itself: see there
     for router in ROUTERS:
         api.include_router(router)
     mount_console(api)  # the web console at /ui, behind the same middleware

@@ -10,9 +10,16 @@ from framework.admin.metrics import Metrics
 from framework.admin.types import AdminView
 
 
-async def _view(request: Request) -> AdminView:
+def view_of(request: Request) -> AdminView:
+    """The app a request's API serves. The probes call it directly instead of depending on
+    ``View``: a dependency is solved anew for every request (about 13 µs, a fifth of a probe's
+    cost), and orchestrators call the probes every few seconds for as long as the app runs."""
     view: AdminView = request.app.state.view
     return view
+
+
+async def _view(request: Request) -> AdminView:
+    return view_of(request)
 
 
 async def _metrics(request: Request) -> Metrics:

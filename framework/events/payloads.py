@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from typing_extensions import is_typeddict  # knows both TypedDicts (typing.is_typeddict: its own only)
-
 from framework.config.json_schema import data_schema
 from framework.config.schema import check_schema, normalize
 from framework.errors import SHOWN_PROBLEMS, listed
@@ -44,6 +42,10 @@ def is_model(value: Any) -> bool:
     """A type Pydantic validates as a record: a dataclass, a TypedDict or a BaseModel."""
     if not isinstance(value, type):
         return False
+    # Imported here, not at the top: typing_extensions costs every start-up a few ms, and only
+    # an app that declares typed payloads asks. It knows both TypedDicts (typing's: its own only).
+    from typing_extensions import is_typeddict
+
     if dataclasses.is_dataclass(value) or is_typeddict(value):
         return True
     return any(base.__module__.startswith("pydantic") and base.__name__ == "BaseModel" for base in value.__mro__)

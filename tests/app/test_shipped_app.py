@@ -46,7 +46,9 @@ def test_prices_signals_and_trades_flow(tmp_path: Path) -> None:
     assert traded, "no trade in the log"
     with sqlite3.connect(tmp_path / "m.sqlite3") as db:
         ids = {row[0] for row in db.execute("SELECT id FROM trades")}
+        journal = db.execute("PRAGMA journal_mode").fetchone()[0]
     assert {e["trade_id"] for e in traded} <= ids
+    assert journal == "wal"  # storage commits through a write-ahead log (one fsync per commit)
 
 
 def test_risk_limits_are_consulted(tmp_path: Path) -> None:
