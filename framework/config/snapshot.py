@@ -48,8 +48,20 @@ def freeze(value: Any) -> Any:
 
 
 def digest(data: Any) -> str:
-    canonical = json.dumps(thaw(data), sort_keys=True, default=str, separators=(",", ":"))
+    plain = thaw(data)
+    try:
+        canonical = json.dumps(plain, sort_keys=True, default=str, separators=(",", ":"))
+    except TypeError:  # a mapping mixes int and str keys (YAML allows it): sort them as JSON writes them
+        canonical = json.dumps(_text_keys(plain), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _text_keys(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_text_keys(v) for v in value]
+    return value
 
 
 def units(data: Mapping[str, Any]) -> Iterator[tuple[KeyPath, Any]]:

@@ -240,3 +240,16 @@ def test_a_file_holding_a_single_value_is_refused(project: Path, text: str) -> N
     a string was read as YAML once more, without any limit, and merged as its keys)."""
     (project / "conf/db/sqlite.yaml").write_text(text)
     assert "conf/db/sqlite.yaml: the file holds a single" in fails(project)
+
+
+def test_a_mapping_mixing_int_and_str_keys_is_checked_not_a_traceback(project: Path) -> None:
+    """YAML allows `1:` beside `name:` in one mapping; the config digest used to sort those keys
+    and die with a TypeError. Such a config is valid, with or without the composition cache."""
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text() + "extra:\n  1: one\n  name: two\n")
+    for _ in range(2):  # the second run reads the cache's entry
+        result = integrate("check", cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("OK: ")
+    explained = integrate("explain", "extra.1", cwd=project)
+    assert explained.returncode == 0 and 'extra.1 = "one"' in explained.stdout
