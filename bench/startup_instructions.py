@@ -40,9 +40,11 @@ BEFORE_ISSUE_18: dict[str, object] = {
     "measured": "before the change, as recorded constants (this benchmark at 46223a5)",
 }
 
+# framework.cli first, as `python -m framework` imports it: it imports loguru without the
+# default handler that every verb replaces (framework.loguru_bare).
 OURS = """
 import os, sys
-import framework.app, framework.cli
+import framework.cli, framework.app
 
 started = framework.app.App.start
 
