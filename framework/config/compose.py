@@ -11,20 +11,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf, flag_override
-from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.compose_cache import (
     CachedCompose,
@@ -35,7 +29,6 @@ from framework.config.compose_cache import (
 from framework.config.env import SEPARATOR, DataOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.groups import check_group_options
-from framework.config.hydra_files import FilesRead, defaults_list_message, read_files_safely
 from framework.config.installed import Installation, installed_overrides
 from framework.config.overlay import Overlay, overlay_overrides
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
@@ -52,6 +45,14 @@ from framework.config.redaction import (
 from framework.errors import CompositionError, ConfigDirNotFoundError, ConfigError
 from framework.secrets import MASK, mask_url
 from framework.types import KeyPath
+
+# Hydra and OmegaConf are imported where a full compose or an OmegaConf config needs them,
+# never at module level: a start-up whose composition is a cache hit with plain values
+# needs neither, and importing them is most of its import time.
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from framework.config.hydra_files import FilesRead
 
 # GlobalHydra is process-global: one composition at a time.
 _HYDRA_LOCK = threading.Lock()
@@ -142,6 +143,8 @@ def compose_config(
         if isinstance(final, Composition):
             return final
         config = final
+    from omegaconf import OmegaConf
+
     prefix = source.env_prefix or OmegaConf.select(config, "app.env_prefix", default=None)
     env = env_overrides(prefix, source.environ, config, known_key, config_dir) if prefix else []
     check_group_options([(e.origin, e.text) for e in env], config_dir)
@@ -185,6 +188,8 @@ def _compose_files(
     config, files, read = _hydra_compose(config_dir, source.config_name, cli, source.max_file_bytes, secret_paths, origins)
     kept = tuple(CachedFile(f.config_path, f.package, f.path, f.values, f.text) for f in files if f.path and f.text)
     if cache and len(kept) == len(files):  # every merged file read from disk (none from a package)
+        from omegaconf import OmegaConf
+
         tree: dict[str, Any] = OmegaConf.to_container(config, resolve=False)  # type: ignore[assignment]
         cache.store(CachedCompose(tree, kept), read)
     return config, files, None
@@ -204,6 +209,8 @@ def _from_cache(source: ConfigSource, files: list[MergedFile], tree: dict[str, A
 
 def _config_of(tree: dict[str, Any]) -> DictConfig:
     """The DictConfig Hydra's compose returns for these values: struct mode at the root."""
+    from omegaconf import OmegaConf
+
     config = OmegaConf.create(tree)
     OmegaConf.set_struct(config, True)
     return config
@@ -267,6 +274,13 @@ def _hydra_compose(
     secret_paths: SecretPaths | None = None,
     origins: Mapping[str, str] | None = None,
 ) -> tuple[DictConfig, list[MergedFile], FilesRead]:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from framework.config.hydra_files import defaults_list_message, read_files_safely
+
     files: list[MergedFile] = []
     with _HYDRA_LOCK:
         GlobalHydra.instance().clear()
@@ -292,6 +306,9 @@ def _hydra_compose(
 def _record_merged_files(files: list[MergedFile], texts: Mapping[Path, str]) -> None:
     # Hydra has no public hook for the files it merges; wrapping the loader of this
     # (fresh, per-composition) instance is the cheapest exact record of merge order.
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
     hydra = GlobalHydra.instance().hydra
     assert hydra is not None
     loader: Any = hydra.config_loader
@@ -327,6 +344,10 @@ def _merge_files_linearly(files: list[MergedFile]) -> None:
     the user's, a mapping meeting a scalar, a merge OmegaConf refuses) goes through Hydra's own
     loop, so it gives Hydra's result and Hydra's error messages.
     """
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf, flag_override
+    from omegaconf.errors import OmegaConfBaseException
+
     hydra = GlobalHydra.instance().hydra
     assert hydra is not None
     loader: Any = hydra.config_loader
@@ -362,6 +383,10 @@ def _merge_files_linearly(files: list[MergedFile]) -> None:
 
 def _user_schemas_registered() -> bool:
     """Whether the user registered structured configs (they type the files they match)."""
+    if "hydra.core.config_store" not in sys.modules:
+        return False  # registering one imports Hydra's store: nothing imported it, so none is there
+    from hydra.core.config_store import ConfigStore
+
     return any(name not in _HYDRA_STORE_ENTRIES for name in ConfigStore.instance().repo)
 
 
@@ -375,6 +400,11 @@ def _file_of(source_path: str, config_path: str) -> Path | None:
 
 
 def _check_override_syntax(overrides: Sequence[str], secrets: Callable[[], Collection[KeyPath]]) -> None:
+    if not overrides:
+        return  # Hydra's override grammar is imported only to parse some
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException, OverrideParseException
+
     parser = OverridesParser.create()
     for text in overrides:
         if elements_in_text(text) > MAX_ELEMENTS:  # before Hydra parses it, never shown
@@ -405,6 +435,8 @@ def _check_override_syntax(overrides: Sequence[str], secrets: Callable[[], Colle
 
 
 def _secrets_of(config: DictConfig, secret_paths: SecretPaths | None) -> Collection[KeyPath]:
+    from omegaconf import OmegaConf
+
     return secret_keys(secret_paths, OmegaConf.to_container(config, resolve=False))
 
 
@@ -446,6 +478,8 @@ def _hydra_message(
 def _describe_overrides(
     layered: list[DataOverride], originals: list[str], cli: list[str], files: list[MergedFile]
 ) -> list[Override]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     groups = {f.config_path.rsplit("/", 1)[0] for f in files if "/" in f.config_path}
     parser = OverridesParser.create()
     origins = [o.origin for o in layered] + [f"argument {text}" for text in originals]

@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.files import read_text
 from framework.config.hydra_files import FilesRead, parse_config
 from framework.config.plain import too_deep
 from framework.config.plain_merge import merge_plain
 from framework.errors import CompositionError
+
+# A hit needs no OmegaConf: it is imported only where an edited file is parsed anew (_placed).
 
 CACHE_DIR_VARIABLE = "INTEGRATE_CACHE_DIR"  # set to a directory, or to nothing to turn caching off
 _FORMAT = 1
@@ -132,8 +132,8 @@ class ComposeCache:
             if not all(_keeps_defaults_list(shapes.get(path), texts[path]) for path in edited):
                 return None  # Hydra builds the defaults list anew
             return self._remerged(CachedCompose(tree, files), texts, edited)
-        except (OSError, ValueError, KeyError, TypeError, RecursionError, CompositionError, OmegaConfBaseException):
-            return None  # missing, unreadable, corrupt or of another shape: compose in full
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, CompositionError):
+            return None  # missing, unreadable, corrupt or of another shape (OmegaConf's refusals: _placed)
 
     def store(self, composed: CachedCompose, read: FilesRead) -> None:
         """Keep ``composed``, made from what ``read`` records, when it depended on nothing but
@@ -222,18 +222,22 @@ def _keeps_defaults_list(before: tuple[Any, ...] | None, text: str) -> bool:
 
 def _placed(text: str, path: Path, package: str) -> Any:
     """An edited file's values placed under its package, as Hydra places them; None when it
-    does not parse to a mapping within the limits (Hydra's compose names the problem)."""
+    does not parse to a mapping within the limits, or OmegaConf refuses it (Hydra's compose
+    names the problem)."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         loaded = parse_config(text, path)
+        if not isinstance(loaded, DictConfig) or not text.strip():
+            return None
+        if package and package != "_global_":
+            placed = OmegaConf.create()
+            OmegaConf.update(placed, package, loaded, merge=False)
+            loaded = placed
+        values = OmegaConf.to_container(loaded, resolve=False)
     except (yaml.YAMLError, OmegaConfBaseException, CompositionError):
         return None
-    if not isinstance(loaded, DictConfig) or not text.strip():
-        return None
-    if package and package != "_global_":
-        placed = OmegaConf.create()
-        OmegaConf.update(placed, package, loaded, merge=False)
-        loaded = placed
-    values = OmegaConf.to_container(loaded, resolve=False)
     return None if too_deep(values) else values
 
 

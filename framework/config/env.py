@@ -13,16 +13,17 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
-from hydra._internal.grammar.utils import escape_special_characters  # Hydra's own escaping
-from omegaconf import DictConfig, OmegaConf
 
 from framework.config.bounded_yaml import YamlLimitError, load_yaml
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text, elements_in_value
 from framework.config.plain import dotted_keys
 from framework.errors import EnvOverrideError
+
+if TYPE_CHECKING:  # imported where used: a start-up with no env var to apply needs neither
+    from omegaconf import DictConfig
 
 SEPARATOR = "__"
 
@@ -108,6 +109,8 @@ def _parsed(name: str, text: str) -> Any:
 
 def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:
     """Map env var segments to config keys case-insensitively."""
+    from omegaconf import DictConfig
+
     node: Any = config
     keys: list[str] = []
     for part in parts:
@@ -122,6 +125,8 @@ def _match_key(config: DictConfig, parts: Sequence[str]) -> tuple[str, bool]:
 
 
 def _unknown_env_message(name: str, key: str, config: DictConfig) -> str:
+    from omegaconf import OmegaConf
+
     known = dotted_keys(OmegaConf.to_container(config, resolve=False))
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -157,6 +162,8 @@ def _dict_key(key: Any) -> str:
             " ASCII letters, digits, spaces inside and _/\\+.$%*@?|()[]{}:=,-), and is not shown, as"
             " it may be a secret; put the mapping in a YAML file of the config instead"
         )
+    from hydra._internal.grammar.utils import escape_special_characters  # Hydra's own escaping
+
     return escape_special_characters(text)
 
 

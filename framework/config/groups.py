@@ -11,14 +11,16 @@ import re
 from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, OverrideParseException
-
 from framework.errors import CompositionError
 
 
 def check_group_options(overrides: Sequence[tuple[str, str]], config_dir: Path) -> None:
     """Refuse any (origin, override) whose group option could name a file outside its group."""
+    if not overrides:
+        return  # Hydra's override grammar is imported only to parse some
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException, OverrideParseException
+
     parser = OverridesParser.create()
     for origin, text in overrides:
         try:

@@ -13,25 +13,32 @@ which a deep copy shares, so the copies read the same way.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from hydra.core.global_hydra import GlobalHydra
-from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
-from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf._utils import get_yaml_loader
+from typing import TYPE_CHECKING, Any
 
 from framework.config.bounded_yaml import YamlLimitError, load_yaml
 from framework.config.files import read_text
 from framework.errors import CompositionError
 
-# OmegaConf's own loader, as ``OmegaConf.load`` uses it (duplicate keys refused, its float and
-# timestamp rules); made once, as ``bounded_yaml`` makes one bounded subclass per loader class.
-_OMEGACONF_LOADER = get_yaml_loader()
+# Hydra and OmegaConf are imported by the functions that use them: this module is imported at
+# start-up (package headers, the composition cache), which may need neither.
+if TYPE_CHECKING:
+    from hydra.plugins.config_source import ConfigSource
+    from omegaconf import DictConfig, ListConfig
+
+
+@functools.cache
+def _omegaconf_loader() -> Any:
+    """OmegaConf's own loader, as ``OmegaConf.load`` uses it (duplicate keys refused, its float
+    and timestamp rules); made once, as ``bounded_yaml`` makes one bounded subclass per loader class."""
+    from omegaconf._utils import get_yaml_loader
+
+    return get_yaml_loader()
 
 
 @dataclass
@@ -48,6 +55,8 @@ class FilesRead:
 def read_files_safely(limit: int) -> FilesRead:
     """Make the initialized Hydra read its config files through ``read_text`` with ``limit``;
     return the record of what it read, filled in as Hydra loads them."""
+    from hydra.core.global_hydra import GlobalHydra
+
     hydra = GlobalHydra.instance().hydra
     assert hydra is not None
     loader: Any = hydra.config_loader
@@ -78,13 +87,15 @@ def parse_config(text: str, path: Path) -> DictConfig | ListConfig:
 
 def _loaded(text: str, path: Path) -> Any:
     try:
-        return load_yaml(text, str(path), _OMEGACONF_LOADER)
+        return load_yaml(text, str(path), _omegaconf_loader())
     except YamlLimitError as exc:
         line, column = exc.where()
         raise CompositionError(f"{path}:{line}:{column}: {exc.problem}") from None  # one line, no snippet
 
 
 def _config_of(data: Any, path: Path) -> DictConfig | ListConfig:
+    from omegaconf import OmegaConf
+
     if data is None:
         return OmegaConf.create()
     if not isinstance(data, dict | list):
@@ -102,6 +113,8 @@ def _guard(sources: list[ConfigSource], limit: int, read: FilesRead) -> None:
 
 
 def _read_safely(source: ConfigSource, limit: int, read: FilesRead) -> None:
+    from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
+
     def path_of(config_path: str) -> Path:
         return Path(source.path) / ConfigSource._normalize_file_name(config_path)
 
@@ -151,6 +164,8 @@ def defaults_list_message(exc: BaseException, texts: Mapping[Path, str]) -> str:
 def package_header(text: str) -> str | None:
     """The ``# @package`` a config file's leading ``# @`` lines declare, read as Hydra reads it
     (it stops at the first other line); None when there is none."""
+    from hydra.plugins.config_source import ConfigSource
+
     try:
         return ConfigSource._get_header_dict(text[:512]).get("package")
     except ValueError:  # a malformed header: Hydra names it when it composes the file

@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from framework.config.env import hydra_literal
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_value
 from framework.errors import InstallationError
+
+if TYPE_CHECKING:  # OmegaConf is imported where a config is at hand: an app can start without it
+    from omegaconf import DictConfig
 
 ORIGIN = "module registry"  # how provenance tells installed modules from the other layers
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -72,6 +73,8 @@ class InstalledOverride:
 
 def installed_overrides(installations: tuple[Installation, ...], config: DictConfig) -> list[InstalledOverride]:
     """An override per installation, by component name; InstallationError names the refused one."""
+    from omegaconf import OmegaConf
+
     result = []
     for installation in sorted(installations, key=lambda i: i.component):
         name = installation.component

@@ -6,10 +6,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from typing import TYPE_CHECKING, Any
 
 from framework.config.compose import Composition, ConfigSource, compose_config
 from framework.config.cross_field import ConfigCheck, cross_field_problems
@@ -32,6 +29,15 @@ from framework.config.units import COMPONENTS, touched_by, unit_of, unit_value
 from framework.errors import SHOWN_PROBLEMS, InterpolationError, ValidationError, listed
 from framework.secrets import MASK, is_secret, mask
 from framework.types import KeyPath
+
+# OmegaConf is imported where a composition's config is resolved or asked: one read from the
+# composition cache with nothing to resolve comes as plain values, and needs no OmegaConf.
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+    from omegaconf.errors import OmegaConfBaseException
+
+    # A value that could not be resolved: its key, the error and the value as written.
+    _Unresolved = tuple[KeyPath, OmegaConfBaseException, Any]
 
 # The schema of one component's `config`, given its name, its entry and the `app` section;
 # None when unknown (its class cannot be resolved: the wiring check reports why).
@@ -203,13 +209,12 @@ def _revalidated(
     return data, policies
 
 
-# A value that could not be resolved: its key, the error and the value as written.
-_Unresolved = tuple[KeyPath, OmegaConfBaseException, Any]
-
-
 def _resolve(config: DictConfig | None) -> tuple[dict[str, Any], list[_Unresolved]]:
     """Plain data with every interpolation resolved; else the unresolved tree and every failure."""
     assert config is not None  # a composition without a config carries resolved values
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         resolved: dict[str, Any] = OmegaConf.to_container(config, resolve=True, throw_on_missing=True)  # type: ignore[assignment]
         return resolved, []
@@ -448,6 +453,8 @@ def _schema_has_key(
     component_schemas: ComponentSchemas,
 ) -> bool:
     """Whether a key absent from the YAML is still one a schema knows (it has a default)."""
+    from omegaconf import OmegaConf
+
     if parts[0] == "components" and len(parts) >= 3:
         if parts[2] != "config":
             return tuple(parts[2:]) in {p for p, _ in walk_rules(COMPONENT_ENTRY_SCHEMA)}

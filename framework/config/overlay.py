@@ -12,14 +12,15 @@ import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from framework.config.env import hydra_literal
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_value
 from framework.config.plain import dotted_keys
 from framework.errors import OverlayError
+
+if TYPE_CHECKING:  # OmegaConf is imported where a config is at hand: an app can start without it
+    from omegaconf import DictConfig
 
 ORIGIN = "fleet overlay"  # how provenance tells the overlay layer from env vars and arguments
 FLEET_SECTION = "fleet"  # says where the overlay comes from, so the overlay cannot set it
@@ -74,6 +75,8 @@ def overlay_overrides(
     config_dir: Path,
 ) -> list[OverlayOverride]:
     """An override per overlay key, sorted by key; OverlayError names a key the config lacks."""
+    from omegaconf import OmegaConf
+
     result = []
     for key in sorted(overlay.values):
         value = overlay.values[key]
@@ -94,6 +97,8 @@ def overlay_overrides(
 
 
 def _unknown_key_message(overlay: Overlay, key: str, config: DictConfig) -> str:
+    from omegaconf import OmegaConf
+
     known = dotted_keys(OmegaConf.to_container(config, resolve=False))
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -8,14 +8,9 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from framework.config.compose import (
     Composition,
@@ -33,6 +28,11 @@ from framework.config.plain import too_deep
 from framework.config.redaction import UNKNOWN
 from framework.config.units import COMPONENTS, touched_by, unit_value
 from framework.errors import CompositionError, InstallationError, OverlayError
+
+# Hydra and OmegaConf are imported where overrides are laid or an edited file is parsed: the
+# loader imports this module at start-up, which may need neither.
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def recompose(
@@ -71,6 +71,24 @@ def recompose(
             None, tuple(files), previous.overrides, previous.env_prefix, resolved=tree, overlay=previous.overlay,
             installed=previous.installed,
         )
+    return _overridden(previous, source, files, tree, known_key)
+
+
+def _overridden(
+    previous: Composition,
+    source: ConfigSource,
+    files: list[MergedFile],
+    tree: dict[str, Any],
+    known_key: Callable[[str, DictConfig], bool] | None,
+) -> Composition | None:
+    """The re-merged ``tree`` as Hydra's config with the overrides laid on it as Hydra lays them
+    (the installations and overlay of ``source``, then the env and CLI ones as they were)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         config = OmegaConf.create(tree)
         OmegaConf.set_struct(config, True)
@@ -208,6 +226,9 @@ _PLAIN_PACKAGE = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")  # dotted na
 
 def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
     """The edited file's values under its package, or None when it needs a full compose."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     if merged.config_path == config_name or not text.strip():
         return None  # the primary config holds the defaults list; an empty file is an error
     before = merged.text or ""

@@ -11,8 +11,6 @@ import difflib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from omegaconf.errors import GrammarParseError
-
 from framework.secrets import SecretMasker, is_secret, secret_values, url_credential
 from framework.types import KeyPath
 
@@ -56,6 +54,8 @@ def masked_error(
     for a key known to be plain (a file that fails to load names its keys relative to itself,
     so they cannot be placed).
     """
+    from omegaconf.errors import GrammarParseError  # a failed compose has imported it already
+
     root = exc
     while root.__cause__ is not None:
         root = root.__cause__
