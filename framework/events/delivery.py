@@ -194,7 +194,9 @@ class Worker:
         self.task: asyncio.Task[None] | None = None
         self.failures: FailureListener | None = None  # told of each failed attempt (the bus sets it)
         self.closing = False
-        self._busy, self._deadline, self._fired = False, 0.0, False
+        # The running call's deadline (a _clock time), None while no handler call is suspended.
+        self._deadline: float | None = None
+        self._fired = False
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -226,65 +228,69 @@ class Worker:
     async def _run(self) -> None:
         mailbox, counters, handler, options = self.mailbox, self.counters, self.handler, self.options
         normal, clock, durations, fastest = mailbox.normal, _clock, counters.durations, HANDLER_SECONDS_BUCKETS[0]
-        since_yield, envelope = 0, None
+        coroutine, batch, envelope = CoroutineType, range(_YIELD_EVERY), None
         started = clock()
         while True:
-            if mailbox.top == DEFAULT_PRIORITY and normal and not mailbox.putters:  # pop, inlined
-                envelope = normal.popleft()
-                mailbox.size -= 1
-            elif (envelope := mailbox.pop()) is None:
-                if self.closing:
-                    return
-                since_yield = 0
-                await mailbox.wait_item()
-                started = clock()  # time spent waiting is no handler's
-                continue
-            if self.admit is not None and not self.admit(envelope):
-                continue
-            since_yield += 1
-            if since_yield >= _YIELD_EVERY:
-                since_yield = 0
+            # At most _YIELD_EVERY events, then a turn for the other tasks (the else below); a
+            # for over a range costs less per event than counting by hand.
+            for _ in batch:
+                if mailbox.top == DEFAULT_PRIORITY and normal and not mailbox.putters:  # pop, inlined
+                    envelope = normal.popleft()
+                    mailbox.size -= 1
+                elif (envelope := mailbox.pop()) is None:
+                    if self.closing:
+                        return
+                    self._deadline = None  # idle: the watchdog must not fire
+                    await mailbox.wait_item()
+                    started = clock()  # time spent waiting is no handler's
+                    break  # a fresh batch
+                if self.admit is not None and not self.admit(envelope):
+                    continue
+                # The first attempt is inlined: this loop is the delivery hot path. So is its
+                # timing, with one clock read per call: in a burst one call's end is the next
+                # one's start (the bookkeeping between them, a fraction of a microsecond, is far
+                # below the smallest bucket). That read also gives the call's deadline.
+                try:
+                    result = handler(envelope)
+                    if type(result) is coroutine or (result is not None and _awaitable(result)):
+                        # _await_within_timeout, inlined. The deadline stays set after the call:
+                        # the watchdog runs only while this task is suspended, and every
+                        # suspension but the handler's own clears it first (None: idle).
+                        self._deadline = started + options.timeout
+                        if self._timer is None:
+                            self._arm()
+                        try:
+                            await result
+                        except asyncio.CancelledError:
+                            self._timed_out()
+                            raise
+                        if self._fired:  # the handler swallowed the watchdog's cancellation and finished
+                            self._take_cancel()
+                except (Exception, asyncio.CancelledError) as exc:
+                    self._deadline = None
+                    if not isinstance(exc, Exception) and self._cancelled():
+                        raise  # the worker's cancellation (stop, cancel), not the handler's own
+                    counters.observe(clock() - started)
+                    await self._recover(envelope, exc)
+                    started = clock()
+                else:
+                    now = clock()
+                    elapsed, started = now - started, now
+                    # SubscriberCounters.observe written out: most in-memory calls fall in the
+                    # first bucket, which (like delivered) is derived from calls.
+                    if elapsed > fastest:
+                        durations[bisect_left(HANDLER_SECONDS_BUCKETS, elapsed)] += 1
+                    counters.duration_sum += elapsed
+                    counters.calls += 1
+                    if self.on_success is not None:
+                        self.on_success(envelope)
+            else:
+                self._deadline = None
                 await asyncio.sleep(0)
                 started = clock()  # nor the other tasks' turn
-            # The first attempt is inlined: this loop is the delivery hot path. So is its timing,
-            # with one clock read per call: in a burst one call's end is the next one's start
-            # (the bookkeeping between them, a fraction of a microsecond, is far below the
-            # smallest bucket). That read also gives the call's deadline (handler_timeout).
-            try:
-                result = handler(envelope)
-                if result is not None and (type(result) is CoroutineType or _awaitable(result)):
-                    self._deadline = started + options.timeout  # _await_within_timeout, inlined
-                    self._busy = True
-                    if self._timer is None:
-                        self._arm()
-                    try:
-                        await result
-                    except asyncio.CancelledError:
-                        self._timed_out()
-                        raise
-                    finally:
-                        self._busy = False
-                    if self._fired:  # the handler swallowed the watchdog's cancellation and finished
-                        self._take_cancel()
-            except (Exception, asyncio.CancelledError) as exc:
-                if not isinstance(exc, Exception) and self._cancelled():
-                    raise  # the worker's cancellation (stop, cancel), not the handler's own
-                counters.observe(clock() - started)
-                await self._recover(envelope, exc)
-                started = clock()
-            else:
-                now = clock()
-                elapsed, started = now - started, now
-                # SubscriberCounters.observe written out: most in-memory calls fall in the first bucket.
-                durations[0 if elapsed <= fastest else bisect_left(HANDLER_SECONDS_BUCKETS, elapsed)] += 1
-                counters.duration_sum += elapsed
-                counters.delivered += 1
-                if self.on_success is not None:
-                    self.on_success(envelope)
 
     async def _await_within_timeout(self, awaitable: Any) -> None:
         self._deadline = _clock() + self.options.timeout
-        self._busy = True
         if self._timer is None:
             self._arm()
         try:
@@ -293,7 +299,7 @@ class Worker:
             self._timed_out()
             raise
         finally:
-            self._busy = False
+            self._deadline = None
         if self._fired:  # the handler swallowed the watchdog's cancellation and finished
             self._take_cancel()
 
@@ -312,13 +318,16 @@ class Worker:
 
     def _arm(self) -> None:
         """Start the watchdog: it fires at the running call's deadline (a ``_clock`` time)."""
-        self._timer = asyncio.get_running_loop().call_later(self._deadline - _clock(), self._watch)
+        deadline = self._deadline
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_later(deadline - _clock(), self._watch)
 
     def _watch(self) -> None:
         self._timer = None
-        if not self._busy or self.task is None:
+        deadline = self._deadline
+        if deadline is None or self.task is None:
             return
-        if _clock() + 0.001 >= self._deadline:
+        if _clock() + 0.001 >= deadline:
             self._fired = True
             self.task.cancel()
         else:
@@ -337,14 +346,18 @@ class Worker:
             if result is not None and _awaitable(result):
                 await self._await_within_timeout(result)
         except Exception as exc:
-            return exc
-        except asyncio.CancelledError as exc:
-            if self._cancelled():
+            error: BaseException | None = exc
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError) or self._cancelled():
+                # The worker's cancellation (or an interpreter exit): timed, neither delivered nor failed.
+                self.counters.observe(_clock() - started)
+                self.counters.interrupted += 1
                 raise
-            return exc
-        finally:
-            self.counters.observe(_clock() - started)
-        return None
+            error = exc
+        else:
+            error = None
+        self.counters.observe(_clock() - started)
+        return error
 
     async def _recover(self, envelope: Envelope, error: BaseException) -> None:
         first, tries = envelope.attempts, 1
@@ -360,8 +373,7 @@ class Worker:
             tries += 1
             envelope = envelope.with_metadata(attempts=first + tries - 1)
             failure = await self._call(envelope)
-            if failure is None:
-                self.counters.delivered += 1
+            if failure is None:  # counted as delivered: a call that did not fail
                 if self.on_success is not None:
                     self.on_success(envelope)
                 return
