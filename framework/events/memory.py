@@ -18,9 +18,7 @@ from framework.events.core import BusCore
 from framework.events.delivery import Mailbox, Worker
 from framework.events.envelope import (
     DEFAULT_PRIORITY,
-    EMPTY,
-    SCHEMA_VERSION,
-    BareEnvelope,
+    DefaultEnvelope,
     Envelope,
     new_id,
 )
@@ -84,18 +82,14 @@ class MemoryBus(BusCore):
         # The hot path: a default-priority event of a type without a schema. The envelope is
         # built here, not by Envelope(...): calling a class with a Python __init__ costs more
         # than the whole enqueue. Same fields and defaults as Envelope(topic, data, ...).
-        envelope = BareEnvelope()
+        envelope = DefaultEnvelope()  # priority, schema version, metadata, key: the defaults
         envelope._id = None  # numbered when first read: most never are
         envelope.type = topic
         envelope.data = data
         envelope.time = _now()
         envelope.source = source
-        envelope.priority = DEFAULT_PRIORITY
         envelope.correlation_id = correlation_id
         envelope.causation_id = causation_id
-        envelope.schema_version = SCHEMA_VERSION
-        envelope.metadata = EMPTY
-        envelope.key = None
         try:
             mailboxes = self._routes[topic]
         except KeyError:
