@@ -280,6 +280,17 @@ class DefaultEnvelope(BareEnvelope):
         return (_rebuild, (self.to_dict(),))
 
 
+class UnattributedEnvelope(DefaultEnvelope):
+    """A ``DefaultEnvelope`` that has no source, correlation id or causation id either.
+
+    Most in-memory publishes name none of the three; as class attributes (None) they cost no
+    store and no visit by the garbage collector, which counts while a burst sits queued.
+    """
+
+    __slots__ = ()
+    source = correlation_id = causation_id = None
+
+
 def _rebuild(fields: dict[str, Any]) -> Envelope:
     fields["metadata"] = MappingProxyType(fields["metadata"])
     return Envelope(**fields)

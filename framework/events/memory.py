@@ -20,6 +20,7 @@ from framework.events.envelope import (
     DEFAULT_PRIORITY,
     DefaultEnvelope,
     Envelope,
+    UnattributedEnvelope,
     new_id,
 )
 from framework.events.errors import DeadLetterNotFoundError, ReplayError
@@ -82,19 +83,25 @@ class MemoryBus(BusCore):
         # The hot path: a default-priority event of a type without a schema. The envelope is
         # built here, not by Envelope(...): calling a class with a Python __init__ costs more
         # than the whole enqueue. Same fields and defaults as Envelope(topic, data, ...).
-        envelope = DefaultEnvelope()  # priority, schema version, metadata, key: the defaults
+        if source is None and correlation_id is None and causation_id is None:
+            envelope: Envelope = UnattributedEnvelope()  # these three are None on its class
+        else:
+            envelope = DefaultEnvelope()  # priority, schema version, metadata, key: the defaults
+            envelope.source = source
+            envelope.correlation_id = correlation_id
+            envelope.causation_id = causation_id
         envelope._id = None  # numbered when first read: most never are
         envelope.type = topic
         envelope.data = data
         envelope.time = _now()
-        envelope.source = source
-        envelope.correlation_id = correlation_id
-        envelope.causation_id = causation_id
         try:
             mailboxes = self._routes[topic]
         except KeyError:
             mailboxes = self._route(topic)
-        self._history.append(envelope)
+        # Read, then called: calling an instance attribute in one go (x.append(...)) takes the
+        # slower, unspecialized method lookup.
+        remember = self._history.append
+        remember(envelope)
         self._published += 1
         for mailbox in mailboxes:  # Mailbox.offer, inlined for a default-priority event
             if mailbox.size < mailbox.limit:

@@ -80,16 +80,24 @@ def test_with_metadata_copies_and_keeps_the_original() -> None:
 
 
 def test_an_envelope_the_memory_bus_built_copies_pickles_and_compares_as_any_other() -> None:
-    """The in-memory bus's hot path keeps priority, schema version, metadata and key on the class
-    (DefaultEnvelope); copies and pickles of such an envelope are plain, equal Envelopes."""
+    """The in-memory bus's hot path keeps default fields on the class (DefaultEnvelope, and
+    UnattributedEnvelope when no source or ids are given); copies and pickles of such an
+    envelope are plain, equal Envelopes."""
 
-    async def scenario() -> Envelope:
-        async with MemoryBus() as bus:
-            return await bus.publish("a.b", {"x": [1]}, source="s", correlation_id="c")
+    async def scenario() -> list[Envelope]:
+        async with MemoryBus() as bus:  # with a source and correlation id, and with neither
+            return [
+                await bus.publish("a.b", {"x": [1]}, source="s", correlation_id="c"),
+                await bus.publish("a.b", {"x": [2]}),
+            ]
 
-    envelope = asyncio.run(scenario())
-    assert (envelope.priority, envelope.schema_version, dict(envelope.metadata), envelope.key) == (5, 1, {}, None)
-    for copied in (copy.copy(envelope), copy.deepcopy(envelope), pickle.loads(pickle.dumps(envelope))):
-        assert type(copied) is Envelope and copied == envelope and copied.id == envelope.id
-        assert copied.to_json() == envelope.to_json()
-    assert envelope.with_metadata(attempts=2).attempts == 2
+    attributed, unattributed = asyncio.run(scenario())
+    assert (attributed.source, attributed.correlation_id, attributed.causation_id) == ("s", "c", None)
+    assert (unattributed.source, unattributed.correlation_id, unattributed.causation_id) == (None, None, None)
+    for envelope in (attributed, unattributed):
+        assert (envelope.priority, envelope.schema_version, dict(envelope.metadata), envelope.key) == (5, 1, {}, None)
+        for copied in (copy.copy(envelope), copy.deepcopy(envelope), pickle.loads(pickle.dumps(envelope))):
+            assert type(copied) is Envelope and copied == envelope and copied.id == envelope.id
+            assert copied.to_json() == envelope.to_json()
+        assert envelope.with_metadata(attempts=2).attempts == 2
+        assert Envelope.from_json(envelope.to_json()) == envelope
