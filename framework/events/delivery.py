@@ -179,7 +179,9 @@ class Worker:
     A failed attempt (an exception, or an async handler outliving ``handler_timeout``) is
     retried with exponential backoff up to ``max_retries``, then dead-lettered. The timeout
     costs no timer per event: one watchdog timer per worker re-arms itself to the deadline of
-    whatever call is running when it fires.
+    whatever call is running when it fires. The delivery loop leaves a call's deadline set
+    after the call: the watchdog runs only while the worker is suspended, and every suspension
+    but the handler's own clears the deadline first (None: idle).
     """
 
     def __init__(
@@ -242,13 +244,10 @@ class Worker:
         mailbox, counters, handler, options = self.mailbox, self.counters, self.handler, self.options
         normal, clock, durations, fastest = mailbox.normal, _clock, counters.durations, HANDLER_SECONDS_BUCKETS[0]
         coroutine, batch, envelope = CoroutineType, range(_YIELD_EVERY), None
-        # An `async def` handler returns a coroutine from every call: no need to look at each.
-        is_async = inspect.iscoroutinefunction(handler)
+        is_async = inspect.iscoroutinefunction(handler)  # then every call returns a coroutine
         started = clock()
         while True:
-            # At most _YIELD_EVERY events, then a turn for the other tasks (the else below); a
-            # for over a range costs less per event than counting by hand.
-            for _ in batch:
+            for _ in batch:  # at most _YIELD_EVERY events, then the other tasks' turn (else)
                 if mailbox.plain and normal:  # pop, inlined
                     envelope = normal.popleft()
                     mailbox.size -= 1
@@ -268,10 +267,7 @@ class Worker:
                 try:
                     result: Any = handler(envelope)  # awaited below when is_async says so
                     if is_async or type(result) is coroutine or (result is not None and _awaitable(result)):
-                        # _await_within_timeout, inlined. The deadline stays set after the call:
-                        # the watchdog runs only while this task is suspended, and every
-                        # suspension but the handler's own clears it first (None: idle).
-                        self._deadline = started + options.timeout
+                        self._deadline = started + options.timeout  # _await_within_timeout, inlined
                         if self._timer is None:
                             self._arm()
                         try:
@@ -291,8 +287,7 @@ class Worker:
                 else:
                     now = clock()
                     elapsed, started = now - started, now
-                    # SubscriberCounters.observe written out: most in-memory calls fall in the
-                    # first bucket, which (like delivered) is derived from calls.
+                    # SubscriberCounters.observe written out: the first bucket is derived from calls.
                     if elapsed > fastest:
                         durations[bisect_left(HANDLER_SECONDS_BUCKETS, elapsed)] += 1
                     counters.duration_sum += elapsed

@@ -80,9 +80,8 @@ class MemoryBus(BusCore):
             if self._settings.check_json:
                 checked.to_json()
             return await self._enqueue(checked)
-        # The hot path: a default-priority event of a type without a schema. The envelope is
-        # built here, not by Envelope(...): calling a class with a Python __init__ costs more
-        # than the whole enqueue. Same fields and defaults as Envelope(topic, data, ...).
+        # The hot path: a default-priority event of a type without a schema. Not Envelope(...):
+        # calling a class with a Python __init__ costs more than the whole enqueue.
         if source is None and correlation_id is None and causation_id is None:
             envelope: Envelope = UnattributedEnvelope()  # these three are None on its class
         else:
@@ -98,9 +97,7 @@ class MemoryBus(BusCore):
             mailboxes = self._routes[topic]
         except KeyError:
             mailboxes = self._route(topic)
-        # Read, then called: calling an instance attribute in one go (x.append(...)) takes the
-        # slower, unspecialized method lookup.
-        remember = self._history.append
+        remember = self._history.append  # x.append(...) in one go: a slower, generic lookup
         remember(envelope)
         self._published += 1
         for mailbox in mailboxes:  # Mailbox.offer, inlined for a default-priority event
