@@ -30,8 +30,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from _rates import publish_and_drain  # bench/, first on the path
 from loguru import logger
+from redis.exceptions import ResponseError
 
 from framework.events.factory import create_bus
+from framework.events.redis.connection import Keys
 from framework.events.settings import Backend, BusSettings, RedisSettings, TopicSettings
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -51,22 +53,41 @@ async def rates(topic: str, partitions: int, events: int) -> tuple[float, float]
     prefix = f"bench-{uuid.uuid4().hex[:12]}"
     try:
         async with create_bus(settings(prefix, partitions)) as first:
-            await _join(first, topic, partitions, lambda event: None)
+            await _join(first, prefix, topic, partitions, lambda event: None)
         data = [(topic, {"k": KEYS[n % len(KEYS)], "n": n}) for n in range(events)]
         return await publish_and_drain(lambda: create_bus(settings(prefix, partitions)), data, topic)
     finally:
         await _delete(prefix)
 
 
-async def _join(bus: Any, topic: str, partitions: int, handler: Any) -> None:
+async def _join(bus: Any, prefix: str, topic: str, partitions: int, handler: Any) -> None:
+    """Subscribe; for the keyed topic, return once the bus owns every partition and the group
+    exists on each partition stream. Owning comes first: the owner creates the group when it
+    starts reading a partition, so a bus stopped right after owning may leave none, and the
+    next subscriber would create it at the stream's end, past every event published meanwhile."""
     await bus.subscribe(topic, handler, subscriber="bench")
-    while topic == "bench.keyed" and not await _owns_all(bus, partitions):
-        await asyncio.sleep(0.01)
+    if topic == "bench.keyed":
+        while not await _owns_all(bus, partitions) or not await _groups_exist(prefix, topic, partitions):
+            await asyncio.sleep(0.01)
 
 
 async def _owns_all(bus: Any, partitions: int) -> bool:
     statuses = await bus.partitions()
     return any(len(status.owned) == partitions for status in statuses)
+
+
+async def _groups_exist(prefix: str, topic: str, partitions: int) -> bool:
+    keys, client = Keys(prefix, node="bench"), aioredis.from_url(URL)
+    try:
+        for partition in range(partitions):
+            groups = await client.xinfo_groups(keys.partition(topic, partition))
+            if not any(group["name"] == b"bench" for group in groups):
+                return False
+        return True
+    except ResponseError:  # no such stream yet
+        return False
+    finally:
+        await client.aclose()
 
 
 async def _delete(prefix: str) -> None:

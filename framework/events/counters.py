@@ -15,26 +15,43 @@ from framework.events.records import HANDLER_SECONDS_BUCKETS, BusStatistics, Sub
 
 
 class SubscriberCounters:
-    """One subscriber's counters; ``Worker`` inlines ``observe`` on its hot path."""
+    """One subscriber's counters; ``Worker`` inlines ``observe`` on its hot path.
 
-    __slots__ = ("delivered", "failed", "dead_lettered", "dropped", "durations", "duration_sum")
+    A handler call that ends is counted once, in ``calls``: it either delivered the event, or
+    failed (``failed``), or was cut off by the worker's own cancellation (``interrupted``). So
+    ``delivered`` is what is left, and the fastest duration bucket is the calls no slower bucket
+    took: a call in the first bucket (most in-memory calls) costs one increment, not three.
+    """
+
+    __slots__ = ("calls", "failed", "interrupted", "dead_lettered", "dropped", "durations", "duration_sum")
 
     def __init__(self) -> None:
-        self.delivered = self.failed = self.dead_lettered = self.dropped = 0
+        self.calls = self.failed = self.interrupted = self.dead_lettered = self.dropped = 0
         # Calls per bucket (bisect_left finds the first bound >= the duration: Prometheus' `le`),
-        # not cumulative: one increment per call; the last slot counts the slower ones.
+        # not cumulative; the last slot counts the slower ones. Slot 0 stays 0 here: its count
+        # is ``calls`` minus the others (see ``statistics``).
         self.durations = [0] * (len(HANDLER_SECONDS_BUCKETS) + 1)
         self.duration_sum = 0.0
 
+    @property
+    def delivered(self) -> int:
+        """Events a handler took: calls that neither failed nor were interrupted."""
+        return self.calls - self.failed - self.interrupted
+
     def observe(self, seconds: float) -> None:
         """Count one handler call that took ``seconds``."""
-        self.durations[bisect_left(HANDLER_SECONDS_BUCKETS, seconds)] += 1
+        self.calls += 1
+        bucket = bisect_left(HANDLER_SECONDS_BUCKETS, seconds)
+        if bucket:
+            self.durations[bucket] += 1
         self.duration_sum += seconds
 
     def statistics(self) -> SubscriberStatistics:
+        durations = list(self.durations)
+        durations[0] = self.calls - sum(durations)
         return SubscriberStatistics(
             self.delivered, self.failed, self.dead_lettered, self.dropped,
-            tuple(self.durations), self.duration_sum,
+            tuple(durations), self.duration_sum,
         )
 
 

@@ -39,11 +39,11 @@ class Mailbox:
 
     ``MemoryBus.publish`` inlines ``offer`` for default-priority events: it appends to
     ``normal``, bumps ``size`` and wakes a waiting ``getter`` itself. ``Worker`` inlines ``pop``
-    while nothing above the default priority is queued (``top``) and no publisher waits for room
-    (``putters``): it takes the head of ``normal`` and lowers ``size``.
+    while ``plain`` (nothing above the default priority is queued, ``top``, and no publisher
+    waits for room, ``putters``): it takes the head of ``normal`` and lowers ``size``.
     """
 
-    __slots__ = ("maxsize", "size", "limit", "normal", "getter", "top", "putters", "_buckets")
+    __slots__ = ("maxsize", "size", "limit", "normal", "getter", "top", "putters", "plain", "_buckets")
 
     def __init__(self, maxsize: int, gated: bool = False) -> None:
         self.maxsize, self.size = maxsize, 0
@@ -57,6 +57,9 @@ class Mailbox:
         self.top = DEFAULT_PRIORITY
         self.getter: asyncio.Future[None] | None = None  # the worker waiting for an event
         self.putters: deque[tuple[int, asyncio.Future[None]]] = deque()  # (wake at size <=, ...)
+        # top == DEFAULT_PRIORITY and not putters, kept up to date by whatever changes either:
+        # the worker then tests one attribute per event instead of two.
+        self.plain = True
 
     def offer(self, envelope: Envelope) -> bool:
         """Add one event if there is room and no gate; False tells the caller to take over."""
@@ -72,6 +75,7 @@ class Mailbox:
         self.size += 1
         if priority > self.top:
             self.top = priority
+            self.plain = False
         if self.getter is not None:
             self.wake()
 
@@ -89,6 +93,7 @@ class Mailbox:
         self.size -= 1
         if self.putters and self.size <= self.putters[0][0]:
             self._wake_putter()
+        self._replan()
         return envelope
 
     def drop_oldest(self) -> Envelope:
@@ -104,6 +109,8 @@ class Mailbox:
             bucket.clear()
         while self.putters:
             self._wake_putter()
+        self.top = DEFAULT_PRIORITY  # every bucket is empty
+        self._replan()
         return count
 
     async def wait_item(self) -> None:
@@ -118,11 +125,13 @@ class Mailbox:
         """
         entry = (self.maxsize - 1 if below is None else below, asyncio.get_running_loop().create_future())
         self.putters.append(entry)
+        self.plain = False
         try:
             await entry[1]
         finally:
             if entry in self.putters:
                 self.putters.remove(entry)
+            self._replan()
 
     def wake(self) -> None:
         """Wake a waiting getter without an event (to let it notice shutdown)."""
@@ -134,6 +143,10 @@ class Mailbox:
         _, waiter = self.putters.popleft()
         if not waiter.done():
             waiter.set_result(None)
+        self._replan()
+
+    def _replan(self) -> None:
+        self.plain = self.top == DEFAULT_PRIORITY and not self.putters
 
 
 class Options:
@@ -166,7 +179,9 @@ class Worker:
     A failed attempt (an exception, or an async handler outliving ``handler_timeout``) is
     retried with exponential backoff up to ``max_retries``, then dead-lettered. The timeout
     costs no timer per event: one watchdog timer per worker re-arms itself to the deadline of
-    whatever call is running when it fires.
+    whatever call is running when it fires. The delivery loop leaves a call's deadline set
+    after the call: the watchdog runs only while the worker is suspended, and every suspension
+    but the handler's own clears the deadline first (None: idle).
     """
 
     def __init__(
@@ -194,7 +209,9 @@ class Worker:
         self.task: asyncio.Task[None] | None = None
         self.failures: FailureListener | None = None  # told of each failed attempt (the bus sets it)
         self.closing = False
-        self._busy, self._deadline, self._fired = False, 0.0, False
+        # The running call's deadline (a _clock time), None while no handler call is suspended.
+        self._deadline: float | None = None
+        self._fired = False
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -226,65 +243,64 @@ class Worker:
     async def _run(self) -> None:
         mailbox, counters, handler, options = self.mailbox, self.counters, self.handler, self.options
         normal, clock, durations, fastest = mailbox.normal, _clock, counters.durations, HANDLER_SECONDS_BUCKETS[0]
-        since_yield, envelope = 0, None
+        coroutine, batch, envelope = CoroutineType, range(_YIELD_EVERY), None
+        is_async = inspect.iscoroutinefunction(handler)  # then every call returns a coroutine
         started = clock()
         while True:
-            if mailbox.top == DEFAULT_PRIORITY and normal and not mailbox.putters:  # pop, inlined
-                envelope = normal.popleft()
-                mailbox.size -= 1
-            elif (envelope := mailbox.pop()) is None:
-                if self.closing:
-                    return
-                since_yield = 0
-                await mailbox.wait_item()
-                started = clock()  # time spent waiting is no handler's
-                continue
-            if self.admit is not None and not self.admit(envelope):
-                continue
-            since_yield += 1
-            if since_yield >= _YIELD_EVERY:
-                since_yield = 0
+            for _ in batch:  # at most _YIELD_EVERY events, then the other tasks' turn (else)
+                if mailbox.plain and normal:  # pop, inlined
+                    envelope = normal.popleft()
+                    mailbox.size -= 1
+                elif (envelope := mailbox.pop()) is None:
+                    if self.closing:
+                        return
+                    self._deadline = None  # idle: the watchdog must not fire
+                    await mailbox.wait_item()
+                    started = clock()  # time spent waiting is no handler's
+                    break  # a fresh batch
+                if self.admit is not None and not self.admit(envelope):
+                    continue
+                # The first attempt is inlined: this loop is the delivery hot path. So is its
+                # timing, with one clock read per call: in a burst one call's end is the next
+                # one's start (the bookkeeping between them, a fraction of a microsecond, is far
+                # below the smallest bucket). That read also gives the call's deadline.
+                try:
+                    result: Any = handler(envelope)  # awaited below when is_async says so
+                    if is_async or type(result) is coroutine or (result is not None and _awaitable(result)):
+                        self._deadline = started + options.timeout  # _await_within_timeout, inlined
+                        if self._timer is None:
+                            self._arm()
+                        try:
+                            await result
+                        except asyncio.CancelledError:
+                            self._timed_out()
+                            raise
+                        if self._fired:  # the handler swallowed the watchdog's cancellation and finished
+                            self._take_cancel()
+                except (Exception, asyncio.CancelledError) as exc:
+                    self._deadline = None
+                    if not isinstance(exc, Exception) and self._cancelled():
+                        raise  # the worker's cancellation (stop, cancel), not the handler's own
+                    counters.observe(clock() - started)
+                    await self._recover(envelope, exc)
+                    started = clock()
+                else:
+                    now = clock()
+                    elapsed, started = now - started, now
+                    # SubscriberCounters.observe written out: the first bucket is derived from calls.
+                    if elapsed > fastest:
+                        durations[bisect_left(HANDLER_SECONDS_BUCKETS, elapsed)] += 1
+                    counters.duration_sum += elapsed
+                    counters.calls += 1
+                    if self.on_success is not None:
+                        self.on_success(envelope)
+            else:
+                self._deadline = None
                 await asyncio.sleep(0)
                 started = clock()  # nor the other tasks' turn
-            # The first attempt is inlined: this loop is the delivery hot path. So is its timing,
-            # with one clock read per call: in a burst one call's end is the next one's start
-            # (the bookkeeping between them, a fraction of a microsecond, is far below the
-            # smallest bucket). That read also gives the call's deadline (handler_timeout).
-            try:
-                result = handler(envelope)
-                if result is not None and (type(result) is CoroutineType or _awaitable(result)):
-                    self._deadline = started + options.timeout  # _await_within_timeout, inlined
-                    self._busy = True
-                    if self._timer is None:
-                        self._arm()
-                    try:
-                        await result
-                    except asyncio.CancelledError:
-                        self._timed_out()
-                        raise
-                    finally:
-                        self._busy = False
-                    if self._fired:  # the handler swallowed the watchdog's cancellation and finished
-                        self._take_cancel()
-            except (Exception, asyncio.CancelledError) as exc:
-                if not isinstance(exc, Exception) and self._cancelled():
-                    raise  # the worker's cancellation (stop, cancel), not the handler's own
-                counters.observe(clock() - started)
-                await self._recover(envelope, exc)
-                started = clock()
-            else:
-                now = clock()
-                elapsed, started = now - started, now
-                # SubscriberCounters.observe written out: most in-memory calls fall in the first bucket.
-                durations[0 if elapsed <= fastest else bisect_left(HANDLER_SECONDS_BUCKETS, elapsed)] += 1
-                counters.duration_sum += elapsed
-                counters.delivered += 1
-                if self.on_success is not None:
-                    self.on_success(envelope)
 
     async def _await_within_timeout(self, awaitable: Any) -> None:
         self._deadline = _clock() + self.options.timeout
-        self._busy = True
         if self._timer is None:
             self._arm()
         try:
@@ -293,7 +309,7 @@ class Worker:
             self._timed_out()
             raise
         finally:
-            self._busy = False
+            self._deadline = None
         if self._fired:  # the handler swallowed the watchdog's cancellation and finished
             self._take_cancel()
 
@@ -312,13 +328,16 @@ class Worker:
 
     def _arm(self) -> None:
         """Start the watchdog: it fires at the running call's deadline (a ``_clock`` time)."""
-        self._timer = asyncio.get_running_loop().call_later(self._deadline - _clock(), self._watch)
+        deadline = self._deadline
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_later(deadline - _clock(), self._watch)
 
     def _watch(self) -> None:
         self._timer = None
-        if not self._busy or self.task is None:
+        deadline = self._deadline
+        if deadline is None or self.task is None:
             return
-        if _clock() + 0.001 >= self._deadline:
+        if _clock() + 0.001 >= deadline:
             self._fired = True
             self.task.cancel()
         else:
@@ -337,14 +356,18 @@ class Worker:
             if result is not None and _awaitable(result):
                 await self._await_within_timeout(result)
         except Exception as exc:
-            return exc
-        except asyncio.CancelledError as exc:
-            if self._cancelled():
+            error: BaseException | None = exc
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError) or self._cancelled():
+                # The worker's cancellation (or an interpreter exit): timed, neither delivered nor failed.
+                self.counters.observe(_clock() - started)
+                self.counters.interrupted += 1
                 raise
-            return exc
-        finally:
-            self.counters.observe(_clock() - started)
-        return None
+            error = exc
+        else:
+            error = None
+        self.counters.observe(_clock() - started)
+        return error
 
     async def _recover(self, envelope: Envelope, error: BaseException) -> None:
         first, tries = envelope.attempts, 1
@@ -360,8 +383,7 @@ class Worker:
             tries += 1
             envelope = envelope.with_metadata(attempts=first + tries - 1)
             failure = await self._call(envelope)
-            if failure is None:
-                self.counters.delivered += 1
+            if failure is None:  # counted as delivered: a call that did not fail
                 if self.on_success is not None:
                     self.on_success(envelope)
                 return

@@ -18,10 +18,9 @@ from framework.events.core import BusCore
 from framework.events.delivery import Mailbox, Worker
 from framework.events.envelope import (
     DEFAULT_PRIORITY,
-    EMPTY,
-    SCHEMA_VERSION,
-    BareEnvelope,
+    DefaultEnvelope,
     Envelope,
+    UnattributedEnvelope,
     new_id,
 )
 from framework.events.errors import DeadLetterNotFoundError, ReplayError
@@ -81,26 +80,25 @@ class MemoryBus(BusCore):
             if self._settings.check_json:
                 checked.to_json()
             return await self._enqueue(checked)
-        # The hot path: a default-priority event of a type without a schema. The envelope is
-        # built here, not by Envelope(...): calling a class with a Python __init__ costs more
-        # than the whole enqueue. Same fields and defaults as Envelope(topic, data, ...).
-        envelope = BareEnvelope()
+        # The hot path: a default-priority event of a type without a schema. Not Envelope(...):
+        # calling a class with a Python __init__ costs more than the whole enqueue.
+        if source is None and correlation_id is None and causation_id is None:
+            envelope: Envelope = UnattributedEnvelope()  # these three are None on its class
+        else:
+            envelope = DefaultEnvelope()  # priority, schema version, metadata, key: the defaults
+            envelope.source = source
+            envelope.correlation_id = correlation_id
+            envelope.causation_id = causation_id
         envelope._id = None  # numbered when first read: most never are
         envelope.type = topic
         envelope.data = data
         envelope.time = _now()
-        envelope.source = source
-        envelope.priority = DEFAULT_PRIORITY
-        envelope.correlation_id = correlation_id
-        envelope.causation_id = causation_id
-        envelope.schema_version = SCHEMA_VERSION
-        envelope.metadata = EMPTY
-        envelope.key = None
         try:
             mailboxes = self._routes[topic]
         except KeyError:
             mailboxes = self._route(topic)
-        self._history.append(envelope)
+        remember = self._history.append  # x.append(...) in one go: a slower, generic lookup
+        remember(envelope)
         self._published += 1
         for mailbox in mailboxes:  # Mailbox.offer, inlined for a default-priority event
             if mailbox.size < mailbox.limit:

@@ -74,3 +74,28 @@ def test_a_handlers_duration_falls_in_its_bucket() -> None:
     bucket = stats.handler_seconds.index(1)
     assert HANDLER_SECONDS_BUCKETS[bucket - 1] < stats.handler_seconds_sum <= HANDLER_SECONDS_BUCKETS[bucket]
     assert 0.03 <= stats.handler_seconds_sum < 1.0
+
+
+def test_a_retry_cut_off_by_cancelling_the_subscription_is_timed_but_neither_delivered_nor_failed() -> None:
+    """``delivered`` is derived from the calls counted: a retry interrupted by the worker's own
+    cancellation is a timed call, yet no delivery and no failed attempt."""
+    started = asyncio.Event()
+
+    async def fails_then_hangs(envelope: Envelope) -> None:
+        if envelope.attempts == 1:
+            raise ValueError("first attempt")
+        started.set()
+        await asyncio.Event().wait()  # until the subscription is cancelled
+
+    async def scenario() -> BusStatistics:
+        async with MemoryBus(BusSettings(retry_backoff=0, max_retries=3)) as bus:
+            subscription = await bus.subscribe("t", fails_then_hangs, subscriber="svc")
+            await bus.publish("t")
+            await asyncio.wait_for(started.wait(), 5)
+            subscription.cancel()
+            await until(lambda: sum(bus.statistics().subscribers["svc"].handler_seconds) == 2)
+            return bus.statistics()
+
+    stats = run(scenario()).subscribers["svc"]
+    assert (stats.delivered, stats.failed, stats.dead_lettered) == (0, 1, 0)
+    assert sum(stats.handler_seconds) == 2  # the failed first attempt and the cut-off retry

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import datetime
 import math
+import pickle
 
 import pytest
 
 from framework.events.envelope import Envelope, new_id
 from framework.events.errors import EventDecodeError, EventSerializationError
+from framework.events.memory import MemoryBus
 
 
 def test_json_round_trip_keeps_every_field() -> None:
@@ -73,3 +77,27 @@ def test_with_metadata_copies_and_keeps_the_original() -> None:
     assert original.attempts == 1 and "attempts" not in original.metadata
     with pytest.raises(TypeError):
         copy.metadata["x"] = 1  # type: ignore[index]
+
+
+def test_an_envelope_the_memory_bus_built_copies_pickles_and_compares_as_any_other() -> None:
+    """The in-memory bus's hot path keeps default fields on the class (DefaultEnvelope, and
+    UnattributedEnvelope when no source or ids are given); copies and pickles of such an
+    envelope are plain, equal Envelopes."""
+
+    async def scenario() -> list[Envelope]:
+        async with MemoryBus() as bus:  # with a source and correlation id, and with neither
+            return [
+                await bus.publish("a.b", {"x": [1]}, source="s", correlation_id="c"),
+                await bus.publish("a.b", {"x": [2]}),
+            ]
+
+    attributed, unattributed = asyncio.run(scenario())
+    assert (attributed.source, attributed.correlation_id, attributed.causation_id) == ("s", "c", None)
+    assert (unattributed.source, unattributed.correlation_id, unattributed.causation_id) == (None, None, None)
+    for envelope in (attributed, unattributed):
+        assert (envelope.priority, envelope.schema_version, dict(envelope.metadata), envelope.key) == (5, 1, {}, None)
+        for copied in (copy.copy(envelope), copy.deepcopy(envelope), pickle.loads(pickle.dumps(envelope))):
+            assert type(copied) is Envelope and copied == envelope and copied.id == envelope.id
+            assert copied.to_json() == envelope.to_json()
+        assert envelope.with_metadata(attempts=2).attempts == 2
+        assert Envelope.from_json(envelope.to_json()) == envelope

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
+from collections import deque
 from typing import Any
 
 import pytest
 
 from framework.errors import SHOWN_PROBLEMS
 from framework.events.bus import ScopedBus
+from framework.events.delivery import Mailbox
 from framework.events.envelope import Envelope
 from framework.events.errors import (
     BusClosedError,
@@ -720,3 +722,27 @@ def test_the_fast_publish_path_builds_the_same_envelope_as_the_general_one() -> 
     assert len(set(seen)) == len(fast) - 1 and len(seen) == 4 * (len(fast) - 1)
     ids = {e.id for e in fast} | {general.id}
     assert len(ids) == len(fast) + 1 and fast[0].id == fast[0].id
+
+
+def test_a_mailbox_is_plain_only_while_nothing_outranks_the_default_and_no_publisher_waits() -> None:
+    """The worker takes the head of the default bucket itself only while ``plain``: an urgent
+    event queued, or a publisher waiting for room, sends it through ``pop`` (priority order,
+    waking the publisher)."""
+
+    async def scenario() -> list[object]:
+        mailbox, seen = Mailbox(2), []
+        mailbox.put(Envelope("t", 1))
+        seen.append(mailbox.plain)
+        mailbox.put(Envelope("t", 2, priority=9))
+        seen.append(mailbox.plain)
+        waiting = asyncio.create_task(mailbox.wait_space())
+        await asyncio.sleep(0)
+        seen.append(mailbox.plain)
+        seen.append(mailbox.pop().data)  # type: ignore[union-attr]  # the urgent one first
+        await waiting  # room again: the publisher was woken
+        seen.append((mailbox.plain, mailbox.putters))  # top is still an upper bound: one more pop
+        seen.append(mailbox.pop().data)  # type: ignore[union-attr]
+        seen.append((mailbox.plain, mailbox.pop()))
+        return seen
+
+    assert run(scenario()) == [True, False, False, 2, (False, deque()), 1, (True, None)]
