@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,18 +94,8 @@ def load_config(
         lines = listed(_unresolved(shown, provenance, secrets), len(unresolved) - len(shown))
         raise InterpolationError("\n".join(lines))
     data, policies = _validate(tree, provenance, sections, (schemas, checks), secrets)
-    by_unit = unit_digests(data)
-    return Snapshot(
-        data=freeze(data),
-        provenance=provenance,
-        version=version,
-        digest=combined_digest(by_unit),
-        unit_digests=by_unit,
-        secrets=frozenset(secrets),
-        reload_policy=policies,
-        descriptions=functools.partial(_descriptions, data, sections, schemas),
-        composition=composition,
-    )
+    described = functools.partial(_descriptions, data, sections, schemas)
+    return _snapshot(data, unit_digests(data), provenance, version, secrets, policies, described, composition)
 
 
 class _Stale(Exception):
@@ -150,18 +140,29 @@ def _reloaded(
     provenance = trace(composition, Path.cwd(), secrets, reuse=(running.provenance, touched))
     data, policies = _revalidated(tree, running, touched, provenance, sections, rules, secrets)
     digests = unit_digests(data, reuse=(running.unit_digests, touched))
+    described = functools.partial(_descriptions, data, sections, rules[0])
+    return _snapshot(
+        data, digests, provenance, version, secrets, policies, described, composition,
+        changed_since=(running.digest, frozenset(touched)), inherited_secrets=running.secrets_by_unit,
+    )
+
+
+def _snapshot(
+    data: dict[str, Any],
+    digests: dict[KeyPath, str],
+    provenance: Provenance,
+    version: int,
+    secrets: Collection[KeyPath],
+    policies: Mapping[KeyPath, Reload],
+    descriptions: Callable[[], dict[KeyPath, str]],
+    composition: Composition,
+    **reused: Any,
+) -> Snapshot:
+    """The snapshot of validated ``data``: frozen, with its digest made of its units' digests."""
     return Snapshot(
-        data=freeze(data),
-        provenance=provenance,
-        version=version,
-        digest=combined_digest(digests),
-        unit_digests=digests,
-        secrets=frozenset(secrets),
-        reload_policy=policies,
-        descriptions=functools.partial(_descriptions, data, sections, rules[0]),
-        composition=composition,
-        changed_since=(running.digest, frozenset(touched)),
-        inherited_secrets=running.secrets_by_unit,
+        data=freeze(data), provenance=provenance, version=version, digest=combined_digest(digests),
+        unit_digests=digests, secrets=frozenset(secrets), reload_policy=policies,
+        descriptions=descriptions, composition=composition, **reused,
     )
 
 
