@@ -20,19 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from framework.config.compose_cache import (
-    CachedCompose,
-    CachedFile,
-    cache_for,
-    holds_interpolation,
-)
+from framework.config.compose_cache import CachedCompose, CachedFile, cache_for
 from framework.config.env import SEPARATOR, DataOverride, env_overrides
 from framework.config.files import DEFAULT_MAX_FILE_BYTES
 from framework.config.groups import check_group_options
 from framework.config.installed import Installation, installed_overrides
 from framework.config.overlay import Overlay, overlay_overrides
 from framework.config.override_size import MAX_ELEMENTS, TOO_MANY, elements_in_text
-from framework.config.plain import TOO_DEEP, dotted_keys, too_deep
+from framework.config.plain import TOO_DEEP, dotted_keys, holds_interpolation, too_deep
 from framework.config.plain_merge import merge_plain
 from framework.config.redaction import (
     UNKNOWN,

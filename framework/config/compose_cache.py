@@ -24,7 +24,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -33,15 +32,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from framework.config.files import read_text
-from framework.config.hydra_files import FilesRead, parse_config
-from framework.config.plain import too_deep
+from framework.config.hydra_files import FilesRead, file_shape, keeps_defaults_list, placed_values
 from framework.config.plain_merge import merge_plain
 from framework.errors import CompositionError
 
-# A hit needs no OmegaConf: it is imported only where an edited file is parsed anew (_placed).
+# A hit needs no OmegaConf: it is imported only where an edited file is parsed anew (placed_values).
 
 CACHE_DIR_VARIABLE = "INTEGRATE_CACHE_DIR"  # set to a directory, or to nothing to turn caching off
 _FORMAT = 1
@@ -129,11 +125,11 @@ class ComposeCache:
                 return None
             if not edited:
                 return CachedCompose(tree, files)
-            if not all(_keeps_defaults_list(shapes.get(path), texts[path]) for path in edited):
+            if not all(keeps_defaults_list(shapes.get(path), texts[path]) for path in edited):
                 return None  # Hydra builds the defaults list anew
             return self._remerged(CachedCompose(tree, files), texts, edited)
         except (OSError, ValueError, KeyError, TypeError, RecursionError, CompositionError):
-            return None  # missing, unreadable, corrupt or of another shape (OmegaConf's refusals: _placed)
+            return None  # missing, unreadable, corrupt or of another shape (OmegaConf's refusals: placed_values)
 
     def store(self, composed: CachedCompose, read: FilesRead) -> None:
         """Keep ``composed``, made from what ``read`` records, when it depended on nothing but
@@ -155,7 +151,7 @@ class ComposeCache:
             "key": self._key(),
             "listing": listing,
             "read": {path: _digest(text) for path, text in texts.items()},
-            "shapes": {path: _shape(text) for path, text in texts.items()},
+            "shapes": {path: file_shape(text) for path, text in texts.items()},
             "files": [[f.config_path, f.package, str(f.path), f.values] for f in composed.files],
             "tree": composed.tree,
         }
@@ -177,7 +173,7 @@ class ComposeCache:
         files = []
         for merged in cached.files:
             if str(merged.path) in edited:
-                values = _placed(texts[str(merged.path)], merged.path, merged.package)
+                values = placed_values(texts[str(merged.path)], merged.path, merged.package)
                 if values is None:
                     return None
                 merged = CachedFile(merged.config_path, merged.package, merged.path, values, texts[str(merged.path)])
@@ -191,54 +187,6 @@ class ComposeCache:
 
     def _key(self) -> list[Any]:
         return [_FORMAT, str(self.config_dir), self.config_name, self.max_file_bytes, _code_digest()]
-
-
-def holds_interpolation(node: Any) -> bool:
-    """Whether OmegaConf would have anything to resolve in these plain values: an
-    interpolation (escaped too) or ``???`` anywhere."""
-    if isinstance(node, dict):
-        return any(holds_interpolation(v) for v in node.values())
-    if isinstance(node, list):
-        return any(holds_interpolation(v) for v in node)
-    return isinstance(node, str) and ("${" in node or node == "???")
-
-
-_PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
-_DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
-
-
-def _shape(text: str) -> tuple[list[str], bool]:
-    """What in a file's text shapes Hydra's defaults list: its package header lines, and
-    whether it holds a defaults list."""
-    return _PACKAGE_HEADER.findall(text), bool(_DEFAULTS_LIST.search(text))
-
-
-def _keeps_defaults_list(before: tuple[Any, ...] | None, text: str) -> bool:
-    """Whether an edit of a file whose shape was ``before`` into ``text`` leaves Hydra's defaults
-    list as it was: the same package header, and no defaults list before or after."""
-    headers, has_defaults = _shape(text)
-    return before == (headers, False) and not has_defaults
-
-
-def _placed(text: str, path: Path, package: str) -> Any:
-    """An edited file's values placed under its package, as Hydra places them; None when it
-    does not parse to a mapping within the limits, or OmegaConf refuses it (Hydra's compose
-    names the problem)."""
-    from omegaconf import DictConfig, OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        loaded = parse_config(text, path)
-        if not isinstance(loaded, DictConfig) or not text.strip():
-            return None
-        if package and package != "_global_":
-            placed = OmegaConf.create()
-            OmegaConf.update(placed, package, loaded, merge=False)
-            loaded = placed
-        values = OmegaConf.to_container(loaded, resolve=False)
-    except (yaml.YAMLError, OmegaConfBaseException, CompositionError):
-        return None
-    return None if too_deep(values) else values
 
 
 def _digest(text: str) -> str:

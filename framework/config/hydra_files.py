@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from framework.config.bounded_yaml import YamlLimitError, load_yaml
 from framework.config.files import read_text
+from framework.config.plain import too_deep
 from framework.errors import CompositionError
 
 # Hydra and OmegaConf are imported by the functions that use them: this module is imported at
@@ -170,3 +173,48 @@ def package_header(text: str) -> str | None:
         return ConfigSource._get_header_dict(text[:512]).get("package")
     except ValueError:  # a malformed header: Hydra names it when it composes the file
         return None
+
+
+_PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
+_DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
+_PLAIN_PACKAGE = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")  # dotted names, no brackets
+Shape = tuple[list[str], bool]
+
+
+def file_shape(text: str) -> Shape:
+    """What in a file's text shapes Hydra's defaults list: its package header lines, and
+    whether it holds a defaults list."""
+    return _PACKAGE_HEADER.findall(text), bool(_DEFAULTS_LIST.search(text))
+
+
+def keeps_defaults_list(before: Shape | None, text: str) -> bool:
+    """Whether editing a file of shape ``before`` into ``text`` leaves Hydra's defaults list as it
+    was: the same package header, and no defaults list before or after."""
+    headers, has_defaults = file_shape(text)
+    return before is not None and not before[1] and list(before[0]) == headers and not has_defaults
+
+
+def placed_values(text: str, path: Path, package: str) -> Any:
+    """An edited file's plain values placed under its package, as Hydra places them; None when
+    it is empty, does not parse to a mapping within the limits, or OmegaConf refuses it (a full
+    compose then names the problem)."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not text.strip():
+        return None
+    try:
+        loaded = parse_config(text, path)
+    except (yaml.YAMLError, OmegaConfBaseException, CompositionError):
+        return None
+    if not isinstance(loaded, DictConfig):
+        return None
+    if package and package != "_global_" and not _PLAIN_PACKAGE.fullmatch(package):
+        placed = OmegaConf.create()
+        OmegaConf.update(placed, package, loaded, merge=False)
+        loaded, package = placed, ""
+    values: Any = OmegaConf.to_container(loaded, resolve=False)
+    if package and package != "_global_":  # dotted names: nested mappings, as OmegaConf.update places them
+        for part in reversed(package.split(".")):
+            values = {part: values}
+    return None if too_deep(values) else values

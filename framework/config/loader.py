@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from framework.config.compose import Composition, ConfigSource, compose_config
 from framework.config.cross_field import ConfigCheck, cross_field_problems
-from framework.config.plain import leaves, thaw
+from framework.config.plain import is_unresolved, leaves, thaw
 from framework.config.provenance import Provenance, trace
-from framework.config.recompose import is_unresolved, recompose
+from framework.config.recompose import recompose
 from framework.config.schema import (
     Problem,
     Reload,

@@ -55,3 +55,17 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
             return True
         stack.extend((child, level + 1) for child in children if isinstance(child, Mapping | list))
     return False
+
+
+def is_unresolved(value: Any) -> bool:
+    """Whether OmegaConf would resolve this value: an interpolation (escaped too) or ``???``."""
+    return isinstance(value, str) and ("${" in value or value == "???")
+
+
+def holds_interpolation(node: Any) -> bool:
+    """Whether OmegaConf would have anything to resolve in these plain values, anywhere."""
+    if isinstance(node, dict):
+        return any(holds_interpolation(v) for v in node.values())
+    if isinstance(node, list):
+        return any(holds_interpolation(v) for v in node)
+    return is_unresolved(node)

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from framework.config.compose import (
     Composition,
@@ -21,10 +18,10 @@ from framework.config.compose import (
     merged_values,
 )
 from framework.config.files import read_text
-from framework.config.hydra_files import parse_config
+from framework.config.hydra_files import file_shape, keeps_defaults_list, placed_values
 from framework.config.installed import InstalledOverride, installed_overrides
 from framework.config.overlay import OverlayOverride, overlay_overrides
-from framework.config.plain import too_deep
+from framework.config.plain import holds_interpolation
 from framework.config.redaction import UNKNOWN
 from framework.config.units import COMPONENTS, touched_by, unit_value
 from framework.errors import CompositionError, InstallationError, OverlayError
@@ -61,7 +58,7 @@ def recompose(
     tree = _remerged(previous, files) if plain else None
     if tree is None:
         tree = merged_values(files)
-        if tree is None or (plain and _needs_resolving(tree)):
+        if tree is None or (plain and holds_interpolation(tree)):
             plain = False
     if tree is None:
         return None
@@ -158,7 +155,7 @@ def _remerged(previous: Composition, files: Sequence[MergedFile]) -> dict[str, A
             if (value := unit_value(f.values, unit, _ABSENT)) is not _ABSENT
         ]
         merged = merged_values(parts)
-        if merged is None or _needs_resolving(merged):
+        if merged is None or holds_interpolation(merged):
             return None
         if unit[-1] in merged:
             parent[unit[-1]] = merged[unit[-1]]
@@ -206,50 +203,10 @@ def _overlaid(
     return described + previous.overrides[stale:], tuple(o.text for o in fresh) + previous.sent[stale:]
 
 
-def is_unresolved(value: Any) -> bool:
-    """Whether OmegaConf would resolve this value: an interpolation (escaped too) or ``???``."""
-    return isinstance(value, str) and ("${" in value or value == "???")
-
-
-def _needs_resolving(node: Any) -> bool:
-    if isinstance(node, dict):
-        return any(_needs_resolving(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_needs_resolving(v) for v in node)
-    return is_unresolved(node)
-
-
-_PACKAGE_HEADER = re.compile(r"^#\s*@package.*$", re.MULTILINE)
-_DEFAULTS_LIST = re.compile(r"^defaults\s*:", re.MULTILINE)
-_PLAIN_PACKAGE = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")  # dotted names, no brackets
-
-
 def _reloaded_values(merged: MergedFile, text: str, config_name: str) -> Any:
     """The edited file's values under its package, or None when it needs a full compose."""
-    from omegaconf import DictConfig, OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    if merged.config_path == config_name or not text.strip():
-        return None  # the primary config holds the defaults list; an empty file is an error
-    before = merged.text or ""
-    if _PACKAGE_HEADER.findall(text) != _PACKAGE_HEADER.findall(before):
+    if merged.config_path == config_name:
+        return None  # the primary config holds the defaults list
+    if not keeps_defaults_list(file_shape(merged.text or ""), text):
         return None
-    if _DEFAULTS_LIST.search(text) or _DEFAULTS_LIST.search(before):
-        return None
-    try:
-        loaded = parse_config(text, merged.path or Path(merged.config_path))
-    except (yaml.YAMLError, OmegaConfBaseException, CompositionError):
-        return None  # the full compose reports it, naming the file
-    if not isinstance(loaded, DictConfig):
-        return None
-    package = merged.package
-    if package and package != "_global_" and not _PLAIN_PACKAGE.fullmatch(package):
-        placed = OmegaConf.create()
-        OmegaConf.update(placed, package, loaded, merge=False)
-        loaded = placed
-        package = ""
-    values: Any = OmegaConf.to_container(loaded, resolve=False)
-    if package and package != "_global_":  # dotted names: nested mappings, as OmegaConf.update places them
-        for part in reversed(package.split(".")):
-            values = {part: values}
-    return None if too_deep(values) else values  # the full compose names the file
+    return placed_values(text, merged.path or Path(merged.config_path), merged.package)
