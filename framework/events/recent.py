@@ -33,9 +33,6 @@ class RecentEvents:
     def __iter__(self) -> Iterator[Envelope]:
         return iter(self._events)
 
-    def __len__(self) -> int:
-        return len(self._events)
-
     def watch(self, watcher: Watcher) -> Callable[[], None]:
         """Tell ``watcher`` of every event from now on; call what it returns to stop."""
         self._watchers.append(watcher)
