@@ -53,6 +53,9 @@ def test_each_symbols_signals_come_from_one_process(tmp_path: Path, prefix: str)
     with run_app(*first_args, "profile=fast", symbols, f"components.storage.config.path={tmp_path / 'm.db'}",
                  cwd=REPO, env=env) as full:
         full.wait_for("analyzer.partitions_assigned", 30, after=0)  # maybe before app.started
+        # Every symbol has a window before the worker joins, so the hand-over has windows to drop
+        # (a start from the composition cache can bring the worker in before the first tick).
+        full.wait_for(lambda line: line["message"].startswith("analyzed "), 30, after=0)
         with run_app(*second_args, cwd=REPO, env=env) as worker:
             worker.wait_for("analyzer.partitions_assigned", 30, after=0)
             revoked = full.wait_for("analyzer.partitions_revoked", 10)
